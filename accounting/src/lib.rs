@@ -1,0 +1,1 @@
+//! vg-accounting (skeleton)

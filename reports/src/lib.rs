@@ -1,0 +1,1 @@
+//! vg-reports (skeleton)

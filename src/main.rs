@@ -1,0 +1,83 @@
+//! `vg-audit`: the command-line entry point. Parses flags, dispatches to one
+//! module per subcommand, and maps every outcome to an exit code in one place.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod progress;
+
+/// Exit codes, as grep and diff use them.
+const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "vg-audit",
+    version,
+    about = "Pre-launch privacy audit for language models",
+    long_about = "vg-audit answers one question before a language model ships: does it leak the \
+people in its training data? It prepares and de-identifies a corpus, plants canaries, trains \
+models with its own DP-SGD engine, runs membership-inference and extraction attacks, and puts \
+empirical ε lower bounds next to the theoretical (ε, δ) budget.\n\n\
+Start with `vg-audit run` (audits a built-in demo corpus end to end) or `vg-audit run --quick` \
+(a two-minute smoke run).",
+    after_help = "Exit codes: 0 success, 1 a check found a problem (e.g. a gate rule failed), 2 any error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prepare a corpus (clean, de-identify, dedup, split, tokenize) or write the demo corpus.
+    Corpus(cmd::corpus::Args),
+    /// Privacy accounting: ε for a DP-SGD run, or the noise needed for a target ε.
+    Accountant(cmd::accountant::Args),
+    /// Train a model (DP-SGD or non-private) and optional shadow models on a prepared corpus.
+    Train(cmd::train::Args),
+    /// Membership-inference attacks on a run directory or on a score table.
+    Attack(cmd::attack::Args),
+    /// ε lower bounds from attack counts obtained elsewhere.
+    Bound(cmd::bound::Args),
+    /// Extraction tests: discoverable memorization, verbatim search, fragment search.
+    Extract(cmd::extract::Args),
+    /// White-box audit of the DP-SGD engine with gradient canaries in one training run.
+    AuditEngine(cmd::audit_engine::Args),
+    /// Run the whole audit end to end (no arguments: the built-in demo corpus).
+    Run(cmd::run::Args),
+    /// Write a commented example audit.toml.
+    Init(cmd::init::Args),
+    /// Check a finished run against a policy (exit 1 when a rule fails).
+    Gate(cmd::gate::Args),
+    /// Re-render report.html and model-card.md of a run from its summary.
+    Report(cmd::report::Args),
+    /// Compare two runs audited on the same corpus.
+    Compare(cmd::compare::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Corpus(a) => cmd::corpus::run(a),
+        Command::Accountant(a) => cmd::accountant::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Attack(a) => cmd::attack::run(a),
+        Command::Bound(a) => cmd::bound::run(a),
+        Command::Extract(a) => cmd::extract::run(a),
+        Command::AuditEngine(a) => cmd::audit_engine::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Init(a) => cmd::init::run(a),
+        Command::Gate(a) => cmd::gate::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Compare(a) => cmd::compare::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vg-audit: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
