@@ -1,1 +1,2 @@
-//! vg-corpora (skeleton)
+//! vg-corpora (being built by CORPUS).
+pub mod suffix_array;

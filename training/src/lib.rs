@@ -1,1 +1,1 @@
-//! vg-training (skeleton)
+//! vg-training (being built by TRAINING).

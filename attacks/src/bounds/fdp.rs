@@ -1,0 +1,1 @@
+//! f-DP one-run bound (being built by ENGINE_AUDIT).

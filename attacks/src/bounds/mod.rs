@@ -1,0 +1,2 @@
+//! ε lower bounds (being built).
+pub mod fdp;

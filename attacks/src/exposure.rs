@@ -1,0 +1,1 @@
+//! Exposure (being built by CANARIES).

@@ -1,0 +1,1 @@
+//! Per-record scores (being built by CANARIES).

@@ -1,0 +1,1 @@
+//! Suffix array (being built by EXTRACT).
