@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod adapters;
+mod config;
+mod pipeline;
 mod progress;
 
 /// Exit codes, as grep and diff use them.

@@ -1,1 +1,62 @@
-//! vg-training (being built by TRAINING).
+//! vg-training owns the models an audit trains: the GPT model (candle, CPU), the DP-SGD engine
+//! (Poisson sampling, flat per-example clipping by ghost norms and book-keeping in one backward
+//! pass, Gaussian noise from a secret ChaCha20 key, division by the expected batch size), the
+//! AdamW/SGD optimizers, resumable checkpoints (`model.safetensors` + `model.json`), shadow-model
+//! splits, and the scoring (per-token log-probs) and generation the attacks need.
+//! Privacy accounting itself lives in `vg-accounting`; this crate calls it to calibrate σ and to
+//! record the (ε, δ) spent.
+//!
+//! # Brief overview
+//! - [`Gpt`] / [`GptConfig`]: the model and its architecture (what `model.json` stores).
+//! - [`DpSgd`] (built by [`DpSgdBuilder`]): one private step = sample → clip → canaries → noise →
+//!   observe → scale; [`Optimizer`] applies the result.
+//! - [`train()`]: the whole loop with evaluation, curve, checkpoints and resume.
+//! - [`LoadedModel`]: a finished model for scoring ([`TokenStats`]) and generation.
+//!
+//! # Example: two DP-SGD steps on a tiny model
+//! ```
+//! use vg_training::{DpSgdBuilder, DpRandomness, Gpt, GptConfig, Optimizer, OptimizerConfig, model_input};
+//! let cfg = GptConfig::preset("tiny", 64).unwrap();
+//! let model = Gpt::new(&cfg, candle_core::DType::F32, 0).unwrap();
+//! let data: Vec<Vec<u32>> = (0..16u32).map(|i| model_input(&[3 + i % 7, 4, 5 + i % 3], cfg.context_length)).collect();
+//! let mut engine = DpSgdBuilder::new(data.len(), 4.0).clip_norm(1.0).noise_multiplier(1.0)
+//!     .randomness(DpRandomness::insecure(7)).build().unwrap();
+//! let mut opt = Optimizer::new(&OptimizerConfig::Sgd { momentum: 0.0 }, &model).unwrap();
+//! for step in 0..2 {
+//!     let out = engine.step(&model, &data, step).unwrap();
+//!     opt.step(&model, &out.grads, 0.1).unwrap();
+//! }
+//! let eps = vg_training::privacy::epsilon_spent(engine.sampling_rate(), 1.0, 2, 1e-5, "pld", "add_remove").unwrap();
+//! assert!(eps > 0.0 && eps.is_finite());
+//! ```
+//!
+//! Threads: candle's matmuls use `RAYON_NUM_THREADS`; set it to 1 on shared machines.
+
+mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod dpsgd;
+pub mod engine_audit;
+mod error;
+pub mod generate;
+mod hooks;
+pub mod model;
+pub mod optimizer;
+pub mod privacy;
+pub mod scoring;
+pub mod shadows;
+pub mod train;
+
+pub use batch::model_input;
+pub use checkpoint::{CurvePoint, DataHashes, DpRecord, LoadedModel, Metrics, ModelJson};
+pub use config::{DpConfig, GptConfig, OptimizerConfig, PrivacyTarget, Provenance, TrainConfig};
+pub use dpsgd::clip::{clip_and_accumulate, clip_and_accumulate_reference, summed_gradient, ClippedGradients};
+pub use dpsgd::engine::{DpSgd, DpSgdBuilder, DpStep, EngineFaults, GradientCanary, StepObserver, StepView};
+pub use dpsgd::noise::{poisson_sample, DpRandomness};
+pub use error::{Error, Result};
+pub use generate::Decoding;
+pub use model::Gpt;
+pub use optimizer::Optimizer;
+pub use scoring::TokenStats;
+pub use shadows::shadow_assignment;
+pub use train::{train, TrainProgress};

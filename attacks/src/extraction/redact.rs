@@ -1,0 +1,62 @@
+//! Redaction of extracted text shown in reports: canary secrets masked except their first
+//! characters, then PII replaced by typed placeholders (`<EMAIL>`, ...). On by default; the
+//! `--show-extracted` flag turns it off and the report says so.
+
+use vg_corpora::pii::PiiDetector;
+
+/// Characters of a canary secret left visible.
+pub const VISIBLE_SECRET_CHARS: usize = 2;
+
+/// Redacts text for display.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    secrets: Vec<String>,
+    detector: PiiDetector,
+    show: bool,
+}
+
+impl Redactor {
+    /// `show = true` returns text verbatim (the `--show-extracted` flag).
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>, show: bool) -> Self {
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).map(str::to_string).collect();
+        // Longest first, so a secret containing another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Redactor { secrets, detector: PiiDetector::new(), show }
+    }
+
+    /// Whether text is shown verbatim.
+    pub fn shows_extracted(&self) -> bool {
+        self.show
+    }
+
+    /// The text as it may appear in a report.
+    pub fn redact(&self, text: &str) -> String {
+        if self.show {
+            return text.to_string();
+        }
+        let mut out = text.to_string();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), &mask(secret));
+            }
+        }
+        let matches = self.detector.find(&out);
+        let mut redacted = String::with_capacity(out.len());
+        let mut at = 0;
+        for m in matches {
+            if m.start < at {
+                continue;
+            }
+            redacted.push_str(&out[at..m.start]);
+            redacted.push_str(m.kind.placeholder());
+            at = m.end;
+        }
+        redacted.push_str(&out[at..]);
+        redacted
+    }
+}
+
+/// `secret` with all but its first characters replaced by `*`.
+pub fn mask(secret: &str) -> String {
+    secret.chars().enumerate().map(|(i, c)| if i < VISIBLE_SECRET_CHARS { c } else { '*' }).collect()
+}

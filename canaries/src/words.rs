@@ -1,0 +1,38 @@
+//! The fixed word list that word-sequence secrets draw from (W = 256, so one word = 8 bits).
+
+/// 256 distinct lowercase English nouns; a secret of k words drawn uniformly has |R| = 256^k.
+/// Changing this list changes every word secret's space: keep it fixed (tests check size and distinctness).
+pub const WORDS: [&str; 256] = [
+    "apple", "anchor", "arrow", "autumn", "badge", "bakery", "banner", "barrel",
+    "basket", "beacon", "bicycle", "blanket", "blossom", "bottle", "bracket", "breeze",
+    "bridge", "bronze", "bucket", "button", "cabin", "cactus", "camera", "candle",
+    "canyon", "carpet", "castle", "cedar", "chalk", "cherry", "chimney", "circle",
+    "cliff", "clock", "cloud", "clover", "cobalt", "comet", "copper", "coral",
+    "cotton", "crater", "crayon", "cricket", "crystal", "cushion", "dagger", "daisy",
+    "desert", "diamond", "dolphin", "donkey", "dragon", "drum", "eagle", "echo",
+    "elbow", "ember", "engine", "falcon", "feather", "fence", "ferry", "fiddle",
+    "finch", "flame", "flute", "forest", "fossil", "fountain", "fox", "galaxy",
+    "garden", "garlic", "giant", "ginger", "glacier", "globe", "goblet", "granite",
+    "grape", "gravel", "guitar", "hammer", "harbor", "harvest", "hazel", "helmet",
+    "hermit", "hollow", "honey", "horizon", "hornet", "igloo", "island", "ivory",
+    "jacket", "jaguar", "jasmine", "jelly", "jewel", "jungle", "kayak", "kettle",
+    "kitten", "ladder", "lagoon", "lantern", "lemon", "lilac", "linen", "lizard",
+    "lobster", "locket", "maple", "marble", "meadow", "melon", "mirror", "mitten",
+    "monkey", "mosaic", "muffin", "napkin", "nectar", "needle", "nickel", "noodle",
+    "oasis", "ocean", "olive", "onion", "orbit", "orchid", "otter", "oyster",
+    "paddle", "palace", "panda", "parcel", "parrot", "pebble", "pencil", "pepper",
+    "piano", "pillow", "pine", "planet", "plum", "pocket", "pony", "poppy",
+    "puzzle", "quartz", "quill", "rabbit", "radish", "raven", "ribbon", "river",
+    "rocket", "rose", "ruby", "saddle", "salmon", "sandal", "satin", "scarf",
+    "shadow", "shell", "silver", "sketch", "sleigh", "slipper", "spider", "spinach",
+    "sponge", "spruce", "squirrel", "statue", "stone", "summer", "sunset", "swan",
+    "tablet", "teapot", "thimble", "thistle", "thunder", "tiger", "timber", "tomato",
+    "torch", "tower", "trumpet", "tulip", "tunnel", "turtle", "umbrella", "valley",
+    "velvet", "violet", "violin", "volcano", "wagon", "walnut", "walrus", "whistle",
+    "willow", "window", "winter", "wizard", "wool", "yarn", "yogurt", "zebra",
+    "zephyr", "acorn", "almond", "amber", "antler", "arch", "atlas", "bamboo",
+    "basil", "beetle", "biscuit", "bramble", "brook", "butter", "canoe", "caramel",
+    "cinnamon", "compass", "cookie", "cypress", "dune", "elm", "fig", "glove",
+    "hazelnut", "iris", "juniper", "kiwi", "lark", "lotus", "mango", "mint",
+    "moss", "nutmeg", "oak", "pearl", "quail", "reed", "sage", "spoon",
+];

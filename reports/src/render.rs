@@ -1,0 +1,295 @@
+//! `report.html`: one self-contained page for a privacy reviewer, verdict first.
+
+use std::fmt::Write as _;
+
+use crate::gate::fmt_num;
+use crate::html::escape;
+use crate::page::{badge, kv, opt, page, pct, plot_box, table, td, td_html, tdn};
+use crate::{plots, ModelSummary, ReportData, Summary};
+
+/// Renders the whole report. Never fails: a plot that cannot be drawn becomes a note.
+pub fn render_report(summary: &Summary, data: &ReportData) -> String {
+    let mut b = String::new();
+    let run = &summary.run;
+    let _ = writeln!(b, "<h1>Privacy audit report</h1>");
+    let _ = writeln!(
+        b,
+        "<p class=\"sub\">{} {} · run {} → {} · models: {}</p>",
+        escape(&run.tool),
+        escape(&run.tool_version),
+        escape(&run.started_at),
+        escape(&run.finished_at),
+        escape(&summary.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "))
+    );
+    b.push_str(&banners(summary));
+    b.push_str(
+        "<nav><a href=\"#verdict\">Verdict</a><a href=\"#bounds\">ε bounds</a><a href=\"#budget\">Budget</a>\
+<a href=\"#mia\">Membership inference</a><a href=\"#exposure\">Exposure</a><a href=\"#memorization\">Memorization</a>\
+<a href=\"#examples\">Examples</a><a href=\"#training\">Training</a><a href=\"#engine-audit\">Engine audit</a>\
+<a href=\"#manifest\">Data</a><a href=\"#reproducibility\">Reproducibility</a></nav>\n",
+    );
+    b.push_str(&verdict(summary));
+    b.push_str(&bounds(summary));
+    b.push_str(&budget(summary));
+    b.push_str(&crate::sections::mia(summary, data));
+    b.push_str(&crate::sections::exposure(summary, data));
+    b.push_str(&crate::sections::memorization(summary));
+    b.push_str(&crate::sections::examples(summary, data));
+    b.push_str(&crate::sections::training(summary, data));
+    b.push_str(&crate::sections::engine_audit(summary));
+    b.push_str(&crate::sections::manifest(data));
+    b.push_str(&reproducibility(summary));
+    page("vg-audit privacy audit report", &b)
+}
+
+/// The banners a reviewer must not miss: no DP guarantee, smoke run, verbatim extracted text.
+pub(crate) fn banners(summary: &Summary) -> String {
+    let mut b = String::new();
+    if summary.run.insecure_seed {
+        b.push_str(
+            "<div class=\"banner danger\" id=\"banner-insecure-seed\">NO DP GUARANTEE: fixed noise seed\
+<small>This run used <code>--insecure-seed</code>: DP noise and Poisson sampling came from a fixed, \
+recorded seed. Anyone holding the seed can replay the noise and the batches, so the ε below is \
+not a privacy guarantee. Use such runs for research reproducibility only, never for release.</small></div>\n",
+        );
+    }
+    if summary.run.quick {
+        b.push_str(
+            "<div class=\"banner warn\" id=\"banner-quick\">SMOKE RUN (--quick)\
+<small>Fewer canaries, steps and prompts than an audit needs. The figures show that the pipeline \
+works; they are too imprecise to support a release decision.</small></div>\n",
+        );
+    }
+    if summary.run.show_extracted {
+        b.push_str(
+            "<div class=\"banner warn\" id=\"banner-show-extracted\">Extracted text shown verbatim (--show-extracted)\
+<small>The extraction examples below are not redacted and may contain personal data or canary \
+secrets. Handle this file as sensitive.</small></div>\n",
+        );
+    }
+    b
+}
+
+fn verdict(summary: &Summary) -> String {
+    let mut b = String::from("<h2 id=\"verdict\">Verdict</h2>\n");
+    match &summary.gate {
+        None => b.push_str(
+            "<p class=\"verdict none\">No gate policy was applied.</p>\n<p class=\"note\">Run \
+<code>vg-audit gate DIR --policy gate.toml</code> to check this run against release criteria.</p>\n",
+        ),
+        Some(g) => {
+            let failed = g.rules.iter().filter(|r| !r.passed).count();
+            let (class, text) = if g.passed {
+                ("pass", format!("PASS — all {} rule checks passed", g.rules.len()))
+            } else {
+                ("fail", format!("FAIL — {failed} of {} rule checks failed", g.rules.len()))
+            };
+            let _ = writeln!(b, "<p class=\"verdict {class}\">{}</p>", escape(&text));
+            let _ = writeln!(b, "<p class=\"note\">Policy: {}</p>", escape(&g.policy));
+            let rows: Vec<Vec<String>> = g
+                .rules
+                .iter()
+                .map(|r| {
+                    vec![
+                        td_html(badge(r.passed)),
+                        td(r.model.as_deref().unwrap_or("(run)")),
+                        td(&r.rule),
+                        td(&r.metric),
+                        tdn(&opt(r.value)),
+                        tdn(&limits(r.min, r.max)),
+                        td(&r.reason),
+                    ]
+                })
+                .collect();
+            b.push_str(&table(&["", "model", "rule", "metric", "value", "limit", "reason"], &rows));
+        }
+    }
+    b
+}
+
+fn limits(min: Option<f64>, max: Option<f64>) -> String {
+    match (min, max) {
+        (Some(lo), Some(hi)) => format!("{} … {}", fmt_num(lo), fmt_num(hi)),
+        (Some(lo), None) => format!("≥ {}", fmt_num(lo)),
+        (None, Some(hi)) => format!("≤ {}", fmt_num(hi)),
+        (None, None) => String::new(),
+    }
+}
+
+fn theoretical(m: &ModelSummary) -> String {
+    match &m.dp {
+        Some(dp) => format!("ε = {} at δ = {}", fmt_num(dp.epsilon), fmt_num(dp.delta)),
+        None => "none (non-private: ε = ∞)".into(),
+    }
+}
+
+fn bounds(summary: &Summary) -> String {
+    let mut b = String::from("<h2 id=\"bounds\">Theoretical ε against empirical lower bounds</h2>\n");
+    b.push_str(
+        "<p>The accountant's ε is an <em>upper</em> bound: no attack can do better. Each empirical bound \
+below is a <em>lower</em> bound: a statistical claim, at the stated confidence, that the model leaks at least \
+that much. Each method is shown on its own; they are not combined (a maximum over methods would need its own \
+correction). A lower bound far below ε is expected for black-box attacks and does not mean ε is loose. \
+A lower bound <em>above</em> the guarantee it is compared with means the training or accounting is broken.</p>\n",
+    );
+    let mut rows = Vec::new();
+    for m in &summary.models {
+        if m.epsilon_lower_bounds.is_empty() {
+            rows.push(vec![td(&m.name), td(&theoretical(m)), td("—"), tdn("n/a"), tdn(""), td(""), td("no bound computed"), td("")]);
+        }
+        for (method, eb) in &m.epsilon_lower_bounds {
+            let exceeds = eb.compared_with.epsilon.is_some_and(|e| eb.epsilon > e);
+            let value = if exceeds {
+                format!("<td class=\"num exceeds\">{} ⚠ exceeds</td>", escape(&fmt_num(eb.epsilon)))
+            } else {
+                tdn(&fmt_num(eb.epsilon))
+            };
+            let cw = &eb.compared_with;
+            let against = match (cw.epsilon, cw.delta) {
+                (Some(e), Some(d)) => format!("{} (ε = {}, δ = {})", cw.guarantee, fmt_num(e), fmt_num(d)),
+                _ => format!("{} (no finite guarantee)", cw.guarantee),
+            };
+            let counts = eb.counts.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ");
+            let mut detail = counts;
+            if let Some(n) = &eb.note {
+                detail = format!("{detail}; {n}");
+            }
+            rows.push(vec![
+                td(&m.name),
+                td(&theoretical(m)),
+                td(method),
+                value,
+                tdn(&format!("{:.0} %", eb.confidence * 100.0)),
+                td(&eb.attack),
+                td(&against),
+                td(&detail),
+            ]);
+        }
+    }
+    b.push_str(&table(
+        &["model", "theoretical guarantee", "method", "ε lower bound", "confidence", "attack", "compared with", "counts and notes"],
+        &rows,
+    ));
+    b.push_str("<div class=\"plots\">\n");
+    for m in summary.models.iter().filter(|m| !m.epsilon_lower_bounds.is_empty()) {
+        let bars: Vec<(String, f64)> = m
+            .epsilon_lower_bounds
+            .iter()
+            .map(|(method, eb)| (format!("{method} ({:.0} %)", eb.confidence * 100.0), eb.epsilon))
+            .collect();
+        let title = match &m.dp {
+            Some(_) => format!("{}: ε lower bounds vs theoretical ε", m.name),
+            None => format!("{}: ε lower bounds (no theoretical guarantee)", m.name),
+        };
+        b.push_str(&plot_box(plots::bounds_bars(&title, m.dp.as_ref().map(|d| d.epsilon), &bars)));
+    }
+    b.push_str("</div>\n");
+    b
+}
+
+fn budget(summary: &Summary) -> String {
+    let mut b = String::from("<h2 id=\"budget\">Privacy budget</h2>\n");
+    let names: Vec<&str> = summary.models.iter().map(|m| m.name.as_str()).collect();
+    let mut headers = vec!["parameter"];
+    headers.extend(names.iter().copied());
+    let dp_row = |label: &str, f: &dyn Fn(&crate::DpParams) -> String| -> Vec<String> {
+        let mut row = vec![td(label)];
+        for m in &summary.models {
+            row.push(match &m.dp {
+                Some(dp) => tdn(&f(dp)),
+                None => tdn("—"),
+            });
+        }
+        row
+    };
+    let mut rows = vec![{
+        let mut row = vec![td("private (DP-SGD)")];
+        row.extend(summary.models.iter().map(|m| td(if m.private { "yes" } else { "no" })));
+        row
+    }];
+    rows.push(dp_row("ε (theoretical)", &|d| fmt_num(d.epsilon)));
+    rows.push(dp_row("δ", &|d| fmt_num(d.delta)));
+    rows.push(dp_row("noise multiplier σ", &|d| fmt_num(d.noise_multiplier)));
+    rows.push(dp_row("sampling rate q (Poisson)", &|d| fmt_num(d.sampling_rate)));
+    rows.push(dp_row("steps T", &|d| d.steps.to_string()));
+    rows.push(dp_row("clip norm C", &|d| fmt_num(d.clip_norm)));
+    rows.push(dp_row("accountant", &|d| d.accountant.clone()));
+    rows.push(dp_row("privacy unit (neighbouring)", &|d| d.neighbouring.clone()));
+    rows.push(dp_row("batch truncation", &|d| d.truncation_note.clone().unwrap_or_else(|| "none".into())));
+    let mut util = |label: &str, f: &dyn Fn(&crate::Utility) -> f64| {
+        let mut row = vec![td(label)];
+        row.extend(summary.models.iter().map(|m| tdn(&opt(m.utility.as_ref().map(f)))));
+        rows.push(row);
+    };
+    util("held-out loss (nats/token)", &|u| u.eval_loss);
+    util("held-out perplexity", &|u| u.perplexity);
+    b.push_str(&table(&headers, &rows));
+    b.push_str(
+        "<p class=\"note\">Privacy unit: one record is one training example (one token sequence, truncated to the \
+context length; records are never packed together). A canary repeated r times is r units, so its audit is \
+compared with the group guarantee of r records. Noise and sampling decisions come from the operating system's \
+secure generator and are never recorded, unless the run says otherwise above.</p>\n",
+    );
+    if let Some(s) = &summary.shadow_models {
+        let _ = writeln!(
+            b,
+            "<h3>Shadow models</h3>\n<p>{} shadow/reference models ({}), {}; mean held-out loss {}. They serve LiRA and \
+RMIA as references and are not audited themselves.</p>",
+            s.count,
+            if s.private { "DP-SGD" } else { "non-private" },
+            escape(&s.description),
+            escape(&opt(s.mean_eval_loss))
+        );
+    }
+    b
+}
+
+fn reproducibility(summary: &Summary) -> String {
+    let r = &summary.run;
+    let mut b = String::from("<h2 id=\"reproducibility\">Reproducibility</h2>\n");
+    let noise = if r.insecure_seed {
+        "FIXED (--insecure-seed): reproducible, and therefore NO DP guarantee".to_string()
+    } else {
+        "secure: drawn from the operating system, never recorded".to_string()
+    };
+    let mut pairs = vec![
+        ("tool", format!("{} {}", r.tool, r.tool_version)),
+        ("config SHA-256", r.config_sha256.clone()),
+        ("corpus manifest SHA-256", r.corpus_manifest_sha256.clone()),
+        ("tokenizer SHA-256", r.tokenizer_sha256.clone().unwrap_or_else(|| "n/a".into())),
+        ("DP noise and sampling seed", noise),
+        ("started", r.started_at.clone()),
+        ("finished", r.finished_at.clone()),
+        (
+            "machine",
+            format!(
+                "{} {}, {} CPUs, device {}{}",
+                r.machine.os,
+                r.machine.arch,
+                r.machine.cpus,
+                r.machine.device,
+                r.machine.hostname.as_ref().map(|h| format!(", host {h}")).unwrap_or_default()
+            ),
+        ),
+        ("smoke run (--quick)", if r.quick { "yes".into() } else { "no".into() }),
+    ];
+    let seeds: Vec<String> = r.seeds.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    pairs.push(("published seeds", if seeds.is_empty() { "none".into() } else { seeds.join(", ") }));
+    b.push_str(&kv(&pairs));
+    b.push_str("<p class=\"note\">Seeds listed here decide splits, canaries and shadow data; they are safe to publish. \
+The DP noise and Poisson sampling seeds are secret and are not listed.</p>\n");
+    b
+}
+
+/// ROC, histogram and line plots used by several sections.
+pub(crate) fn roc_plot(title: &str, curves: &[(String, Vec<[f64; 2]>)]) -> String {
+    plot_box(plots::roc_loglog(title, curves))
+}
+
+/// Formats a rate with its interval: `1.20 % [0.80 %, 1.70 %]`.
+pub(crate) fn rate_with_ci(rate: Option<f64>, ci: Option<crate::Interval>) -> String {
+    match ci {
+        Some(ci) => format!("{} [{}, {}]", pct(rate), pct(Some(ci.low)), pct(Some(ci.high))),
+        None => pct(rate),
+    }
+}

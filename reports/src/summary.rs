@@ -1,0 +1,446 @@
+//! `summary.json`, schema version 1: the machine-readable result of one audit run.
+//!
+//! The JSON Schema in `reports/schema/summary.schema.json` describes exactly these types
+//! (every object refuses unknown keys); `vg_reports::schema` validates against it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// The schema version these types read and write.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole audit result of one run directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Always [`SCHEMA_VERSION`] for files written by this crate.
+    pub schema_version: u32,
+    /// What ran, where, with which inputs and seeds.
+    pub run: RunMetadata,
+    /// The audited models: the DP target `dp`, the non-private baseline `non-dp`, and any others.
+    pub models: Vec<ModelSummary>,
+    /// Shadow/reference models used by LiRA and RMIA (not audited themselves).
+    #[serde(default)]
+    pub shadow_models: Option<ShadowModels>,
+    /// White-box audit of the DP-SGD engine with gradient canaries, when it ran.
+    #[serde(default)]
+    pub engine_audit: Option<EngineAudit>,
+    /// Outcome of the gate policy, when one was applied (every rule, every model).
+    #[serde(default)]
+    pub gate: Option<GateOutcome>,
+}
+
+/// Run metadata: versions, input hashes, non-secret seeds, timing, machine, run flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunMetadata {
+    /// Name of the tool that wrote the summary ("vg-audit").
+    pub tool: String,
+    /// Version of that tool.
+    pub tool_version: String,
+    /// SHA-256 (hex) of the resolved `config.toml`.
+    pub config_sha256: String,
+    /// SHA-256 (hex) of the corpus `manifest.json`; two runs are comparable only when equal.
+    pub corpus_manifest_sha256: String,
+    /// SHA-256 (hex) of the tokenizer file, when known.
+    #[serde(default)]
+    pub tokenizer_sha256: Option<String>,
+    /// Seeds that are safe to publish (splits, canary choice, shadow splits, ...), by purpose.
+    /// The DP noise and Poisson sampling seeds are secret and never appear here.
+    #[serde(default)]
+    pub seeds: BTreeMap<String, u64>,
+    /// Start time, RFC 3339.
+    pub started_at: String,
+    /// End time, RFC 3339.
+    pub finished_at: String,
+    /// The machine the run used.
+    pub machine: Machine,
+    /// True for a `--quick` smoke run (fewer canaries and steps; not an audit).
+    pub quick: bool,
+    /// True when DP noise and sampling used a fixed seed (`--insecure-seed`): no DP guarantee then.
+    pub insecure_seed: bool,
+    /// True when extracted text is shown verbatim (`--show-extracted`) instead of redacted.
+    #[serde(default)]
+    pub show_extracted: bool,
+}
+
+/// The machine a run used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Machine {
+    /// Operating system (`std::env::consts::OS`).
+    pub os: String,
+    /// CPU architecture (`std::env::consts::ARCH`).
+    pub arch: String,
+    /// Logical CPUs available.
+    pub cpus: u32,
+    /// Compute device used for training ("cpu", "cuda:0", ...).
+    pub device: String,
+    /// Host name, when the operator chose to record it.
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+/// Everything measured on one audited model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSummary {
+    /// Model name: `dp` for the DP target, `non-dp` for the non-private baseline.
+    pub name: String,
+    /// True when trained with DP-SGD.
+    pub private: bool,
+    /// The DP parameters (the `dp` object of the model's `model.json`); null for non-private models.
+    pub dp: Option<DpParams>,
+    /// Held-out utility.
+    pub utility: Option<Utility>,
+    /// Membership-inference results keyed by attack (`loss`, `lira_online`, `lira_offline`, `rmia`, ...).
+    #[serde(default)]
+    pub mia: BTreeMap<String, MiaResult>,
+    /// Empirical ε lower bounds keyed by method (`clopper_pearson`, `one_run`, ...), each on its own.
+    #[serde(default)]
+    pub epsilon_lower_bounds: BTreeMap<String, EpsilonBound>,
+    /// Canary exposure summary (not an ε bound).
+    #[serde(default)]
+    pub exposure: Option<ExposureSummary>,
+    /// Extraction results: discoverable memorization, verbatim search, fragment search.
+    #[serde(default)]
+    pub memorization: Option<Memorization>,
+    /// Gate rules evaluated on this model, when a policy was applied.
+    #[serde(default)]
+    pub verdict: Option<Vec<RuleResult>>,
+}
+
+/// DP-SGD parameters of a model, as its `model.json` records them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpParams {
+    /// Theoretical ε at `delta` from the accountant.
+    pub epsilon: f64,
+    /// Target δ.
+    pub delta: f64,
+    /// Noise multiplier σ (noise std = σ·C per coordinate).
+    pub noise_multiplier: f64,
+    /// Poisson sampling rate q.
+    pub sampling_rate: f64,
+    /// Number of noisy steps T.
+    pub steps: u64,
+    /// Per-example clipping norm C.
+    pub clip_norm: f64,
+    /// Accountant that computed ε ("rdp", "pld", ...).
+    pub accountant: String,
+    /// Neighbouring relation, i.e. the privacy unit ("add/remove one record", ...).
+    pub neighbouring: String,
+    /// How batch truncation (if any) enters δ, in words; null when batches were not truncated.
+    #[serde(default)]
+    pub truncation_note: Option<String>,
+}
+
+/// Held-out utility of a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Utility {
+    /// Mean token cross-entropy (nats) on held-out population text.
+    pub eval_loss: f64,
+    /// exp(eval_loss).
+    pub perplexity: f64,
+}
+
+/// Headline figures of one membership-inference attack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiaResult {
+    /// Area under the ROC curve.
+    pub auc: Option<f64>,
+    /// Largest TPR among ROC points with FPR < 0.001; null with fewer than 1000 non-members.
+    #[serde(rename = "tpr_at_fpr_1e-3")]
+    pub tpr_at_fpr_1e_3: Option<f64>,
+    /// Largest TPR among ROC points with FPR < 0.01; null with fewer than 100 non-members.
+    #[serde(rename = "tpr_at_fpr_1e-2")]
+    pub tpr_at_fpr_1e_2: Option<f64>,
+    /// Members scored.
+    #[serde(default)]
+    pub members: Option<u64>,
+    /// Non-members scored.
+    #[serde(default)]
+    pub non_members: Option<u64>,
+    /// Warnings (e.g. too few samples for a figure to mean much).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// One empirical ε lower bound: a statistical claim at a stated confidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpsilonBound {
+    /// The lower bound on ε.
+    pub epsilon: f64,
+    /// Confidence level of the claim (e.g. 0.95).
+    pub confidence: f64,
+    /// Attack or score the bound used.
+    pub attack: String,
+    /// Counts behind the bound (e.g. `canaries`, `guesses`, `correct`, or `true_positives`, ...).
+    #[serde(default)]
+    pub counts: BTreeMap<String, u64>,
+    /// The theoretical guarantee this bound must be compared with.
+    pub compared_with: Comparison,
+    /// How a data-dependent choice was paid for, and anything else a reader must know.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The guarantee a lower bound is compared with: per record, or the group guarantee of r records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Comparison {
+    /// In words, e.g. "group guarantee of 4 records: (rε, r e^{(r−1)ε} δ)".
+    pub guarantee: String,
+    /// Records per audited unit (canary repetitions r; 1 = per-record guarantee).
+    pub group_size: u64,
+    /// ε of that guarantee; null for a non-private model (no finite guarantee).
+    pub epsilon: Option<f64>,
+    /// δ of that guarantee; null for a non-private model.
+    pub delta: Option<f64>,
+}
+
+/// Distribution summary of canary exposure (Carlini et al. 2019). Not an ε bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExposureSummary {
+    /// Canaries planted (included and not).
+    pub canaries: u64,
+    /// Reference canaries never inserted, used for ranks.
+    pub reference_canaries: u64,
+    /// log₂ of the secret-space size |R|, when known.
+    #[serde(default)]
+    pub secret_space_bits: Option<f64>,
+    /// How exposure was estimated, in words.
+    pub method: String,
+    /// Exposure of canaries included in training.
+    pub included: ExposureStats,
+    /// Exposure of canaries not included (the floor).
+    pub not_included: ExposureStats,
+}
+
+/// Count, mean, median and maximum of a set of exposures (bits).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExposureStats {
+    /// Number of canaries.
+    pub count: u64,
+    /// Mean exposure; null when count is 0.
+    pub mean: Option<f64>,
+    /// Median exposure; null when count is 0.
+    pub median: Option<f64>,
+    /// Largest exposure; null when count is 0.
+    pub max: Option<f64>,
+}
+
+/// A two-sided confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interval {
+    /// Lower end.
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+    /// Confidence level (e.g. 0.95).
+    pub confidence: f64,
+}
+
+/// Extraction results of one model (issue 6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Memorization {
+    /// Fraction of training prompts whose greedy continuation equals the true suffix.
+    pub exact_rate: Option<f64>,
+    /// Clopper–Pearson interval of `exact_rate`.
+    #[serde(default)]
+    pub exact_rate_ci: Option<Interval>,
+    /// Fraction within 10 % token edit distance of the true suffix.
+    pub approximate_rate: Option<f64>,
+    /// Clopper–Pearson interval of `approximate_rate`.
+    #[serde(default)]
+    pub approximate_rate_ci: Option<Interval>,
+    /// Training sequences prompted.
+    pub prompts: u64,
+    /// Prefix length P (tokens).
+    pub prefix_tokens: u64,
+    /// Suffix length S (tokens).
+    pub suffix_tokens: u64,
+    /// Exact rate on population text never trained on (false-positive floor).
+    #[serde(default)]
+    pub population_exact_rate: Option<f64>,
+    /// Approximate rate on population text (floor).
+    #[serde(default)]
+    pub population_approximate_rate: Option<f64>,
+    /// Population sequences prompted.
+    #[serde(default)]
+    pub population_prompts: Option<u64>,
+    /// Sampled generations searched against the training stream.
+    #[serde(default)]
+    pub generations: Option<u64>,
+    /// Minimum verbatim span length L (tokens) that counts as a hit.
+    #[serde(default)]
+    pub verbatim_min_tokens: Option<u64>,
+    /// Generations containing a verbatim training span of ≥ L tokens.
+    pub verbatim_generations: u64,
+    /// Longest verbatim span found (tokens).
+    pub longest_verbatim_tokens: u64,
+    /// Same count against a non-member corpus (floor).
+    #[serde(default)]
+    pub population_verbatim_generations: Option<u64>,
+    /// Fragment-dictionary hits (canary secrets and kept PII) in all generations.
+    pub fragment_hits: u64,
+    /// Fragment hits by type ("canary", "email", ...).
+    #[serde(default)]
+    pub fragment_hits_by_type: BTreeMap<String, u64>,
+    /// PII found in outputs that is not in the training set (hallucinated or generic).
+    #[serde(default)]
+    pub pii_not_in_training: Option<u64>,
+    /// Canary secret recovery, included vs not-included.
+    #[serde(default)]
+    pub canary_recovery: Option<CanaryRecovery>,
+    /// Notes (e.g. short records used what fits).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// Canary secrets recovered by prompting with the template up to the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryRecovery {
+    /// Included canaries whose secret was recovered exactly.
+    pub included_recovered: u64,
+    /// Included canaries tried.
+    pub included: u64,
+    /// Not-included canaries whose secret was "recovered" (the floor).
+    pub not_included_recovered: u64,
+    /// Not-included canaries tried.
+    pub not_included: u64,
+}
+
+/// Shadow/reference models, described apart from the audited ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowModels {
+    /// Number of shadow models K.
+    pub count: u64,
+    /// How they were trained, in words (e.g. "each on a random half of the candidate pool").
+    pub description: String,
+    /// True when trained with DP-SGD.
+    pub private: bool,
+    /// Mean held-out loss over the shadows, when measured.
+    #[serde(default)]
+    pub mean_eval_loss: Option<f64>,
+}
+
+/// White-box audit of the DP-SGD engine (issue 8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineAudit {
+    /// ε of the audited mechanism (T-fold Gaussian, μ = √T/σ) at `delta`.
+    pub theoretical_epsilon: f64,
+    /// δ of the audit.
+    pub delta: f64,
+    /// Gradient canaries m.
+    pub canaries: u64,
+    /// Steps T.
+    pub steps: u64,
+    /// Noise multiplier σ.
+    pub noise_multiplier: f64,
+    /// Lower bounds keyed by method (`one_run`, `fdp_one_run`).
+    pub lower_bounds: BTreeMap<String, EngineBound>,
+}
+
+/// One white-box lower bound next to its ideal value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineBound {
+    /// ε lower bound from the engine's released values.
+    pub epsilon: f64,
+    /// The same procedure on scores simulated from the exact Gaussian mechanism.
+    pub ideal_epsilon: f64,
+    /// Confidence level.
+    pub confidence: f64,
+    /// What the auditor observed (e.g. "sum of privatised gradients, all iterates").
+    pub observation: String,
+}
+
+/// Outcome of a gate policy over the whole summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateOutcome {
+    /// Policy file the rules came from.
+    pub policy: String,
+    /// True when every rule passed.
+    pub passed: bool,
+    /// Every evaluated rule.
+    pub rules: Vec<RuleResult>,
+}
+
+/// One gate rule evaluated on one model (or on the run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleResult {
+    /// The rule as the policy named it (shorthand or metric).
+    pub rule: String,
+    /// Concrete dotted path evaluated (inside the model's object, or `run.` for run metadata).
+    pub metric: String,
+    /// Model the rule was evaluated on; null for run-level rules.
+    pub model: Option<String>,
+    /// The value found (booleans as 0/1); null when missing or null, which fails the rule.
+    pub value: Option<f64>,
+    /// Upper limit, inclusive.
+    pub max: Option<f64>,
+    /// Lower limit, inclusive.
+    pub min: Option<f64>,
+    /// PASS or FAIL.
+    pub passed: bool,
+    /// Why, in words.
+    pub reason: String,
+}
+
+impl Summary {
+    /// Parses a summary, refusing other schema versions with the version found.
+    pub fn from_json(text: &str) -> Result<Summary, Error> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Json {
+            what: "summary".into(),
+            source: e,
+        })?;
+        match value.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => return Err(Error::SchemaVersion { found: v, expected: SCHEMA_VERSION }),
+            None => return Err(Error::SchemaVersion { found: 0, expected: SCHEMA_VERSION }),
+        }
+        serde_json::from_value(value).map_err(|e| Error::Json { what: "summary".into(), source: e })
+    }
+
+    /// Pretty JSON with a trailing newline, as written to `summary.json`.
+    pub fn to_json_pretty(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("summary serialises (no non-string keys)");
+        s.push('\n');
+        s
+    }
+
+    /// The model named `name`, if present.
+    pub fn model(&self, name: &str) -> Option<&ModelSummary> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    /// Records gate results: the whole outcome at the top, and each model's own rules in its `verdict`.
+    pub fn apply_verdict(&mut self, policy: &str, results: &[RuleResult]) {
+        for model in &mut self.models {
+            let own: Vec<RuleResult> =
+                results.iter().filter(|r| r.model.as_deref() == Some(model.name.as_str())).cloned().collect();
+            model.verdict = Some(own);
+        }
+        self.gate = Some(GateOutcome {
+            policy: policy.to_string(),
+            passed: results.iter().all(|r| r.passed),
+            rules: results.to_vec(),
+        });
+    }
+}

@@ -1,0 +1,448 @@
+//! `audit.toml`: the audit's configuration. Parsing and validation only; every default is
+//! filled in here so that the resolved file written to `<out>/config.toml` says exactly what ran.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+/// The whole audit configuration (`audit.toml`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Run-wide settings: seeds, smoke-run flag.
+    pub run: RunSection,
+    /// Where the records come from and how they are cleaned.
+    pub corpus: CorpusSection,
+    /// Planted canaries (the answer key for the one-run audit and exposure).
+    pub canaries: CanarySection,
+    /// The audited models: a DP target, a non-private baseline, shadow models.
+    pub models: ModelsSection,
+    /// Membership-inference attacks and ε lower bounds.
+    pub attacks: AttackSection,
+    /// Extraction tests.
+    pub extraction: ExtractionSection,
+    /// White-box audit of the DP-SGD engine.
+    pub engine_audit: EngineAuditSection,
+    /// Report settings.
+    pub report: ReportSection,
+    /// CI gate policy applied at the end of the run.
+    pub gate: GateSection,
+}
+
+/// Run-wide settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunSection {
+    /// Smoke run: fewer canaries and steps; the report says so.
+    pub quick: bool,
+    /// Seed of the non-secret randomness: splits, canary inclusion, model initialisation, attacks.
+    pub seed: u64,
+    /// Fixes the DP noise and Poisson sampling for reproducibility. Voids the DP guarantee.
+    pub insecure_seed: Option<u64>,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection { quick: false, seed: 20260, insecure_seed: None }
+    }
+}
+
+/// Corpus preparation settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorpusSection {
+    /// Input files or directories; empty = the built-in demo corpus.
+    pub inputs: Vec<PathBuf>,
+    /// Number of demo records generated when `inputs` is empty.
+    pub demo_records: usize,
+    /// Plain-text records: "lines" or "paragraphs".
+    pub records: vg_corpora::RecordMode,
+    /// JSON Lines field holding the text.
+    pub field: String,
+    /// CSV / Parquet column holding the text.
+    pub column: String,
+    /// Skip malformed records (counted in the manifest) instead of stopping.
+    pub skip_bad: bool,
+    /// Replace PII with typed placeholders before training.
+    pub deidentify: bool,
+    /// PII types left in the text (e.g. ["phone"]), to audit what a model would leak.
+    pub keep_pii: Vec<String>,
+    /// Key file for the keyed hashes of kept PII (default: the user's data directory).
+    pub pii_key: Option<PathBuf>,
+    /// Near-duplicate span in characters.
+    pub dedup_span: usize,
+    /// Shortest record kept, in characters.
+    pub min_chars: usize,
+    /// Longest record kept, in characters.
+    pub max_chars: usize,
+    /// Fraction of records in the population split (never trained on).
+    pub population_fraction: f64,
+    /// BPE vocabulary size when training a tokenizer.
+    pub vocab_size: usize,
+    /// A public tokenizer.json to load instead of training one.
+    pub tokenizer: Option<PathBuf>,
+}
+
+impl Default for CorpusSection {
+    fn default() -> Self {
+        CorpusSection {
+            inputs: Vec::new(),
+            demo_records: 12_000,
+            records: vg_corpora::RecordMode::Lines,
+            field: "text".into(),
+            column: "text".into(),
+            skip_bad: false,
+            deidentify: true,
+            keep_pii: Vec::new(),
+            pii_key: None,
+            dedup_span: 200,
+            min_chars: 20,
+            max_chars: 20_000,
+            population_fraction: 0.2,
+            vocab_size: 2048,
+            tokenizer: None,
+        }
+    }
+}
+
+/// Canary settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CanarySection {
+    /// Number of candidate canaries m (each included with probability ½).
+    pub count: usize,
+    /// Times each included canary is inserted (r > 1 is compared with the group guarantee).
+    pub repetitions: u32,
+    /// Reference canaries per template family, never inserted (exposure ranks).
+    pub references: usize,
+}
+
+impl Default for CanarySection {
+    fn default() -> Self {
+        CanarySection { count: 1000, repetitions: 1, references: 1000 }
+    }
+}
+
+/// The audited models.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsSection {
+    /// Architecture preset: tiny, small or base.
+    pub preset: String,
+    /// Context length in tokens (records are truncated, never packed).
+    pub context: usize,
+    /// Optimizer steps of every model.
+    pub steps: usize,
+    /// Expected (DP) or fixed (non-private) batch size.
+    pub batch_size: usize,
+    /// Peak learning rate of the non-private models.
+    pub learning_rate: f64,
+    /// Peak learning rate of the DP model (DP-SGD wants a larger one).
+    pub dp_learning_rate: f64,
+    /// Target ε of the DP model.
+    pub epsilon: f64,
+    /// Target δ of the DP model; default 1/(N·10) rounded down to a power of ten.
+    pub delta: Option<f64>,
+    /// Per-example clipping norm C.
+    pub clip_norm: f64,
+    /// Accountant used to calibrate σ: "pld" or "rdp".
+    pub accountant: String,
+    /// Train the non-private baseline next to the DP target.
+    pub baseline: bool,
+    /// Shadow/reference models for LiRA and RMIA (each record IN for half of them).
+    pub shadows: usize,
+}
+
+impl Default for ModelsSection {
+    fn default() -> Self {
+        ModelsSection {
+            preset: "tiny".into(),
+            context: 128,
+            steps: 600,
+            batch_size: 64,
+            learning_rate: 3e-3,
+            dp_learning_rate: 3e-3,
+            epsilon: 8.0,
+            delta: None,
+            clip_norm: 1.0,
+            accountant: "pld".into(),
+            baseline: true,
+            shadows: 4,
+        }
+    }
+}
+
+/// Attack settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttackSection {
+    /// k of min-k% and min-k%++, as a fraction.
+    pub min_k: f64,
+    /// LiRA variance: "global" or "per-example" (default global below 64 shadows).
+    pub lira_variance: Option<String>,
+    /// RMIA offline parameter a.
+    pub rmia_a: f64,
+    /// RMIA likelihood-ratio threshold γ.
+    pub rmia_gamma: f64,
+    /// Population records RMIA compares against.
+    pub rmia_population: usize,
+    /// Confidence level of every ε lower bound.
+    pub confidence: f64,
+}
+
+impl Default for AttackSection {
+    fn default() -> Self {
+        AttackSection {
+            min_k: 0.2,
+            lira_variance: None,
+            rmia_a: 0.3,
+            rmia_gamma: 1.0,
+            rmia_population: 1000,
+            confidence: 0.95,
+        }
+    }
+}
+
+/// Extraction settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExtractionSection {
+    /// Run the extraction tests.
+    pub enabled: bool,
+    /// Training records prompted (plus every included canary).
+    pub prompts: usize,
+    /// Prompt length P in tokens.
+    pub prefix_tokens: usize,
+    /// Greedy continuation length S in tokens.
+    pub suffix_tokens: usize,
+    /// Sampled generations searched against the training stream.
+    pub generations: usize,
+    /// Tokens per sampled generation.
+    pub generation_tokens: usize,
+    /// Top-k of the sampled generations.
+    pub top_k: usize,
+    /// Shortest verbatim span reported, in tokens.
+    pub min_verbatim_tokens: usize,
+    /// Show extracted text verbatim instead of redacted.
+    pub show_extracted: bool,
+}
+
+impl Default for ExtractionSection {
+    fn default() -> Self {
+        ExtractionSection {
+            enabled: true,
+            prompts: 1000,
+            prefix_tokens: 50,
+            suffix_tokens: 50,
+            generations: 200,
+            generation_tokens: 128,
+            top_k: 40,
+            min_verbatim_tokens: 50,
+            show_extracted: false,
+        }
+    }
+}
+
+/// White-box engine audit settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineAuditSection {
+    /// Run the gradient-canary audit of the DP-SGD engine.
+    pub enabled: bool,
+    /// Gradient canaries m.
+    pub canaries: usize,
+    /// Claimed ε of the audited run.
+    pub epsilon: f64,
+    /// δ of the audited run.
+    pub delta: f64,
+    /// Training steps of the audited run.
+    pub steps: usize,
+}
+
+impl Default for EngineAuditSection {
+    fn default() -> Self {
+        EngineAuditSection { enabled: true, canaries: 1000, epsilon: 8.0, delta: 1e-5, steps: 50 }
+    }
+}
+
+/// Report settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportSection {
+    /// Title shown at the top of the report.
+    pub title: String,
+}
+
+impl Default for ReportSection {
+    fn default() -> Self {
+        ReportSection { title: "vg-audit privacy audit".into() }
+    }
+}
+
+/// Gate settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateSection {
+    /// Policy file applied at the end of the run (exit 1 when a rule fails).
+    pub policy: Option<PathBuf>,
+}
+
+impl AuditConfig {
+    /// Reads and validates `path`; unknown keys are refused with the key's name and a suggestion.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in config {}", path.display()))
+    }
+
+    /// Parses TOML text; see [`AuditConfig::load`].
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let cfg: AuditConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!(suggest(&e)))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The smoke-run variant: a few canaries and steps, everything else as configured.
+    pub fn quick(mut self) -> Self {
+        self.run.quick = true;
+        self.corpus.demo_records = self.corpus.demo_records.min(3000);
+        self.canaries.count = self.canaries.count.min(200);
+        self.canaries.references = self.canaries.references.min(200);
+        self.models.steps = self.models.steps.min(150);
+        self.models.shadows = self.models.shadows.min(2);
+        self.extraction.prompts = self.extraction.prompts.min(100);
+        self.extraction.generations = self.extraction.generations.min(20);
+        self.extraction.generation_tokens = self.extraction.generation_tokens.min(64);
+        self.engine_audit.enabled = false;
+        self
+    }
+
+    /// Refuses impossible parameters before any work starts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let m = &self.models;
+        if !(m.epsilon > 0.0 && m.epsilon.is_finite()) {
+            bail!("models.epsilon must be > 0 (got {})", m.epsilon);
+        }
+        if let Some(d) = m.delta {
+            if !(d > 0.0 && d < 1.0) {
+                bail!("models.delta must be in (0, 1) (got {d})");
+            }
+        }
+        if !(m.clip_norm > 0.0) {
+            bail!("models.clip_norm must be > 0 (got {})", m.clip_norm);
+        }
+        if m.steps == 0 || m.batch_size == 0 {
+            bail!("models.steps and models.batch_size must be ≥ 1");
+        }
+        if !["tiny", "small", "base"].contains(&m.preset.as_str()) {
+            bail!("models.preset must be tiny, small or base (got {:?})", m.preset);
+        }
+        if !["pld", "rdp"].contains(&m.accountant.as_str()) {
+            bail!("models.accountant must be \"pld\" or \"rdp\" (got {:?})", m.accountant);
+        }
+        if m.shadows == 1 || m.shadows % 2 == 1 {
+            bail!("models.shadows must be 0 or an even number, so every record is IN for half of them (got {})", m.shadows);
+        }
+        let a = &self.attacks;
+        if !(a.confidence > 0.0 && a.confidence < 1.0) {
+            bail!("attacks.confidence must be in (0, 1) (got {})", a.confidence);
+        }
+        if !(a.min_k > 0.0 && a.min_k <= 1.0) {
+            bail!("attacks.min_k must be in (0, 1] (got {})", a.min_k);
+        }
+        if let Some(v) = &a.lira_variance {
+            if v != "global" && v != "per-example" {
+                bail!("attacks.lira_variance must be \"global\" or \"per-example\" (got {v:?})");
+            }
+        }
+        if !(0.0..=1.0).contains(&a.rmia_a) {
+            bail!("attacks.rmia_a must be in [0, 1] (got {})", a.rmia_a);
+        }
+        let c = &self.corpus;
+        if !(c.population_fraction > 0.0 && c.population_fraction < 1.0) {
+            bail!("corpus.population_fraction must be in (0, 1) (got {})", c.population_fraction);
+        }
+        if self.canaries.repetitions == 0 {
+            bail!("canaries.repetitions must be ≥ 1");
+        }
+        let e = &self.engine_audit;
+        if e.enabled && !(e.delta > 0.0 && e.delta < 1.0 && e.epsilon > 0.0 && e.steps > 0) {
+            bail!("engine_audit needs epsilon > 0, delta in (0, 1) and steps ≥ 1");
+        }
+        Ok(())
+    }
+
+    /// The resolved configuration as TOML, every default written out.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+}
+
+/// Turns serde's "unknown field `x`, expected one of ..." into a message with a suggestion.
+fn suggest(err: &toml::de::Error) -> String {
+    let msg = err.message().to_string();
+    let Some(rest) = msg.strip_prefix("unknown field `") else {
+        return err.to_string();
+    };
+    let field = rest.split('`').next().unwrap_or_default();
+    let expected: Vec<&str> = msg.split('`').skip(3).step_by(2).collect();
+    let best = expected.iter().min_by_key(|cand| edit_distance(field, cand));
+    match best {
+        Some(b) if edit_distance(field, b) <= field.len().max(3) / 2 + 1 => {
+            format!("{err}\nunknown key `{field}`: did you mean `{b}`?")
+        }
+        _ => format!("{err}\nunknown key `{field}`"),
+    }
+}
+
+/// Levenshtein distance on chars, for key suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The commented example written by `vg-audit init`.
+pub const EXAMPLE: &str = include_str!("audit.example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_parses_to_defaults() {
+        let cfg = AuditConfig::parse(EXAMPLE).unwrap();
+        assert_eq!(cfg, AuditConfig::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_a_suggestion() {
+        let err = AuditConfig::parse("[models]\nepsilonn = 2.0\n").unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("epsilonn"), "{msg}");
+        assert!(msg.contains("did you mean `epsilon`"), "{msg}");
+    }
+
+    #[test]
+    fn impossible_parameters_are_refused() {
+        assert!(AuditConfig::parse("[models]\ndelta = 1.0\n").is_err());
+        assert!(AuditConfig::parse("[models]\nepsilon = 0.0\n").is_err());
+        assert!(AuditConfig::parse("[models]\nshadows = 3\n").is_err());
+        assert!(AuditConfig::parse("[attacks]\nconfidence = 1.5\n").is_err());
+    }
+
+    #[test]
+    fn resolved_config_round_trips() {
+        let cfg = AuditConfig::default().quick();
+        let back = AuditConfig::parse(&cfg.to_toml().unwrap()).unwrap();
+        assert_eq!(cfg, back);
+    }
+}

@@ -1,0 +1,430 @@
+//! The steps of `vg-audit run` in design.md's order: corpus → canaries → training → scoring →
+//! attacks → extraction → engine audit → report → gate. Each step reads only files that earlier
+//! steps wrote, so any of them can be skipped on `--resume`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use vg_canaries::{CanaryOptions, CanarySet};
+use vg_corpora::{PrepareOptions, PreparedCorpus};
+use vg_training::{model_input, DpConfig, GptConfig, PrivacyTarget, Provenance, TrainConfig};
+
+use super::{outputs_digest, Pipeline};
+use crate::progress;
+
+/// What `run` hands back to the CLI.
+pub struct RunResult {
+    /// The summary as written to summary.json.
+    pub summary: serde_json::Value,
+    /// 0, or 1 when a gate rule failed.
+    pub exit_code: ExitCode,
+}
+
+/// Names of the audited target models, in summary order.
+pub const DP_MODEL: &str = "dp";
+/// The non-private baseline.
+pub const NON_DP_MODEL: &str = "non-dp";
+
+/// Shadow model `k`'s name.
+pub fn shadow_name(k: usize) -> String {
+    format!("shadow-{k}")
+}
+
+/// Runs every step; returns the summary and the exit code of the gate.
+pub fn run_all(p: &mut Pipeline) -> anyhow::Result<RunResult> {
+    let started_at = super::log::now_rfc3339();
+
+    // 1. corpus
+    let input_hashes = corpus_input_hashes(p)?;
+    let corpus_out = p.step(
+        "corpus",
+        &p.inputs_hash(&["corpus", &input_hashes]),
+        &["corpus/manifest.json", "corpus/tokenizer.json", "corpus/splits.bin"],
+        prepare_corpus,
+    )?;
+    let corpus = PreparedCorpus::open(p.dir.join("corpus")).context("cannot open the prepared corpus")?;
+
+    // 2. canaries
+    let canary_out = p.step(
+        "canaries",
+        &p.inputs_hash(&["canaries", &outputs_digest(&corpus_out)]),
+        &["canaries.json"],
+        |p| make_canaries(p, &corpus),
+    )?;
+    let canaries = CanarySet::load(&p.dir.join("canaries.json")).context("cannot read canaries.json")?;
+    let data = TrainingData::new(p, &corpus, &canaries)?;
+
+    // 3. training
+    let upstream = format!("{}{}", outputs_digest(&corpus_out), outputs_digest(&canary_out));
+    let mut trained = Vec::new();
+    let mut models = vec![DP_MODEL.to_string()];
+    if p.cfg.models.baseline {
+        models.push(NON_DP_MODEL.to_string());
+    }
+    models.extend((0..p.cfg.models.shadows).map(shadow_name));
+    for name in &models {
+        let rel = format!("models/{name}");
+        let outputs = [format!("{rel}/model.json"), format!("{rel}/model.safetensors")];
+        let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+        let o = p.step(
+            &format!("train:{name}"),
+            &p.inputs_hash(&["train", name, &upstream]),
+            &outputs,
+            |p| train_model(p, name, &data),
+        )?;
+        trained.push(outputs_digest(&o));
+    }
+    let trained_digest: String = trained.concat();
+
+    // 4. scoring
+    let scores_out = p.step(
+        "scoring",
+        &p.inputs_hash(&["scoring", &trained_digest]),
+        &["scores.parquet"],
+        |p| super::scoring::score_all(p, &data, &models),
+    )?;
+
+    // 5. attacks and exposure (per target model)
+    let targets: Vec<String> = models.iter().filter(|m| !m.starts_with("shadow-")).cloned().collect();
+    let shadows: Vec<String> = models.iter().filter(|m| m.starts_with("shadow-")).cloned().collect();
+    let attack_out = p.step(
+        "attacks",
+        &p.inputs_hash(&["attacks", &outputs_digest(&scores_out)]),
+        &targets.iter().map(|t| format!("analysis/attacks-{t}.json")).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>(),
+        |p| super::analysis::attack_all(p, &targets, &shadows, &canaries),
+    )?;
+
+    // 6. extraction
+    let extraction_out = if p.cfg.extraction.enabled {
+        Some(p.step(
+            "extraction",
+            &p.inputs_hash(&["extraction", &trained_digest]),
+            &targets.iter().map(|t| format!("analysis/extraction-{t}.json")).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>(),
+            |p| super::analysis::extract_all(p, &targets, &corpus, &canaries),
+        )?)
+    } else {
+        None
+    };
+
+    // 7. white-box engine audit
+    if p.cfg.engine_audit.enabled {
+        p.step(
+            "engine-audit",
+            &p.inputs_hash(&["engine-audit"]),
+            &["analysis/engine-audit.json"],
+            super::analysis::engine_audit,
+        )?;
+    }
+
+    // 8. report
+    let upstream_all = format!(
+        "{}{}{}",
+        outputs_digest(&attack_out),
+        extraction_out.as_ref().map(outputs_digest).unwrap_or_default(),
+        trained_digest
+    );
+    let built = super::summary::build(p, &corpus, &canaries, &targets, &shadows, &started_at)?;
+    p.step(
+        "report",
+        &p.inputs_hash(&["report", &upstream_all]),
+        &["summary.json", "report-data.json", "report.html", "model-card.md"],
+        |p| super::summary::write_all(p, &built),
+    )?;
+
+    // 9. gate
+    let mut exit_code = ExitCode::SUCCESS;
+    let mut summary_json = serde_json::to_value(&built.0)?;
+    if let Some(policy) = p.cfg.gate.policy.clone() {
+        let (passed, json) = super::summary::apply_gate(p, &built.0, &policy)?;
+        summary_json = json;
+        if !passed {
+            exit_code = ExitCode::from(1);
+        }
+    }
+    Ok(RunResult { summary: summary_json, exit_code })
+}
+
+/// SHA-256 of every input file (or the demo corpus parameters), so a changed input reruns step 1.
+fn corpus_input_hashes(p: &Pipeline) -> anyhow::Result<String> {
+    let c = &p.cfg.corpus;
+    if c.inputs.is_empty() {
+        return Ok(format!("demo:{}:{}", c.demo_records, p.cfg.run.seed));
+    }
+    let mut parts = String::new();
+    for input in &c.inputs {
+        for file in files_under(input)? {
+            let sha = vg_corpora::fsutil::sha256_file(&file)
+                .with_context(|| format!("cannot read input {}", file.display()))?;
+            parts.push_str(&format!("{}={sha};", file.display()));
+        }
+    }
+    Ok(parts)
+}
+
+fn files_under(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Step 1: the demo corpus (when no inputs are given), then `vg_corpora::prepare`.
+fn prepare_corpus(p: &Pipeline) -> anyhow::Result<()> {
+    let c = &p.cfg.corpus;
+    let inputs = if c.inputs.is_empty() {
+        let demo = p.dir.join("input/demo.jsonl");
+        std::fs::create_dir_all(demo.parent().expect("has a parent"))?;
+        vg_corpora::demo::write_jsonl(&demo, c.demo_records, p.cfg.run.seed)?;
+        vec![demo]
+    } else {
+        c.inputs.clone()
+    };
+    let mut opts = PrepareOptions::new(inputs, p.dir.join("corpus"));
+    opts.overwrite = true;
+    opts.records = c.records;
+    opts.field = c.field.clone();
+    opts.column = c.column.clone();
+    opts.skip_bad = c.skip_bad;
+    opts.deidentify = c.deidentify;
+    opts.keep_pii = vg_corpora::pii::parse_kinds(&c.keep_pii.join(",")).map_err(|e| anyhow::anyhow!(e))?;
+    opts.pii_key = c.pii_key.clone();
+    opts.min_chars = c.min_chars;
+    opts.max_chars = c.max_chars;
+    opts.dedup_span = c.dedup_span;
+    opts.population_fraction = c.population_fraction;
+    opts.seed = Some(p.cfg.run.seed);
+    opts.vocab_size = c.vocab_size;
+    opts.tokenizer = c.tokenizer.clone();
+    opts.context = p.cfg.models.context;
+    let bar = progress::bar(0, "corpus", "records");
+    let manifest = vg_corpora::prepare(&opts, &mut |stage, done, total| {
+        bar.set_message(stage.name().to_string());
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    p.say(&format!(
+        "  corpus: {} records kept ({} pool, {} population), vocabulary {}",
+        manifest.counts.kept, manifest.counts.pool, manifest.counts.population, manifest.tokenizer.vocab_size
+    ));
+    Ok(())
+}
+
+/// Step 2: canaries (the answer key), sized against the candidate pool.
+fn make_canaries(p: &Pipeline, corpus: &PreparedCorpus) -> anyhow::Result<()> {
+    let c = &p.cfg.canaries;
+    let opts = CanaryOptions {
+        count: c.count,
+        references_per_family: c.references,
+        repetitions: c.repetitions,
+        insecure_seed: p.cfg.run.insecure_seed,
+        ..CanaryOptions::default()
+    };
+    let set = CanarySet::generate(&opts, Some(corpus.pool().len()))?;
+    set.save(&p.dir.join("canaries.json"))?;
+    p.say(&format!(
+        "  canaries: {} candidates ({} included, r = {}), {} references",
+        set.inserted().count(),
+        set.included().count(),
+        c.repetitions,
+        set.references().count()
+    ));
+    Ok(())
+}
+
+/// Token sequences every model and attack works on, built once from the corpus and canaries.
+pub struct TrainingData {
+    /// Context length.
+    pub context: usize,
+    /// Pool records: (id, model input, member of the targets, text).
+    pub pool: Vec<Subject>,
+    /// Candidate canaries (inserted with probability ½).
+    pub canaries: Vec<Subject>,
+    /// Reference canaries (never inserted).
+    pub references: Vec<Subject>,
+    /// Population records (never trained on).
+    pub population: Vec<Subject>,
+    /// Times each included canary is inserted.
+    pub repetitions: u32,
+    /// `shadow_in[k][i]`: subject i of pool ++ canaries is IN for shadow k.
+    pub shadow_in: Vec<Vec<bool>>,
+    /// Seed of the shadow split (recorded).
+    pub shadow_seed: u64,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Corpus provenance for model.json.
+    pub provenance: Provenance,
+}
+
+/// One scored/trained sequence.
+pub struct Subject {
+    /// Record or canary id.
+    pub id: u64,
+    /// Model input ([BOS] + tokens + [EOS], truncated).
+    pub input: Vec<u32>,
+    /// Member of the target models' training data.
+    pub member: bool,
+    /// The text (de-identified record, or canary text).
+    pub text: String,
+    /// Canary template family ("" for records).
+    pub family: String,
+}
+
+impl TrainingData {
+    fn new(p: &Pipeline, corpus: &PreparedCorpus, canaries: &CanarySet) -> anyhow::Result<Self> {
+        let ctx = p.cfg.models.context;
+        let tokenizer = corpus.tokenizer()?;
+        let subject = |id: u64, tokens: &[u32], member: bool, text: &str, family: &str| Subject {
+            id,
+            input: model_input(tokens, ctx),
+            member,
+            text: text.to_string(),
+            family: family.to_string(),
+        };
+        let pool: Vec<Subject> =
+            corpus.pool().iter().map(|e| subject(e.id, &e.tokens, e.member, &e.text, "")).collect();
+        let population: Vec<Subject> =
+            corpus.population().iter().map(|e| subject(e.id, &e.tokens, false, &e.text, "")).collect();
+        let encode = |text: &str| -> anyhow::Result<Vec<u32>> {
+            let enc = tokenizer.encode(text, false).map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?;
+            Ok(enc.get_ids().to_vec())
+        };
+        let mut cands = Vec::new();
+        for c in canaries.inserted() {
+            cands.push(subject(c.id, &encode(&c.text())?, c.included, &c.text(), &c.family));
+        }
+        let mut references = Vec::new();
+        for c in canaries.references() {
+            references.push(subject(c.id, &encode(&c.text())?, false, &c.text(), &c.family));
+        }
+        let k = p.cfg.models.shadows;
+        let shadow_seed = p.cfg.run.seed ^ 0x5AD0_5EED;
+        let shadow_in = if k >= 2 {
+            vg_training::shadow_assignment(pool.len() + cands.len(), k, shadow_seed)?
+        } else {
+            Vec::new()
+        };
+        let provenance = Provenance {
+            tokenizer_sha256: Some(corpus.tokenizer_sha256()),
+            corpus_manifest_sha256: Some(corpus.manifest_sha256()),
+            model_name: String::new(),
+        };
+        Ok(TrainingData {
+            context: ctx,
+            pool,
+            canaries: cands,
+            references,
+            population,
+            repetitions: canaries.repetitions,
+            shadow_in,
+            shadow_seed,
+            vocab_size: corpus.manifest().tokenizer.vocab_size,
+            provenance,
+        })
+    }
+
+    /// Training examples of a target model: members + included canaries × r.
+    fn target_examples(&self) -> Vec<Vec<u32>> {
+        let mut out: Vec<Vec<u32>> = self.pool.iter().filter(|s| s.member).map(|s| s.input.clone()).collect();
+        for c in self.canaries.iter().filter(|c| c.member) {
+            out.extend(std::iter::repeat_n(c.input.clone(), self.repetitions as usize));
+        }
+        out
+    }
+
+    /// Training examples of shadow `k`: its half of pool ++ canaries (canaries × r).
+    fn shadow_examples(&self, k: usize) -> Vec<Vec<u32>> {
+        let keep = &self.shadow_in[k];
+        let mut out = Vec::new();
+        for (i, s) in self.pool.iter().chain(self.canaries.iter()).enumerate() {
+            if keep[i] {
+                let copies = if i >= self.pool.len() { self.repetitions as usize } else { 1 };
+                out.extend(std::iter::repeat_n(s.input.clone(), copies));
+            }
+        }
+        out
+    }
+
+    /// Held-out examples for the eval loss (population, never trained on).
+    fn eval_examples(&self) -> Vec<Vec<u32>> {
+        self.population.iter().take(256).map(|s| s.input.clone()).collect()
+    }
+}
+
+/// δ default: below 1/(10 N), rounded down to a power of ten.
+pub fn default_delta(n: usize) -> f64 {
+    let raw = 1.0 / (10.0 * n.max(1) as f64);
+    10f64.powf(raw.log10().floor())
+}
+
+/// Step 3: one model. The DP target uses DP-SGD at the configured (ε, δ); the baseline and the
+/// shadows train without noise on the same schedule.
+fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<()> {
+    let m = &p.cfg.models;
+    let examples = if let Some(k) = name.strip_prefix("shadow-") {
+        data.shadow_examples(k.parse()?)
+    } else {
+        data.target_examples()
+    };
+    let gpt = GptConfig::preset(&m.preset, data.vocab_size)?;
+    let gpt = GptConfig { context_length: m.context, ..gpt };
+    let private = name == DP_MODEL;
+    let dp = private.then(|| DpConfig {
+        clip_norm: m.clip_norm,
+        target: PrivacyTarget::Epsilon {
+            epsilon: m.epsilon,
+            delta: m.delta.unwrap_or_else(|| default_delta(examples.len())),
+        },
+        accountant: m.accountant.clone(),
+        insecure_seed: p.cfg.run.insecure_seed,
+        ..DpConfig::default()
+    });
+    let cfg = TrainConfig {
+        lr: if private { m.dp_learning_rate } else { m.learning_rate },
+        steps: m.steps as u64,
+        batch_size: m.batch_size,
+        micro_batch_size: m.batch_size.min(64),
+        warmup_steps: (m.steps as u64 / 10).max(1),
+        eval_every: (m.steps as u64 / 4).max(1),
+        checkpoint_every: (m.steps as u64 / 4).max(1),
+        init_seed: p.cfg.run.seed.wrapping_add(hash_name(name)),
+        data_seed: p.cfg.run.insecure_seed.unwrap_or(p.cfg.run.seed).wrapping_add(hash_name(name)),
+        dp,
+        provenance: Provenance { model_name: name.to_string(), ..data.provenance.clone() },
+        ..TrainConfig::default()
+    };
+    let dir = p.dir.join("models").join(name);
+    let bar = progress::bar(m.steps as u64, name, "steps");
+    let info = vg_training::train(&examples, &data.eval_examples(), &gpt, &cfg, &dir, true, &mut |pr| {
+        bar.set_position(pr.step);
+        bar.set_prefix(format!("loss {:.3} · {:.0} tok/s", pr.loss, pr.tokens_per_s));
+    })?;
+    bar.finish_and_clear();
+    let eps = info.dp.as_ref().map(|d| format!(", ε = {:.3} (σ = {:.3})", d.epsilon, d.noise_multiplier));
+    p.say(&format!(
+        "  {name}: {} examples, final loss {:.3}{}",
+        examples.len(),
+        info.metrics.train_loss,
+        eps.unwrap_or_default()
+    ));
+    Ok(())
+}
+
+/// A stable per-model offset for seeds (FNV-1a of the name).
+fn hash_name(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}

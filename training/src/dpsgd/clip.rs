@@ -1,0 +1,186 @@
+//! Per-example gradient norms and the clipped sum from ONE backward pass (ghost norms +
+//! book-keeping, Bu et al. 2023 "Differentially private optimization on large model at small cost";
+//! ghost norm of a linear layer: Li et al. 2022, "Large language models can be strong DP learners").
+//! Also the slow reference (one backward per example, "variant A") that the tests compare against.
+
+use candle_core::{DType, Device, Tensor, D};
+
+use crate::batch::{per_example_loss, Batch};
+use crate::hooks::{HookKind, HookTape};
+use crate::model::{Gpt, Mode};
+use crate::{Error, Result};
+
+/// Sum over a micro-batch (or several) of clipped per-example gradients, one tensor per parameter.
+pub struct ClippedGradients {
+    /// Clipped sums, in the model's parameter order.
+    pub sums: Vec<Tensor>,
+    /// Unclipped per-example gradient norms (flat, over all parameters), in example order.
+    pub norms: Vec<f64>,
+    /// Σ of per-example losses (for reporting; not privatised).
+    pub loss_sum: f64,
+    /// Real target tokens processed.
+    pub tokens: usize,
+}
+
+/// Flat clipping factor c = min(1, C / (‖g‖ + 1e-6)) (Abadi et al. 2016; the 1e-6 as in Opacus).
+pub fn clip_factor(norm: f64, clip_norm: f64) -> f64 {
+    (clip_norm / (norm + 1e-6)).min(1.0)
+}
+
+/// ‖Σ_t g_t a_tᵀ‖² per example: ghost form Σ_{t,t'} (a_t·a_t')(g_t·g_t') when T(din+dout) < din·dout,
+/// else the materialised per-example gradient (chosen by cost, Bu et al. 2023 §3).
+fn linear_sq_norm(a: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let (_, t, din) = a.dims3()?;
+    let dout = g.dim(2)?;
+    if t * (din + dout) < din * dout {
+        let aa = a.matmul(&a.t()?)?;
+        let gg = g.matmul(&g.t()?)?;
+        Ok((aa * gg)?.sum((1, 2))?)
+    } else {
+        let per_example = g.t()?.matmul(a)?;
+        Ok(per_example.sqr()?.sum((1, 2))?)
+    }
+}
+
+/// ‖Σ_t v_t‖² per example for v (B, T, d).
+fn summed_sq_norm(v: &Tensor) -> Result<Tensor> {
+    Ok(v.sum(1)?.sqr()?.sum(1)?)
+}
+
+/// Token embedding: Σ_{t,t'} [x_t = x_t'] g_t·g_t' (rows of one token id add up).
+fn embedding_sq_norm(g: &Tensor, batch: &Batch) -> Result<Tensor> {
+    let (b, t) = (batch.bsz, batch.t);
+    let mut eq = vec![0f32; b * t * t];
+    for i in 0..b {
+        let row = &batch.ids_host[i * t..(i + 1) * t];
+        for (p, x) in row.iter().enumerate() {
+            for (q, y) in row.iter().enumerate() {
+                if x == y {
+                    eq[(i * t + p) * t + q] = 1.0;
+                }
+            }
+        }
+    }
+    let eq = Tensor::from_vec(eq, (b, t, t), &Device::Cpu)?.to_dtype(g.dtype())?;
+    Ok((g.matmul(&g.t()?)? * eq)?.sum((1, 2))?)
+}
+
+/// Per-example clipped sum of one micro-batch of model inputs, with one forward and one backward.
+/// `skip_clip` (test-only fault) leaves that parameter's contribution unclipped.
+pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_clip: Option<usize>) -> Result<ClippedGradients> {
+    let dtype = model.dtype();
+    let batch = Batch::new(seqs, dtype)?;
+    let mut tape = HookTape::default();
+    let logits = model.forward_with(&batch.ids, &mut Mode::Hook(&mut tape), None, 0)?;
+    let losses = per_example_loss(&logits, &batch)?;
+    let loss_sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    let grads = losses.sum_all()?.backward()?;
+    let probe = tape.probe.as_ref().ok_or_else(|| Error::param("forward", "hook", "no probe recorded"))?;
+    let g_emb = grads.get(probe.as_tensor()).ok_or_else(|| Error::param("backward", "probe", "no gradient reached the embedding"))?.clone();
+    let n = model.params().len();
+    let mut sq: Vec<Option<Tensor>> = vec![None; n];
+    sq[0] = Some(embedding_sq_norm(&g_emb, &batch)?);
+    sq[1] = Some(g_emb.sqr()?.sum((1, 2))?);
+    let (b, t) = (batch.bsz, batch.t);
+    let mut layers = Vec::with_capacity(tape.records.len());
+    for rec in tape.records {
+        let g = rec.slot.lock().expect("hook slot poisoned").take();
+        let g = match g {
+            Some(g) => g.reshape((b, t, ()))?,
+            // A layer no loss depends on (cannot happen in this model) contributes zero.
+            None => rec.input.zeros_like()?,
+        };
+        match rec.kind {
+            HookKind::Linear { weight, bias } => {
+                sq[weight] = Some(linear_sq_norm(&rec.input, &g)?);
+                if let Some(bi) = bias {
+                    sq[bi] = Some(summed_sq_norm(&g)?);
+                }
+            }
+            HookKind::LnAffine { gamma, beta } => {
+                sq[gamma] = Some(summed_sq_norm(&(&g * &rec.input)?)?);
+                sq[beta] = Some(summed_sq_norm(&g)?);
+            }
+        }
+        layers.push((rec.kind, rec.input, g));
+    }
+    let mut total = Tensor::zeros(b, dtype, &Device::Cpu)?;
+    for (i, s) in sq.iter().enumerate() {
+        let s = s.as_ref().ok_or_else(|| Error::param("per-example norm", &model.param_names()[i], "no norm rule reached this parameter"))?;
+        total = (total + s)?;
+    }
+    let norms: Vec<f64> = total.to_dtype(DType::F64)?.to_vec1::<f64>()?.into_iter().map(|x| x.max(0.0).sqrt()).collect();
+    // Empty (padding) rows contribute nothing.
+    let factors: Vec<f64> = norms.iter().zip(&batch.counts).map(|(&nrm, &c)| if c == 0 { 0.0 } else { clip_factor(nrm, clip_norm) }).collect();
+    let c = Tensor::from_vec(factors.clone(), (b, 1, 1), &Device::Cpu)?.to_dtype(dtype)?;
+    let ones: Vec<f64> = batch.counts.iter().map(|&c| if c == 0 { 0.0 } else { 1.0 }).collect();
+    let unclipped = Tensor::from_vec(ones, (b, 1, 1), &Device::Cpu)?.to_dtype(dtype)?;
+    let factor_for = |p: usize| if skip_clip == Some(p) { &unclipped } else { &c };
+
+    let mut sums: Vec<Option<Tensor>> = vec![None; n];
+    let cfg = model.config();
+    let ge = g_emb.broadcast_mul(factor_for(0))?.reshape((b * t, cfg.n_embd))?;
+    let ids = Tensor::from_vec(batch.ids_host.clone(), b * t, &Device::Cpu)?;
+    sums[0] = Some(Tensor::zeros((cfg.vocab_size, cfg.n_embd), dtype, &Device::Cpu)?.index_add(&ids, &ge, 0)?);
+    let gp = g_emb.broadcast_mul(factor_for(1))?.sum(0)?;
+    let gp = if t < cfg.context_length {
+        Tensor::cat(&[&gp, &Tensor::zeros((cfg.context_length - t, cfg.n_embd), dtype, &Device::Cpu)?], 0)?
+    } else {
+        gp
+    };
+    sums[1] = Some(gp);
+    for (kind, a, g) in &layers {
+        match *kind {
+            HookKind::Linear { weight, bias } => {
+                let gc = g.broadcast_mul(factor_for(weight))?;
+                let (dout, din) = (g.dim(D::Minus1)?, a.dim(D::Minus1)?);
+                sums[weight] = Some(gc.reshape((b * t, dout))?.t()?.matmul(&a.reshape((b * t, din))?)?);
+                if let Some(bi) = bias {
+                    sums[bi] = Some(g.broadcast_mul(factor_for(bi))?.sum((0, 1))?);
+                }
+            }
+            HookKind::LnAffine { gamma, beta } => {
+                sums[gamma] = Some((g.broadcast_mul(factor_for(gamma))? * a)?.sum((0, 1))?);
+                sums[beta] = Some(g.broadcast_mul(factor_for(beta))?.sum((0, 1))?);
+            }
+        }
+    }
+    let sums = sums.into_iter().map(|s| s.expect("every parameter has a sum rule")).collect();
+    Ok(ClippedGradients { sums, norms, loss_sum, tokens: batch.n_tokens() })
+}
+
+/// Gradient of Σ_i loss_i (no clipping) by ordinary autograd: the non-private micro-batch step.
+pub fn summed_gradient(model: &Gpt, seqs: &[&[u32]]) -> Result<(Vec<Tensor>, f64, usize)> {
+    let batch = Batch::new(seqs, model.dtype())?;
+    let logits = model.forward_with(&batch.ids, &mut Mode::Train, None, 0)?;
+    let losses = per_example_loss(&logits, &batch)?;
+    let loss_sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    let grads = losses.sum_all()?.backward()?;
+    let mut out = Vec::with_capacity(model.params().len());
+    for v in model.params() {
+        out.push(match grads.get(v.as_tensor()) {
+            Some(g) => g.clone(),
+            None => v.as_tensor().zeros_like()?,
+        });
+    }
+    Ok((out, loss_sum, batch.n_tokens()))
+}
+
+/// Slow reference (one backward per example): per-example norms and the clipped sum.
+pub fn clip_and_accumulate_reference(model: &Gpt, seqs: &[&[u32]], clip_norm: f64) -> Result<ClippedGradients> {
+    let mut sums: Vec<Tensor> = model.params().iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
+    let (mut norms, mut loss_sum, mut tokens) = (Vec::new(), 0.0, 0);
+    for s in seqs {
+        let (g, l, n) = summed_gradient(model, &[s])?;
+        let sq: f64 = g.iter().map(|t| t.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()).sum::<candle_core::Result<f64>>()?;
+        let norm = sq.sqrt();
+        let c = if n == 0 { 0.0 } else { clip_factor(norm, clip_norm) };
+        for (acc, gi) in sums.iter_mut().zip(&g) {
+            *acc = (&*acc + (gi * c)?)?;
+        }
+        norms.push(norm);
+        loss_sum += l;
+        tokens += n;
+    }
+    Ok(ClippedGradients { sums, norms, loss_sum, tokens })
+}

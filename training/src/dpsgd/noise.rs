@@ -1,0 +1,130 @@
+//! Secret randomness for DP-SGD: Poisson sampling decisions and Gaussian noise from ChaCha20.
+//!
+//! The key comes from the operating system and lives only in memory; it is never written, so
+//! nobody can replay which steps used a record (that would void the amplification by
+//! subsampling). `insecure_seed` derives the key from a number instead: reproducible, and the
+//! model carries no DP guarantee.
+//!
+//! Floating-point caveat: a Gaussian sampled in floating point is not exactly Gaussian, and its
+//! low-order bits can leak the unnoised value (Mironov 2012, "On significance of the least
+//! significant bits for differential privacy"; Jin et al. 2022 for Gaussians). We sample f64
+//! with rand_distr's ziggurat and add in the model dtype; `secure_noise` draws every coordinate
+//! as (n₁+n₂+n₃+n₄)/2 with nᵢ ~ N(0, s²), the mitigation of Opacus's secure mode.
+
+use candle_core::{DType, Device, Tensor};
+use rand::{Rng, SeedableRng, TryRngCore};
+use rand_chacha::ChaCha20Rng;
+use rand_distr::{Distribution, StandardNormal};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// Stream ids: each step gets its own sampling and noise stream (resume needs no RNG state).
+const SAMPLING_STREAM: u64 = 0;
+const NOISE_STREAM: u64 = 1;
+
+/// The key behind DP-SGD's sampling and noise. Its `Debug` never shows the key.
+#[derive(Clone)]
+pub struct DpRandomness {
+    key: [u8; 32],
+    insecure_seed: Option<u64>,
+}
+
+impl std::fmt::Debug for DpRandomness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.insecure_seed {
+            Some(s) => write!(f, "DpRandomness(insecure seed {s})"),
+            None => write!(f, "DpRandomness(OS-seeded, secret)"),
+        }
+    }
+}
+
+impl DpRandomness {
+    /// A fresh secret key from the operating system.
+    pub fn from_os() -> Result<Self> {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut key)
+            .map_err(|e| Error::privacy("randomness", "OS", format!("cannot read OS randomness: {e}")))?;
+        Ok(DpRandomness { key, insecure_seed: None })
+    }
+
+    /// A key derived from `seed`: reproducible sampling and noise, and NO DP guarantee.
+    pub fn insecure(seed: u64) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"vg-training insecure DP seed v1");
+        h.update(seed.to_le_bytes());
+        DpRandomness { key: h.finalize().into(), insecure_seed: Some(seed) }
+    }
+
+    /// The seed, when the randomness is not secret.
+    pub fn insecure_seed(&self) -> Option<u64> {
+        self.insecure_seed
+    }
+
+    fn stream(&self, step: u64, purpose: u64) -> ChaCha20Rng {
+        let mut rng = ChaCha20Rng::from_seed(self.key);
+        rng.set_stream(step.wrapping_mul(2).wrapping_add(purpose));
+        rng
+    }
+
+    /// The generator for step `step`'s Poisson sampling decisions.
+    pub fn sampling_rng(&self, step: u64) -> ChaCha20Rng {
+        self.stream(step, SAMPLING_STREAM)
+    }
+
+    /// The generator for step `step`'s Gaussian noise.
+    pub fn noise_rng(&self, step: u64) -> ChaCha20Rng {
+        self.stream(step, NOISE_STREAM)
+    }
+}
+
+/// Poisson sampling: each of `n` examples joins independently with probability `q`.
+/// With `max_batch`, a larger draw is cut to a uniformly random subset of `max_batch` (truncated
+/// Poisson, as VaultGemma did; its failure probability is charged to δ).
+pub fn poisson_sample(rng: &mut ChaCha20Rng, n: usize, q: f64, max_batch: Option<usize>) -> Vec<usize> {
+    let mut chosen: Vec<usize> = (0..n).filter(|_| rng.random::<f64>() < q).collect();
+    if let Some(m) = max_batch {
+        if chosen.len() > m {
+            // Partial Fisher–Yates: a uniform m-subset, then back to index order.
+            for i in 0..m {
+                let j = rng.random_range(i..chosen.len());
+                chosen.swap(i, j);
+            }
+            chosen.truncate(m);
+            chosen.sort_unstable();
+        }
+    }
+    chosen
+}
+
+/// Adds N(0, std²) per coordinate to `t` (drawn in f64), or the 4-sample sum when `secure`.
+pub fn add_gaussian(t: &Tensor, std: f64, rng: &mut ChaCha20Rng, secure: bool) -> Result<Tensor> {
+    if std == 0.0 {
+        return Ok(t.clone());
+    }
+    let n = t.elem_count();
+    let noise: Vec<f64> = if secure {
+        (0..n)
+            .map(|_| {
+                let s: f64 = (0..4).map(|_| -> f64 { StandardNormal.sample(rng) }).sum();
+                std * s / 2.0
+            })
+            .collect()
+    } else {
+        (0..n)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(rng);
+                std * z
+            })
+            .collect()
+    };
+    let noise = Tensor::from_vec(noise, t.shape(), &Device::Cpu)?;
+    let noise = if t.dtype() == DType::F64 { noise } else { noise.to_dtype(t.dtype())? };
+    Ok((t + noise)?)
+}
+
+/// A ChaCha20 generator from a plain seed, for non-secret uses (data order, decoding).
+pub fn seeded_rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}

@@ -1,0 +1,277 @@
+//! The GPT model: token + learned position embeddings, pre-LN blocks (causal multi-head attention,
+//! GELU MLP), final LayerNorm and an LM head untied from the embedding.
+//! Architecture after GPT-2 (Radford et al. 2019); reference implementation: karpathy/nanoGPT `model.py`.
+//! The head is untied so per-example gradient norms need no cross terms.
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::{DType, Device, IndexOp, Tensor, Var, D};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+
+use crate::hooks::{HookKind, HookRecord, HookTape, LinearHook, LnAffineHook};
+use crate::{GptConfig, Result};
+
+/// Parameters per transformer block, in the order `param_shapes` lists them.
+const PER_BLOCK: usize = 12;
+
+/// Names and shapes of all parameters, in storage order (the order of [`Gpt::params`]).
+pub fn param_shapes(cfg: &GptConfig) -> Vec<(String, Vec<usize>)> {
+    let (v, d, m) = (cfg.vocab_size, cfg.n_embd, cfg.mlp_ratio * cfg.n_embd);
+    let mut out = vec![("wte".to_string(), vec![v, d]), ("wpe".to_string(), vec![cfg.context_length, d])];
+    for l in 0..cfg.n_layer {
+        let p = |s: &str| format!("h.{l}.{s}");
+        out.extend([
+            (p("ln1.weight"), vec![d]),
+            (p("ln1.bias"), vec![d]),
+            (p("attn.qkv.weight"), vec![3 * d, d]),
+            (p("attn.qkv.bias"), vec![3 * d]),
+            (p("attn.proj.weight"), vec![d, d]),
+            (p("attn.proj.bias"), vec![d]),
+            (p("ln2.weight"), vec![d]),
+            (p("ln2.bias"), vec![d]),
+            (p("mlp.fc1.weight"), vec![m, d]),
+            (p("mlp.fc1.bias"), vec![m]),
+            (p("mlp.fc2.weight"), vec![d, m]),
+            (p("mlp.fc2.bias"), vec![d]),
+        ]);
+    }
+    out.extend([
+        ("ln_f.weight".to_string(), vec![d]),
+        ("ln_f.bias".to_string(), vec![d]),
+        ("lm_head.weight".to_string(), vec![v, d]),
+    ]);
+    out
+}
+
+/// How a forward pass treats the weights.
+pub(crate) enum Mode<'a> {
+    /// Weights are Vars: ordinary autograd computes weight gradients (non-private training).
+    Train,
+    /// Detached weights, nothing recorded (scoring, generation, evaluation).
+    Infer,
+    /// Detached weights with book-keeping hooks (DP-SGD).
+    Hook(&'a mut HookTape),
+}
+
+/// Per-layer key/value cache for incremental decoding: (B, H, T_so_far, head_dim) each.
+#[derive(Default, Clone)]
+pub(crate) struct KvCache {
+    pub layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+/// A GPT model whose parameters are candle `Var`s.
+pub struct Gpt {
+    cfg: GptConfig,
+    names: Vec<String>,
+    vars: Vec<Var>,
+    dtype: DType,
+}
+
+impl Gpt {
+    /// A freshly initialised model (GPT-2 init: N(0, 0.02), residual projections scaled by
+    /// 1/√(2L), zero biases, unit LN gains), deterministic in `init_seed`.
+    pub fn new(cfg: &GptConfig, dtype: DType, init_seed: u64) -> Result<Self> {
+        cfg.validate()?;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(init_seed);
+        let normal = Normal::new(0.0f64, 0.02).expect("valid std");
+        let resid_scale = 1.0 / (2.0 * cfg.n_layer as f64).sqrt();
+        let mut names = Vec::new();
+        let mut vars = Vec::new();
+        for (name, shape) in param_shapes(cfg) {
+            let n: usize = shape.iter().product();
+            let values: Vec<f64> = if name.ends_with(".bias") {
+                vec![0.0; n]
+            } else if name.starts_with("ln") || name.contains(".ln") {
+                vec![1.0; n]
+            } else {
+                let scale = if name.ends_with("attn.proj.weight") || name.ends_with("fc2.weight") { resid_scale } else { 1.0 };
+                (0..n).map(|_| normal.sample(&mut rng) * scale).collect()
+            };
+            let t = Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(dtype)?;
+            names.push(name);
+            vars.push(Var::from_tensor(&t)?);
+        }
+        Ok(Gpt { cfg: cfg.clone(), names, vars, dtype })
+    }
+
+    /// A model from named tensors (a checkpoint); every parameter must be present with its shape.
+    pub fn from_tensors(cfg: &GptConfig, dtype: DType, mut tensors: std::collections::HashMap<String, Tensor>) -> Result<Self> {
+        cfg.validate()?;
+        let mut names = Vec::new();
+        let mut vars = Vec::new();
+        for (name, shape) in param_shapes(cfg) {
+            let t = tensors.remove(&name).ok_or_else(|| crate::Error::param("weights", &name, "tensor missing from the checkpoint"))?;
+            if t.dims() != shape.as_slice() {
+                return Err(crate::Error::param("weights", &name, format!("shape {:?} in the checkpoint, architecture needs {shape:?}", t.dims())));
+            }
+            vars.push(Var::from_tensor(&t.to_dtype(dtype)?)?);
+            names.push(name);
+        }
+        Ok(Gpt { cfg: cfg.clone(), names, vars, dtype })
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &GptConfig {
+        &self.cfg
+    }
+    /// Parameter dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    /// Parameter names, in storage order.
+    pub fn param_names(&self) -> &[String] {
+        &self.names
+    }
+    /// (name, shape) of every parameter tensor, in storage order.
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        param_shapes(&self.cfg)
+    }
+    /// The parameters, in storage order.
+    pub fn params(&self) -> &[Var] {
+        &self.vars
+    }
+    /// Index of a parameter by name.
+    pub fn param_index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+    /// Total parameter count.
+    pub fn num_params(&self) -> usize {
+        self.vars.iter().map(|v| v.elem_count()).sum()
+    }
+
+    fn weight(&self, i: usize, mode: &Mode) -> Tensor {
+        match mode {
+            Mode::Train => self.vars[i].as_tensor().clone(),
+            _ => self.vars[i].as_tensor().detach(),
+        }
+    }
+
+    fn linear(&self, x: &Tensor, w: usize, b: Option<usize>, mode: &mut Mode) -> Result<Tensor> {
+        let (bsz, t, din) = x.dims3()?;
+        let weight = self.weight(w, mode);
+        let bias = b.map(|i| self.weight(i, mode));
+        let rows = x.reshape((bsz * t, din))?;
+        let y = match mode {
+            Mode::Hook(tape) => {
+                let slot = Arc::new(Mutex::new(None));
+                tape.records.push(HookRecord { kind: HookKind::Linear { weight: w, bias: b }, input: x.detach(), slot: slot.clone() });
+                rows.contiguous()?.apply_op1(LinearHook { weight, bias, slot })?
+            }
+            _ => {
+                let y = rows.matmul(&weight.t()?)?;
+                match bias {
+                    Some(b) => y.broadcast_add(&b)?,
+                    None => y,
+                }
+            }
+        };
+        Ok(y.reshape((bsz, t, ()))?)
+    }
+
+    fn layer_norm(&self, x: &Tensor, gamma: usize, beta: usize, mode: &mut Mode) -> Result<Tensor> {
+        // Hand-written: candle-nn's LayerNorm fast path has no backward (dpsgd-on-candle.md, finding 5).
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let xhat = centred.broadcast_div(&(var + self.cfg.ln_eps)?.sqrt()?)?;
+        let (g, b) = (self.weight(gamma, mode), self.weight(beta, mode));
+        match mode {
+            Mode::Hook(tape) => {
+                let (bsz, t, d) = xhat.dims3()?;
+                let slot = Arc::new(Mutex::new(None));
+                tape.records.push(HookRecord { kind: HookKind::LnAffine { gamma, beta }, input: xhat.detach(), slot: slot.clone() });
+                let y = xhat.reshape((bsz * t, d))?.contiguous()?.apply_op1(LnAffineHook { gamma: g, beta: b, slot })?;
+                Ok(y.reshape((bsz, t, d))?)
+            }
+            _ => Ok(xhat.broadcast_mul(&g)?.broadcast_add(&b)?),
+        }
+    }
+
+    fn attention(&self, x: &Tensor, l: usize, mode: &mut Mode, cache: Option<&mut KvCache>, offset: usize) -> Result<Tensor> {
+        let base = 2 + PER_BLOCK * l;
+        let (bsz, t, d) = x.dims3()?;
+        let (h, hd) = (self.cfg.n_head, d / self.cfg.n_head);
+        let qkv = self.linear(x, base + 2, Some(base + 3), mode)?.reshape((bsz, t, 3, h, hd))?;
+        let heads = |i: usize| -> Result<Tensor> { Ok(qkv.i((.., .., i))?.transpose(1, 2)?.contiguous()?) };
+        let (q, mut k, mut v) = (heads(0)?, heads(1)?, heads(2)?);
+        if let Some(cache) = cache {
+            if let Some((pk, pv)) = &cache.layers[l] {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            cache.layers[l] = Some((k.clone(), v.clone()));
+        }
+        let total = k.dim(2)?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let scores = if t > 1 { scores.broadcast_add(&causal_mask(t, total, offset, self.dtype)?)? } else { scores };
+        let probs = softmax_last(&scores)?;
+        let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((bsz, t, d))?;
+        self.linear(&y, base + 4, Some(base + 5), mode)
+    }
+
+    fn block(&self, x: &Tensor, l: usize, mode: &mut Mode, cache: Option<&mut KvCache>, offset: usize) -> Result<Tensor> {
+        let base = 2 + PER_BLOCK * l;
+        let h = self.layer_norm(x, base, base + 1, mode)?;
+        let x = (x + self.attention(&h, l, mode, cache, offset)?)?;
+        let h = self.layer_norm(&x, base + 6, base + 7, mode)?;
+        let h = self.linear(&h, base + 8, Some(base + 9), mode)?.gelu()?;
+        let h = self.linear(&h, base + 10, Some(base + 11), mode)?;
+        Ok((x + h)?)
+    }
+
+    /// Logits (B, T, V) for input ids (B, T) starting at position `offset`.
+    pub(crate) fn forward_with(&self, ids: &Tensor, mode: &mut Mode, mut cache: Option<&mut KvCache>, offset: usize) -> Result<Tensor> {
+        let (bsz, t) = ids.dims2()?;
+        if offset + t > self.cfg.context_length {
+            return Err(crate::Error::param("sequence length", offset + t, format!("exceeds the context length {}", self.cfg.context_length)));
+        }
+        let tok = self.weight(0, mode).embedding(&ids.flatten_all()?)?.reshape((bsz, t, ()))?;
+        let pos = self.weight(1, mode).narrow(0, offset, t)?;
+        let mut x = tok.broadcast_add(&pos)?;
+        if let Mode::Hook(tape) = mode {
+            let probe = Var::zeros(x.shape(), self.dtype, &Device::Cpu)?;
+            x = (x + probe.as_tensor())?;
+            tape.probe = Some(probe);
+        }
+        if let Some(c) = cache.as_deref_mut() {
+            if c.layers.is_empty() {
+                c.layers = vec![None; self.cfg.n_layer];
+            }
+        }
+        for l in 0..self.cfg.n_layer {
+            x = self.block(&x, l, mode, cache.as_deref_mut(), offset)?;
+        }
+        let nl = 2 + PER_BLOCK * self.cfg.n_layer;
+        let x = self.layer_norm(&x, nl, nl + 1, mode)?;
+        self.linear(&x, nl + 2, None, mode)
+    }
+
+    /// Logits (B, T, V) for input ids (B, T), no gradient bookkeeping.
+    pub fn logits(&self, ids: &Tensor) -> Result<Tensor> {
+        self.forward_with(ids, &mut Mode::Infer, None, 0)
+    }
+}
+
+/// Additive causal mask (t, total): query i (at absolute position offset+i) sees keys ≤ offset+i.
+fn causal_mask(t: usize, total: usize, offset: usize, dtype: DType) -> Result<Tensor> {
+    let m: Vec<f32> = (0..t)
+        .flat_map(|i| (0..total).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Ok(Tensor::from_vec(m, (t, total), &Device::Cpu)?.to_dtype(dtype)?)
+}
+
+/// Softmax over the last dim; the max shift is detached (it cancels in value and gradient).
+pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
+}
+
+/// Log-softmax over the last dim with a detached max shift.
+pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let diff = x.broadcast_sub(&max)?;
+    let lse = diff.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    Ok(diff.broadcast_sub(&lse)?)
+}
