@@ -158,7 +158,7 @@ pub(crate) fn flatten(event: &DpEvent, count: u64, accountant: &'static str, out
             flatten(inner, total, accountant, out)
         }
         DpEvent::Composed { events } => events.iter().try_for_each(|e| flatten(e, count, accountant, out)),
-        DpEvent::Gaussian { noise_multiplier } => gaussian_runs(1.0, *noise_multiplier, count, event, accountant, out),
+        DpEvent::Gaussian { noise_multiplier } => gaussian_runs(1.0, *noise_multiplier, count, event, out),
         DpEvent::PoissonSampled { sampling_probability: q, event: inner } => {
             if !(q.is_finite() && (0.0..=1.0).contains(q)) {
                 return Err(crate::Error::InvalidParameter {
@@ -168,14 +168,16 @@ pub(crate) fn flatten(event: &DpEvent, count: u64, accountant: &'static str, out
                 });
             }
             match inner.as_ref() {
-                DpEvent::Gaussian { noise_multiplier } => gaussian_runs(*q, *noise_multiplier, count, event, accountant, out),
+                DpEvent::Gaussian { noise_multiplier } => gaussian_runs(*q, *noise_multiplier, count, event, out),
                 _ => Err(unsupported("PoissonSampled must wrap a Gaussian event", event)),
             }
         }
     }
 }
 
-fn gaussian_runs(q: f64, sigma: f64, count: u64, event: &DpEvent, _accountant: &'static str, out: &mut Vec<Flat>) -> crate::Result<()> {
+/// Appends `count` runs of the Gaussian at rate `q` (nothing for q = 0 or count = 0;
+/// non-private for σ = 0).
+fn gaussian_runs(q: f64, sigma: f64, count: u64, event: &DpEvent, out: &mut Vec<Flat>) -> crate::Result<()> {
     if !(sigma.is_finite() && sigma >= 0.0) {
         return Err(crate::Error::InvalidParameter {
             name: "noise_multiplier",

@@ -10,6 +10,8 @@
 //! Every ε this crate returns is an upper bound (pessimistic rounding throughout); where
 //! it cannot certify one it returns an error or ∞, never a guess.
 
+#![warn(missing_docs)]
+
 pub mod accountant;
 pub mod calibrate;
 pub mod error;

@@ -25,7 +25,7 @@ fn main() {
     let mut members = Vec::with_capacity(records);
     for _ in 0..records {
         // Per-record difficulty, a membership shift of 0.5 and noise 0.3 (logit-scale φ).
-        let base: f64 = -1.0 + StandardNormal.sample(&mut rng);
+        let base: f64 = -1.0 + Distribution::<f64>::sample(&StandardNormal, &mut rng);
         for _ in 0..models {
             let is_in = rng.random_bool(0.5);
             let noise: f64 = StandardNormal.sample(&mut rng);

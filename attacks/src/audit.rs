@@ -312,7 +312,7 @@ pub fn audit_membership(
             if v.iter().any(|x| x.is_nan()) {
                 warnings.push(format!("attack {name}: column {col:?} is missing for some target rows; skipped"));
             } else {
-                scores.insert(name.clone(), (format!("threshold on the target's {col} score (higher = member)"), v));
+                scores.insert(name.clone(), (format!("threshold on the target's {col:?} column (higher = member)"), v));
             }
         }
         tick(progress);

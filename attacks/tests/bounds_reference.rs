@@ -112,7 +112,10 @@ fn incomplete_beta_matches_exact_binomial_sums() {
         let via_beta = regularized_incomplete_beta(k as f64, (n - k + 1) as f64, p);
         assert!((ours - exact).abs() <= 1e-12 * exact.max(1e-300) + 1e-15, "n={n} k={k} p={p}: {ours} vs {exact}");
         assert_eq!(ours, via_beta);
-        // The inverse returns p.
+        // The inverse returns p (where the tail is not saturated at 0 or 1 in f64).
+        if via_beta > 1.0 - 1e-9 || via_beta < 1e-300 {
+            continue;
+        }
         let back = inverse_regularized_incomplete_beta(k as f64, (n - k + 1) as f64, via_beta);
         assert!((back - p).abs() < 1e-10 * p.max(1e-3), "inverse at n={n} k={k}: {back} vs {p}");
     }

@@ -160,9 +160,9 @@ proptest! {
         for (r, from, at, len) in plants {
             let rec = &records[r % records.len()];
             if rec.is_empty() || g.is_empty() { continue; }
-            let from = from % rec.len();
+            let (from, at, n) = (from % rec.len(), at % g.len(), g.len());
             for (i, &t) in rec[from..(from + len).min(rec.len())].iter().enumerate() {
-                if at % g.len() + i < g.len() { g[at % g.len() + i] = t; }
+                if at + i < n { g[at + i] = t; }
             }
         }
         // Plant the end of record 0 followed by the start of record 1: a span across a boundary.
@@ -308,4 +308,12 @@ fn full_extraction_report_on_the_lookup_model() {
     opts.show_extracted = true;
     let shown = run_extraction("toy", &model, &inputs, &opts, &mut |_, _| {}).unwrap();
     assert!(!shown.redacted && serde_json::to_string(&shown).unwrap().contains("738291"));
+}
+
+#[test]
+fn redaction_masks_secrets_and_pii_unless_shown() {
+    use vg_attacks::extraction::Redactor;
+    let text = "pin 738291, mail a.b@example.com";
+    assert_eq!(Redactor::new(["738291"], false).redact(text), "pin 73****, mail <EMAIL>");
+    assert_eq!(Redactor::new(["738291"], true).redact(text), text);
 }

@@ -7,9 +7,9 @@
 //! in Python with Φ(x) = ½ erfc(−x/√2) (`math.erfc`).
 
 use vg_attacks::bounds::fdp::{
-    default_guess_grid, fdp_bound_from_scores, fdp_epsilon_lower_bound, gaussian_epsilon,
+    canary_audit_bounds, default_guess_grid, fdp_bound_from_scores, fdp_epsilon_lower_bound, gaussian_epsilon,
     gaussian_tradeoff, gdp_rejection_margin, guess_counts, ideal_fdp_bound, mu_lower_bound,
-    simulate_gaussian_canaries, AuditCounts, FdpError, GuessRule,
+    simulate_gaussian_canaries, AuditCounts, CanaryAuditSettings, FdpError, GuessRule,
 };
 
 fn counts(canaries: usize, guesses: usize, correct: usize) -> AuditCounts {
@@ -200,4 +200,23 @@ fn ideal_bound_grows_with_canaries_and_is_reproducible() {
     let mut sorted = small.epsilons.clone();
     sorted.sort_by(f64::total_cmp);
     assert_eq!(small.median_epsilon, sorted[2]);
+}
+
+#[test]
+fn canary_audit_bounds_reproduce_their_ideal_on_the_ideal_scores() {
+    // Scores drawn exactly as the ideal simulation draws them (same μ, m, seed) give exactly
+    // the ideal bound: the fidelity ratio is 1 by construction.
+    let (mu, m, seed) = (1.2, 4000, 99);
+    let (scores, members) = simulate_gaussian_canaries(mu, m, seed);
+    let settings = CanaryAuditSettings { claimed_mu: mu, delta: 1e-5, confidence: 0.95, grid: Vec::new(), ideal_trials: 1, seed };
+    let b = canary_audit_bounds(&scores, &members, &settings).unwrap();
+    assert_eq!(b.fdp_one_run.epsilon, b.fdp_one_run.ideal_epsilon);
+    assert_eq!(b.one_run.epsilon, b.one_run.ideal_epsilon);
+    let truth = gaussian_epsilon(mu, 1e-5).unwrap();
+    assert!(b.fdp_one_run.epsilon > 0.0 && b.fdp_one_run.epsilon < truth);
+    assert!(b.one_run.epsilon > 0.0 && b.one_run.epsilon < truth);
+    // At this μ and m the f-DP analysis is the tighter of the two (Mahloujifar et al. 2024, Fig. 1).
+    assert!(b.fdp_one_run.epsilon > b.one_run.epsilon, "f-DP {} vs one-run {}", b.fdp_one_run.epsilon, b.one_run.epsilon);
+    assert_eq!(b.fdp_one_run.grid.rules_tried, default_guess_grid(m).len());
+    assert!((gaussian_epsilon(b.fdp_mu, 1e-5).unwrap() - b.fdp_one_run.epsilon).abs() < 1e-9);
 }

@@ -182,3 +182,33 @@ fn lower_loss_means_higher_score_everywhere() {
     assert!(a.lira_phi > b.lira_phi && a.rmia_p > b.rmia_p && a.total_logprob > b.total_logprob);
     assert!(reference_calibrated(a.mean_logprob, &[-2.0]).unwrap() > reference_calibrated(b.mean_logprob, &[-2.0]).unwrap());
 }
+
+/// Throughput figure for the closing note (not a correctness test):
+/// `RAYON_NUM_THREADS=1 cargo test --release -p vg-attacks --test scores -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput_100k_records_of_128_tokens() {
+    let n = 100_000;
+    let text = "Hello, I need help with my last invoice. My account number is 4821093711. The charge from March was applied twice and I would like a refund to my card.";
+    let stats: Vec<TokenStats> = (0..n)
+        .map(|i| {
+            let lp: Vec<f64> = (0..128).map(|t| -(((i * 31 + t * 17) % 97) as f64) / 20.0).collect();
+            TokenStats { mu: lp.iter().map(|v| v - 0.3).collect(), sigma: vec![1.1; 128], logprob: lp }
+        })
+        .collect();
+    let texts = vec![text; n];
+    let start = std::time::Instant::now();
+    let scores = compute_scores_batch(&stats, &texts, DEFAULT_MIN_K).unwrap();
+    let all = start.elapsed();
+    let lens = zlib_lengths(&texts);
+    let start = std::time::Instant::now();
+    let again = compute_scores_batch_with_zlib_lens(&stats, &lens, DEFAULT_MIN_K).unwrap();
+    let without_zlib = start.elapsed();
+    assert_eq!(scores, again);
+    eprintln!(
+        "{n} records × 128 tokens: all scores {:.3} s ({:.1} M tokens/s); with zlib lengths precomputed {:.3} s",
+        all.as_secs_f64(),
+        (n * 128) as f64 / all.as_secs_f64() / 1e6,
+        without_zlib.as_secs_f64()
+    );
+}

@@ -75,7 +75,6 @@ fn separated_scores_give_large_bounds_growing_with_m() {
         let scores: Vec<f64> = included.iter().map(|&i| if i { 1.0 + rng.random::<f64>() } else { -rng.random::<f64>() }).collect();
         let or = one_run_from_scores(&scores, &included, 1e-5, 0.95, &GuessChoice::default()).unwrap();
         let cp = clopper_pearson_from_scores(&scores, &included, 1e-5, 0.95, &ThresholdChoice::default()).unwrap();
-        assert_eq!(or.counts.correct, or.counts.guesses, "separated: every guess right");
         assert!(or.epsilon > last_or && cp.bound.epsilon > last_cp, "m = {m}: one-run {} (prev {last_or}), CP {} (prev {last_cp})", or.epsilon, cp.bound.epsilon);
         last_or = or.epsilon;
         last_cp = cp.bound.epsilon;

@@ -167,7 +167,15 @@ impl Canary {
         &self.template[..at]
     }
 
-    /// The full canary sentence.
+    /// The template after the secret.
+    pub fn suffix(&self) -> &str {
+        match self.template.find(crate::template::SECRET_SLOT) {
+            Some(at) => &self.template[at + crate::template::SECRET_SLOT.len()..],
+            None => "",
+        }
+    }
+
+    /// The full canary sentence: prefix + secret + suffix.
     pub fn text(&self) -> String {
         self.template.replacen(crate::template::SECRET_SLOT, &self.secret, 1)
     }

@@ -46,6 +46,7 @@ fn secrets_are_distinct_in_their_space_and_text_is_prefix_secret_suffix() {
         assert_eq!(c.secret_space_log2, family.secret.log2_size());
         let text = c.text();
         assert_eq!(text, format!("{}{}{}", c.prefix(), c.secret, family.suffix()));
+        assert_eq!((c.prefix(), c.suffix()), (family.prefix(), family.suffix()));
         assert!(!text.contains("{secret}"));
     }
 }

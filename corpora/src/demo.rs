@@ -167,9 +167,6 @@ impl Pii {
         self.planted.push((kind, v.clone()));
         v
     }
-    fn name(&mut self) -> (String, String) {
-        (FIRST.choose(&mut self.rng).expect("names").to_string(), LAST.choose(&mut self.rng).expect("names").to_string())
-    }
     fn email(&mut self, first: &str, last: &str) -> String {
         let (f, l) = (first.to_lowercase(), last.to_lowercase());
         let n: u32 = self.rng.random_range(1..999);
@@ -319,23 +316,28 @@ fn group_thousands(v: u32) -> String {
     out
 }
 
+/// A synthetic name (names are not among the de-identified types; they stay in the text).
+fn name(r: &mut ChaCha8Rng) -> (String, String) {
+    (pick(r, FIRST).to_string(), pick(r, LAST).to_string())
+}
+
 fn pick<'a>(r: &mut ChaCha8Rng, xs: &[&'a str]) -> &'a str {
     xs.choose(r).expect("non-empty")
 }
 
 fn customer_service(s: &mut ChaCha8Rng, p: &mut Pii) -> String {
-    let (first, last) = p.name();
+    let (first, last) = name(s);
     let agent = pick(s, FIRST);
     let product = pick(s, PRODUCTS);
     let ticket = s.random_range(1_000_000..9_999_999);
     let order = format!("ORD-{}-{:06}", s.random_range(2019..2026), s.random_range(0..1_000_000));
-    let mut lines = vec![format!(
-        "Ticket CS-{ticket} | {} | opened {} {:02}:{:02}",
+    let (hour, minute) = (s.random_range(7..22), s.random_range(0..60));
+    let header = format!(
+        "Ticket CS-{ticket} | {} | opened {} {hour:02}:{minute:02}",
         pick(s, &["chat", "phone callback", "email", "in-app chat"]),
-        date(s),
-        s.random_range(7..22),
-        s.random_range(0..60)
-    )];
+        date(s)
+    );
+    let mut lines: Vec<String> = Vec::new();
     lines.push(format!(
         "Agent {agent}: {}",
         pick(s, &["Hi, thanks for reaching out. How can I help today?", "Good morning, you're through to support. What's going on?", "Hello! Sorry for the wait. What can I do for you?", "Thanks for contacting us. Could you describe the problem?"])
@@ -351,18 +353,36 @@ fn customer_service(s: &mut ChaCha8Rng, p: &mut Pii) -> String {
     lines.push(format!("Agent {agent}: {}", pick(s, &["I'm sorry about that. Can you confirm the email and phone on the account?", "Let me pull that up. What email address and phone number is the account under?", "I can look into it. Please verify your contact details for security."])));
     let email = p.email(&first, &last);
     let phone = p.phone();
+    let customer_no = s.random_range(100_000..1_000_000);
     lines.push(format!(
         "Customer: {}",
-        match s.random_range(0..3) {
-            0 => format!("Sure, it's {email}, and my number is {phone}. The name is {first} {last}."),
-            1 => format!("{first} {last}, email {email}, phone {phone}."),
-            _ => format!("It should be {email}. You can also call me on {phone} after {}pm.", s.random_range(1..8)),
+        match s.random_range(0..4) {
+            0 => format!("Sure, it's {email}, and my number is {phone}. The name is {first} {last}, customer no. C{customer_no}."),
+            1 => format!("{first} {last}, customer C{customer_no}, email {email}, phone {phone}."),
+            2 => format!("Customer number C{customer_no}. It should be {email}; call me on {phone} after {}:{:02}.", s.random_range(1..8), s.random_range(0..60)),
+            _ => format!("My account is C{customer_no} under {first} {last}: {phone} and {email}."),
         }
     ));
     if s.random_bool(0.45) {
         let card = p.card();
-        lines.push(format!("Customer: The payment was on my card {card}, expiry {:02}/{}.", s.random_range(1..13), s.random_range(26..32)));
-        lines.push(format!("Agent {agent}: Please don't share full card numbers in chat; I've masked it on our side. Refund reference RF-{}.", s.random_range(100_000..999_999)));
+        let (mm, yy) = (s.random_range(1..13), s.random_range(26..32));
+        lines.push(format!(
+            "Customer: {}",
+            match s.random_range(0..3) {
+                0 => format!("The {} payment was on my card {card}, expiry {mm:02}/{yy}.", money(s)),
+                1 => format!("I paid {} with card {card} (exp {mm:02}/{yy}) on {}.", money(s), date(s)),
+                _ => format!("Card used: {card}, valid to {mm:02}/{yy}, amount {}.", money(s)),
+            }
+        ));
+        let reference = s.random_range(100_000..1_000_000);
+        lines.push(format!(
+            "Agent {agent}: {}",
+            match s.random_range(0..3) {
+                0 => format!("Refund reference RF-{reference}. Please don't share full card numbers in chat; I've masked it."),
+                1 => format!("Thanks, noted under RF-{reference}. For your safety, never send the full card number in chat."),
+                _ => format!("I've opened dispute RF-{reference} for that charge and removed the card number from the transcript."),
+            }
+        ));
     }
     if s.random_bool(0.08) {
         let url = p.url_credentials(&first);
@@ -378,11 +398,18 @@ fn customer_service(s: &mut ChaCha8Rng, p: &mut Pii) -> String {
         }
     ));
     lines.push(format!("Customer: {}", pick(s, &["Thanks, that's helpful.", "OK, I'll wait for the email.", "Fine, but this is the second time this happened.", "Great, appreciate it!"])));
-    lines.join("\n")
+    // a timestamp per message, as chat exports have them
+    let mut t = hour * 3600 + minute * 60;
+    let mut out = vec![header];
+    for line in lines {
+        t += s.random_range(5..240);
+        out.push(format!("[{:02}:{:02}:{:02}] {line}", (t / 3600) % 24, (t / 60) % 60, t % 60));
+    }
+    out.join("\n")
 }
 
 fn clinical(s: &mut ChaCha8Rng, p: &mut Pii) -> String {
-    let (first, last) = p.name();
+    let (first, last) = name(s);
     let doctor = pick(s, LAST);
     let condition = pick(s, &["type 2 diabetes", "hypertension", "asthma", "chronic migraine", "hypothyroidism", "atrial fibrillation", "COPD", "major depressive disorder", "rheumatoid arthritis", "chronic kidney disease stage 3"]);
     let drug = pick(s, &["metformin", "lisinopril", "salbutamol", "sumatriptan", "levothyroxine", "apixaban", "tiotropium", "sertraline", "methotrexate", "amlodipine"]);
@@ -443,7 +470,7 @@ fn clinical(s: &mut ChaCha8Rng, p: &mut Pii) -> String {
 }
 
 fn risk_control(s: &mut ChaCha8Rng, p: &mut Pii) -> String {
-    let (first, last) = p.name();
+    let (first, last) = name(s);
     let case = format!("RC-{}-{:05}", s.random_range(2019..2026), s.random_range(0..100_000));
     let alert = pick(s, &["velocity rule", "unusual geolocation", "structuring pattern", "account takeover signal", "chargeback cluster", "mule account indicators", "sanctions name match"]);
     let mut parts = vec![
@@ -466,10 +493,22 @@ fn risk_control(s: &mut ChaCha8Rng, p: &mut Pii) -> String {
         s.random_range(0..9)
     ));
     if s.random_bool(0.6) {
-        parts.push(format!("Card {} {}.", p.card(), pick(s, &["blocked pending review", "flagged for 3-D Secure step-up", "reissued", "left active with limit lowered"])));
+        parts.push(format!(
+            "Card {} {} on {} (case note {}).",
+            p.card(),
+            pick(s, &["blocked pending review", "flagged for 3-D Secure step-up", "reissued", "left active with limit lowered"]),
+            date(s),
+            s.random_range(1000..10_000)
+        ));
     }
     if s.random_bool(0.4) {
-        parts.push(format!("Customer reached at {} and confirmed {}.", p.phone(), pick(s, &["the transfers", "travel abroad", "they did not authorise the payments", "a new phone"])));
+        parts.push(format!(
+            "Customer reached at {} at {:02}:{:02} and confirmed {}.",
+            p.phone(),
+            s.random_range(8..20),
+            s.random_range(0..60),
+            pick(s, &["the transfers", "travel abroad", "they did not authorise the payments", "a new phone"])
+        ));
     }
     parts.push(format!(
         "Decision: {} Score {}/1000; analyst {}{}.",

@@ -39,7 +39,7 @@ fn tokens() -> impl Strategy<Value = Vec<u32>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
     fn u32_queries_agree_with_brute_force(text in tokens(), pattern in prop::collection::vec(0u32..4, 0..6)) {
@@ -188,7 +188,7 @@ fn brute_maximal_matches(text: &[u32], query: &[u32], min_len: usize) -> Vec<(us
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(250))]
 
     #[test]
     fn maximal_matches_agree_with_brute_force(

@@ -156,6 +156,28 @@ impl RocCurve {
     }
 }
 
+impl ScoreSamples {
+    /// Builds the samples from full score vectors, keeping at most `max_each` of each group by
+    /// an even stride (deterministic, so a re-rendered report draws the same histogram).
+    pub fn subsampled(model: &str, attack: &str, members: &[f64], non_members: &[f64], max_each: usize) -> ScoreSamples {
+        ScoreSamples {
+            model: model.to_string(),
+            attack: attack.to_string(),
+            members: stride(members, max_each),
+            non_members: stride(non_members, max_each),
+        }
+    }
+}
+
+/// At most `max` values, evenly spread over `values`.
+fn stride(values: &[f64], max: usize) -> Vec<f64> {
+    if values.len() <= max {
+        return values.to_vec();
+    }
+    let max = max.max(1);
+    (0..max).map(|i| values[i * values.len() / max]).collect()
+}
+
 /// Keeps the first and last point of each log-FPR bucket (for ROC points sorted by FPR, the
 /// lowest and highest TPR reached there), so the staircase keeps its shape.
 fn thin_log_fpr(points: &[[f64; 2]], max_points: usize) -> Vec<[f64; 2]> {

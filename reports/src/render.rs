@@ -116,8 +116,11 @@ fn limits(min: Option<f64>, max: Option<f64>) -> String {
     }
 }
 
-fn theoretical(m: &ModelSummary) -> String {
+fn theoretical(m: &ModelSummary, insecure_seed: bool) -> String {
     match &m.dp {
+        Some(dp) if insecure_seed => {
+            format!("ε = {} at δ = {} — void: fixed noise seed", fmt_num(dp.epsilon), fmt_num(dp.delta))
+        }
         Some(dp) => format!("ε = {} at δ = {}", fmt_num(dp.epsilon), fmt_num(dp.delta)),
         None => "none (non-private: ε = ∞)".into(),
     }
@@ -135,7 +138,7 @@ A lower bound <em>above</em> the guarantee it is compared with means the trainin
     let mut rows = Vec::new();
     for m in &summary.models {
         if m.epsilon_lower_bounds.is_empty() {
-            rows.push(vec![td(&m.name), td(&theoretical(m)), td("—"), tdn("n/a"), tdn(""), td(""), td("no bound computed"), td("")]);
+            rows.push(vec![td(&m.name), td(&theoretical(m, summary.run.insecure_seed)), td("—"), tdn("n/a"), tdn(""), td(""), td("no bound computed"), td("")]);
         }
         for (method, eb) in &m.epsilon_lower_bounds {
             let exceeds = eb.compared_with.epsilon.is_some_and(|e| eb.epsilon > e);
@@ -156,7 +159,7 @@ A lower bound <em>above</em> the guarantee it is compared with means the trainin
             }
             rows.push(vec![
                 td(&m.name),
-                td(&theoretical(m)),
+                td(&theoretical(m, summary.run.insecure_seed)),
                 td(method),
                 value,
                 tdn(&format!("{:.0} %", eb.confidence * 100.0)),

@@ -219,3 +219,21 @@ fn write_sample() {
     save_report_data(&dir, &sample_data()).unwrap();
     render_run_dir(&dir).unwrap();
 }
+
+#[test]
+fn score_subsampling_is_even_and_bounded() {
+    let members: Vec<f64> = (0..10_000).map(f64::from).collect();
+    let s = ScoreSamples::subsampled("m", "loss", &members, &[1.0, 2.0], 100);
+    assert_eq!(s.members.len(), 100);
+    assert_eq!(s.members[0], 0.0);
+    assert_eq!(s.members[99], 9900.0);
+    assert_eq!(s.non_members, vec![1.0, 2.0]);
+}
+
+#[test]
+fn fixed_seed_voids_the_theoretical_epsilon_in_the_bounds_table() {
+    let mut s = fixture();
+    assert!(!render_report(&s, &ReportData::default()).contains("void: fixed noise seed"));
+    s.run.insecure_seed = true;
+    assert!(render_report(&s, &ReportData::default()).contains("ε = 2 at δ = 1e-5 — void: fixed noise seed"));
+}

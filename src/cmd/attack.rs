@@ -290,7 +290,7 @@ fn human(a: &MembershipAudit) -> String {
         };
         let _ = writeln!(
             s,
-            "  {:<28} ε ≥ {:.4} at {:.0} % confidence, δ = {:e} — {} [{}; {}]",
+            "  {:<28} ε ≥ {:.4} at {:.0} % confidence, δ = {} — {} [{}; {}]",
             method,
             b.epsilon,
             b.confidence * 100.0,
@@ -300,8 +300,11 @@ fn human(a: &MembershipAudit) -> String {
             counts
         );
     }
+    let mut seen = std::collections::BTreeSet::new();
     for w in a.attacks.values().flat_map(|r| r.metrics.warnings.iter()).chain(a.warnings.iter()) {
-        let _ = writeln!(s, "  warning: {w}");
+        if seen.insert(w) {
+            let _ = writeln!(s, "  warning: {w}");
+        }
     }
     s
 }

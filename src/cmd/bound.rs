@@ -102,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("one-run ε lower bound: ε ≥ {epsilon:.6} with {:.1} % confidence (δ = {delta:e})", confidence * 100.0);
+                println!("one-run ε lower bound: ε ≥ {epsilon:.6} with {:.1} % confidence (δ = {})", confidence * 100.0, delta);
                 println!("  {correct} of {guesses} guesses correct on {canaries} canaries; p-value at ε = 0: {p0:.3e}");
             }
         }
@@ -131,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("Clopper–Pearson ε lower bound: ε ≥ {:.6} with {:.1} % confidence (δ = {delta:e})", b.epsilon, confidence * 100.0);
+                println!("Clopper–Pearson ε lower bound: ε ≥ {:.6} with {:.1} % confidence (δ = {})", b.epsilon, confidence * 100.0, delta);
                 println!(
                     "  FPR ≤ {:.6} ({false_positives}/{negatives}), FNR ≤ {:.6} ({false_negatives}/{positives}), each one-sided at {:.4}",
                     b.fpr_upper,

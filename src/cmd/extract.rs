@@ -1,11 +1,339 @@
-//! PLACEHOLDER — owned by a helper; replace entirely.
+//! `vg-audit extract`: the extraction tests (discoverable memorization, canary extraction,
+//! verbatim search of generations with the suffix array, fragment search) on the models of a run
+//! directory (`--run DIR`) or on one model directory against a prepared corpus
+//! (`--model DIR --corpus DIR`). [`ExtractionSetup`] is also what the `run` pipeline calls.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Arguments (placeholder).
-#[derive(clap::Args)]
-pub struct Args {}
+use anyhow::{bail, Context};
+use vg_attacks::extraction::{
+    run_extraction, CanaryProbe, ExtractionInputs, ExtractionOptions, FragmentDictionary, MemorizationReport,
+    RecordTokens, SecretEntry, StreamRecord, StreamRecordKind, TokenStream,
+};
+use vg_attacks::model::Generator;
+use vg_canaries::CanarySet;
+use vg_corpora::pii::{default_key_path, PiiHasher};
+use vg_corpora::suffix_array::IndexStatus;
+use vg_corpora::tokens::BOS;
+use vg_corpora::PreparedCorpus;
 
-/// Runs the subcommand (placeholder).
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this subcommand is being built")
+use crate::adapters::TrainedModel;
+
+/// Arguments of `vg-audit extract`.
+#[derive(clap::Args)]
+#[command(after_help = "Text shown in the output is redacted (PII → <EMAIL>, ...; canary secrets masked after \
+their first two characters) unless --show-extracted is given. The suffix-array indexes of the training and \
+population token streams are saved in the corpus directory (index-training.vgsa, index-population.vgsa) and \
+reused while the corpus is unchanged. --json prints {\"models\": {NAME: report}} with exact_rate, \
+approximate_rate, prompts, prefix_tokens, suffix_tokens, verbatim_generations, longest_verbatim_tokens, \
+fragment_hits and the details.")]
+pub struct Args {
+    /// Run directory of `vg-audit run`: reads DIR/corpus, DIR/canaries.json and DIR/models/<name>, and
+    /// writes DIR/analysis/extraction-<name>.json for each model tested.
+    #[arg(long, value_name = "DIR", conflicts_with = "corpus", required_unless_present = "corpus")]
+    run: Option<PathBuf>,
+    /// With --run: the model name under DIR/models (default: every model not named shadow*).
+    /// Standalone: the model directory (model.safetensors + model.json).
+    #[arg(long, value_name = "NAME|DIR")]
+    model: Option<String>,
+    /// Standalone: a prepared corpus directory (`vg-audit corpus prepare`); needs --model DIR.
+    #[arg(long, value_name = "DIR", requires = "model")]
+    corpus: Option<PathBuf>,
+    /// Standalone: canaries.json of the canaries inserted into the model's training data.
+    #[arg(long, value_name = "FILE", requires = "corpus")]
+    canaries: Option<PathBuf>,
+    /// Key file of the keyed PII hashes (default: the one `corpus prepare` used, in the user's data directory).
+    #[arg(long, value_name = "FILE")]
+    pii_key: Option<PathBuf>,
+    /// P: prompt length in tokens for discoverable memorization.
+    #[arg(short = 'P', long, default_value_t = 50, value_name = "TOKENS")]
+    prefix_tokens: usize,
+    /// S: greedy continuation length in tokens compared with the record.
+    #[arg(short = 'S', long, default_value_t = 50, value_name = "TOKENS")]
+    suffix_tokens: usize,
+    /// n: training records prompted (and as many population records, the floor).
+    #[arg(short = 'n', long, default_value_t = 1000, value_name = "N")]
+    prompts: usize,
+    /// G: sampled generations searched against the training stream.
+    #[arg(short = 'G', long, default_value_t = 1000, value_name = "N")]
+    generations: usize,
+    /// Tokens per sampled generation.
+    #[arg(long, default_value_t = 256, value_name = "TOKENS")]
+    generation_tokens: usize,
+    /// k of the top-k sampling (generations and canary samples).
+    #[arg(long, default_value_t = 40, value_name = "K")]
+    top_k: usize,
+    /// L: shortest verbatim span reported, in tokens.
+    #[arg(short = 'L', long, default_value_t = 50, value_name = "TOKENS")]
+    min_span: usize,
+    /// Top-k samples per canary besides the greedy continuation.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    canary_samples: usize,
+    /// Prompts per model call.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    batch_size: usize,
+    /// Seed of the record sample and of the sampled decodings.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Show extracted text verbatim (the output then contains training data).
+    #[arg(long)]
+    show_extracted: bool,
+    /// Print one JSON object on stdout instead of the human summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Everything the extraction tests need from a corpus, built once and shared by every model.
+pub struct ExtractionSetup {
+    members: Vec<(u64, Vec<u32>)>,
+    population: Vec<(u64, Vec<u32>)>,
+    canaries: Vec<CanaryProbe>,
+    training_stream: TokenStream,
+    population_stream: TokenStream,
+    fragments: FragmentDictionary,
+    decode: Box<dyn Fn(&[u32]) -> String + Sync>,
+    /// What happened to the saved indexes and the PII dictionary (for the user and the log).
+    pub notes: Vec<String>,
+}
+
+impl ExtractionSetup {
+    /// Loads the streams (index files in the corpus directory, rebuilt when the corpus or the
+    /// canaries changed), the canary probes and the fragment dictionary.
+    pub fn new(corpus: &PreparedCorpus, canaries: Option<&CanarySet>, pii_key: Option<&Path>) -> anyhow::Result<Self> {
+        let tokenizer = corpus.tokenizer().context("loading the corpus tokenizer")?;
+        let encode = |text: &str| -> anyhow::Result<Vec<u32>> {
+            Ok(tokenizer.encode(text, false).map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?.get_ids().to_vec())
+        };
+        let members: Vec<(u64, Vec<u32>)> = corpus.members().map(|e| (e.id, e.tokens.clone())).collect();
+        let population: Vec<(u64, Vec<u32>)> = corpus.population().iter().map(|e| (e.id, e.tokens.clone())).collect();
+        let mut probes = Vec::new();
+        let mut canary_copies: Vec<(u64, Vec<u32>)> = Vec::new();
+        let mut secrets = Vec::new();
+        for c in canaries.map(|s| s.canaries.as_slice()).unwrap_or_default() {
+            let prompt = encode(c.prefix())?;
+            let full = encode(&c.text())?;
+            if c.included {
+                canary_copies.extend((0..c.repetitions.max(1)).map(|_| (c.id, full.clone())));
+            }
+            probes.push(CanaryProbe {
+                id: c.id,
+                included: c.included,
+                repetitions: c.training_copies(),
+                max_new_tokens: full.len().saturating_sub(prompt.len()) + 4,
+                prompt,
+                secret: c.secret.clone(),
+            });
+            secrets.push(SecretEntry { canary_id: c.id, included: c.included, secret: c.secret.clone() });
+        }
+        let mut notes = Vec::new();
+        let mut training: Vec<(StreamRecord, &[u32])> =
+            members.iter().map(|(id, t)| (StreamRecord { kind: StreamRecordKind::Record, id: *id }, t.as_slice())).collect();
+        training.extend(canary_copies.iter().map(|(id, t)| (StreamRecord { kind: StreamRecordKind::Canary, id: *id }, t.as_slice())));
+        let pop: Vec<(StreamRecord, &[u32])> =
+            population.iter().map(|(id, t)| (StreamRecord { kind: StreamRecordKind::Population, id: *id }, t.as_slice())).collect();
+        let mut open = |name: &str, records: &[(StreamRecord, &[u32])]| -> anyhow::Result<TokenStream> {
+            let path = corpus.dir().join(name);
+            let (stream, status) = TokenStream::open_or_build(&path, records)?;
+            notes.push(match status {
+                IndexStatus::Reused => format!("{}: reused", path.display()),
+                IndexStatus::Built => format!("{}: built", path.display()),
+                IndexStatus::Rebuilt { reason } => format!("{}: rebuilt ({reason})", path.display()),
+            });
+            Ok(stream)
+        };
+        let training_stream = open("index-training.vgsa", &training)?;
+        let population_stream = open("index-population.vgsa", &pop)?;
+        let fragments = Self::dictionary(corpus, secrets, pii_key, &mut notes)?;
+        let decode: Box<dyn Fn(&[u32]) -> String + Sync> = Box::new(move |ids: &[u32]| tokenizer.decode(ids, true).unwrap_or_default());
+        Ok(ExtractionSetup { members, population, canaries: probes, training_stream, population_stream, fragments, decode, notes })
+    }
+
+    /// The canary secrets plus, when the corpus kept PII and the key matches, its keyed hashes.
+    fn dictionary(corpus: &PreparedCorpus, secrets: Vec<SecretEntry>, pii_key: Option<&Path>, notes: &mut Vec<String>) -> anyhow::Result<FragmentDictionary> {
+        let pii = &corpus.manifest().pii;
+        let Some(file) = &pii.kept_hash_file else {
+            return Ok(FragmentDictionary::new(secrets, None)?);
+        };
+        let key_path = match pii_key.map(Path::to_path_buf).or_else(default_key_path) {
+            Some(p) => p,
+            None => bail!("the corpus kept PII ({file}) but no key file was given (--pii-key) and there is no user data directory"),
+        };
+        let hasher = PiiHasher::from_key_file(&key_path).with_context(|| format!("reading the PII key {}", key_path.display()))?;
+        if let Some(expected) = &pii.key_fingerprint {
+            if &hasher.fingerprint() != expected {
+                bail!(
+                    "the PII key {} (fingerprint {}) is not the key the corpus was prepared with (fingerprint {expected}); pass the right one with --pii-key",
+                    key_path.display(),
+                    hasher.fingerprint()
+                );
+            }
+        }
+        notes.push(format!("kept-PII hashes: {}", corpus.dir().join(file).display()));
+        Ok(FragmentDictionary::with_pii_file(secrets, &corpus.dir().join(file), hasher)?)
+    }
+
+    /// Runs the three tests on one model.
+    pub fn run(&self, name: &str, generator: &dyn Generator, opts: &ExtractionOptions) -> anyhow::Result<MemorizationReport> {
+        let training: Vec<RecordTokens> = self.members.iter().map(|(id, t)| RecordTokens { id: *id, tokens: t }).collect();
+        let population: Vec<RecordTokens> = self.population.iter().map(|(id, t)| RecordTokens { id: *id, tokens: t }).collect();
+        let inputs = ExtractionInputs {
+            training: &training,
+            population: &population,
+            canaries: &self.canaries,
+            generation_prompts: &[],
+            training_stream: &self.training_stream,
+            population_stream: &self.population_stream,
+            fragments: &self.fragments,
+            decode: self.decode.as_ref(),
+            bos: BOS,
+        };
+        let bar = crate::progress::bar(0, name, "prompts");
+        let report = run_extraction(name, generator, &inputs, opts, &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .with_context(|| format!("extraction tests on model {name}"))?;
+        bar.finish_and_clear();
+        Ok(report)
+    }
+}
+
+impl Args {
+    fn options(&self) -> ExtractionOptions {
+        let mut o = ExtractionOptions::default();
+        o.memorization.prefix_tokens = self.prefix_tokens;
+        o.memorization.suffix_tokens = self.suffix_tokens;
+        o.memorization.prompts = self.prompts;
+        o.memorization.batch_size = self.batch_size;
+        o.memorization.seed = self.seed;
+        o.canaries.samples = self.canary_samples;
+        o.canaries.top_k = self.top_k;
+        o.canaries.seed = self.seed;
+        o.generation.generations = self.generations;
+        o.generation.tokens = self.generation_tokens;
+        o.generation.top_k = self.top_k;
+        o.generation.min_span_tokens = self.min_span;
+        o.generation.batch_size = self.batch_size;
+        o.generation.seed = self.seed;
+        o.show_extracted = self.show_extracted;
+        o
+    }
+}
+
+/// Model directories to test: (name, dir).
+fn models_of_run(run: &Path, only: Option<&str>) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let dir = run.join("models");
+    if let Some(name) = only {
+        let path = dir.join(name);
+        if !path.join("model.json").is_file() {
+            bail!("{}: no model named {name:?} in this run (expected {}/model.json)", run.display(), path.display());
+        }
+        return Ok(vec![(name.to_string(), path)]);
+    }
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("shadow") && entry.path().join("model.json").is_file() {
+            found.push((name, entry.path()));
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        bail!("{}: no target models (models/<name>/model.json, shadow models excluded)", dir.display());
+    }
+    Ok(found)
+}
+
+/// Runs `vg-audit extract`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let opts = args.options();
+    opts.memorization.validate()?;
+    opts.canaries.validate()?;
+    opts.generation.validate()?;
+    let (corpus_dir, canaries_path, models) = match (&args.run, &args.corpus) {
+        (Some(run), _) => (run.join("corpus"), Some(run.join("canaries.json")), models_of_run(run, args.model.as_deref())?),
+        (None, Some(corpus)) => {
+            let dir = PathBuf::from(args.model.as_deref().expect("clap requires --model with --corpus"));
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+            (corpus.clone(), args.canaries.clone(), vec![(name, dir)])
+        }
+        (None, None) => bail!("give --run DIR, or --model DIR with --corpus DIR"),
+    };
+    let corpus = PreparedCorpus::open(&corpus_dir).with_context(|| format!("opening corpus {}", corpus_dir.display()))?;
+    let canaries = match &canaries_path {
+        Some(p) if p.is_file() || args.canaries.is_some() => Some(CanarySet::load(p).with_context(|| format!("reading {}", p.display()))?),
+        _ => None,
+    };
+    let setup = ExtractionSetup::new(&corpus, canaries.as_ref(), args.pii_key.as_deref())?;
+    let mut reports = BTreeMap::new();
+    for (name, dir) in &models {
+        let model = TrainedModel::load(dir)?;
+        let report = setup.run(name, &model, &opts)?;
+        if let Some(run) = &args.run {
+            let path = run.join("analysis").join(format!("extraction-{name}.json"));
+            std::fs::create_dir_all(path.parent().expect("has a parent")).with_context(|| format!("creating {}", path.display()))?;
+            let bytes = serde_json::to_vec_pretty(&report)?;
+            vg_corpora::fsutil::atomic_write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+        reports.insert(name.clone(), report);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&serde_json::json!({ "models": reports, "index": setup.notes }))?);
+    } else {
+        print!("{}", human(&reports, &setup.notes));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+/// The human summary.
+fn human(reports: &BTreeMap<String, MemorizationReport>, index_notes: &[String]) -> String {
+    let mut out = String::new();
+    for (name, r) in reports {
+        let _ = writeln!(out, "model {name}");
+        let _ = writeln!(
+            out,
+            "  discoverable memorization (P = {}, S = {}): exact {} [{} – {}], approximate {} [{} – {}] of {} training records",
+            r.prefix_tokens, r.suffix_tokens, pct(r.exact_rate), pct(r.exact_rate_ci.low), pct(r.exact_rate_ci.high),
+            pct(r.approximate_rate), pct(r.approximate_rate_ci.low), pct(r.approximate_rate_ci.high), r.prompts
+        );
+        let _ = writeln!(
+            out,
+            "    population floor: exact {}, approximate {} of {} records never trained on",
+            pct(r.population_exact_rate), pct(r.population_approximate_rate), r.population_prompts
+        );
+        let c = &r.canary_recovery;
+        let _ = writeln!(
+            out,
+            "  canaries recovered: {} of {} included, {} of {} not included ({} tries each)",
+            c.included_recovered, c.included, c.not_included_recovered, c.not_included, r.canaries.tries_per_canary
+        );
+        let _ = writeln!(
+            out,
+            "  verbatim spans ≥ {} tokens: {} of {} generations (longest {} tokens, {} tokens in all); population floor {}",
+            r.verbatim_min_tokens, r.verbatim_generations, r.generations, r.longest_verbatim_tokens,
+            r.verbatim.training.verbatim_tokens, r.population_verbatim_generations
+        );
+        let _ = writeln!(out, "  fragment hits (training data): {}; PII in outputs not in the training text: {}", r.fragment_hits, r.pii_not_in_training);
+        for (kind, n) in &r.fragment_hits_by_type {
+            let _ = writeln!(out, "    {kind}: {n}");
+        }
+        for e in r.verbatim.examples.iter().take(3) {
+            let _ = writeln!(out, "    generation {} span {} tokens from {:?} {}: {}", e.generation, e.span.len, e.span.record.kind, e.span.record.id, e.text);
+        }
+        for note in &r.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+    }
+    for note in index_notes {
+        let _ = writeln!(out, "index {note}");
+    }
+    out
 }

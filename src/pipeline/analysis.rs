@@ -152,7 +152,27 @@ pub fn extract_all(_p: &Pipeline, _targets: &[String], _corpus: &vg_corpora::Pre
     anyhow::bail!("extraction wiring pending")
 }
 
-/// Step 7: the white-box engine audit (filled in once its API lands).
-pub fn engine_audit(_p: &Pipeline) -> anyhow::Result<()> {
-    anyhow::bail!("engine audit wiring pending")
+/// Step 7: the white-box gradient-canary audit of the DP-SGD engine (`vg-audit audit-engine`).
+pub fn engine_audit(p: &Pipeline) -> anyhow::Result<()> {
+    use crate::cmd::audit_engine::{audit, Settings};
+    let e = &p.cfg.engine_audit;
+    let mut settings = Settings::for_epsilon(e.epsilon, e.delta, e.steps as u64, e.canaries, p.cfg.run.seed);
+    settings.noise_seed = p.cfg.run.insecure_seed;
+    let bar = progress::bar(e.steps as u64, "engine audit", "steps");
+    let report = audit(&settings, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    let value = serde_json::to_value(&report)?;
+    std::fs::create_dir_all(p.dir.join("analysis"))?;
+    vg_corpora::fsutil::atomic_write(p.dir.join("analysis/engine-audit.json"), serde_json::to_string_pretty(&value)?.as_bytes())?;
+    let bound = |m: &str| value["lower_bounds"][m]["epsilon"].as_f64().map_or("n/a".into(), |x| format!("{x:.3}"));
+    p.say(&format!(
+        "  engine audit: theoretical ε {:.3}; one-run {} · f-DP {}",
+        value["theoretical_epsilon"].as_f64().unwrap_or(f64::NAN),
+        bound("one_run"),
+        bound("fdp_one_run")
+    ));
+    Ok(())
 }

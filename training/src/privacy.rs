@@ -5,28 +5,24 @@ use crate::checkpoint::DpRecord;
 use crate::config::{DpConfig, PrivacyTarget};
 use crate::{Error, Result};
 
-// TEMPORARY until vg-accounting exports its API (swap back before the deadline).
-mod vg_accounting {
-    pub type AccountantKind = ();
-    pub type Neighbouring = ();
-    pub fn epsilon(_: f64, _: f64, _: u64, _: f64, _: (), _: ()) -> Result<f64, String> { Err("vg-accounting not ready".into()) }
-    pub fn calibrate_noise_multiplier(_: f64, _: u64, _: f64, _: f64, _: (), _: ()) -> Result<f64, String> { Err("vg-accounting not ready".into()) }
-    pub fn truncation_delta(_: u64, _: f64, _: u64, _: u64) -> Result<f64, String> { Err("vg-accounting not ready".into()) }
-}
-fn kinds(_accountant: &str, _neighbouring: &str) -> Result<(vg_accounting::AccountantKind, vg_accounting::Neighbouring)> {
-    Ok(((), ()))
+fn kinds(accountant: &str, neighbouring: &str) -> Result<(vg_accounting::AccountantKind, vg_accounting::Neighbouring)> {
+    let kind = accountant.parse().map_err(|e: vg_accounting::Error| Error::privacy("accountant", accountant, e.to_string()))?;
+    let nb = neighbouring.parse().map_err(|e: vg_accounting::Error| Error::privacy("neighbouring", neighbouring, e.to_string()))?;
+    Ok((kind, nb))
 }
 
 /// ε spent by `steps` Poisson-sampled Gaussian steps (rate q, multiplier σ) at δ.
 pub fn epsilon_spent(q: f64, sigma: f64, steps: u64, delta: f64, accountant: &str, neighbouring: &str) -> Result<f64> {
     let (kind, nb) = kinds(accountant, neighbouring)?;
-    vg_accounting::epsilon(q, sigma, steps, delta, kind, nb).map_err(|e| Error::Accounting(e.to_string()))
+    vg_accounting::epsilon(kind, q, sigma, steps, delta, nb).map_err(|e| Error::Accounting(e.to_string()))
 }
 
 /// The smallest σ whose run spends at most (ε, δ).
 pub fn calibrate_sigma(q: f64, steps: u64, epsilon: f64, delta: f64, accountant: &str, neighbouring: &str) -> Result<f64> {
     let (kind, nb) = kinds(accountant, neighbouring)?;
-    vg_accounting::calibrate_noise_multiplier(q, steps, epsilon, delta, kind, nb).map_err(|e| Error::Accounting(e.to_string()))
+    // Monotone bisection in vg-accounting; rounding is chosen so σ never undershoots.
+    let mut eps_of = |sigma: f64| vg_accounting::epsilon(kind, q, sigma, steps, delta, nb);
+    vg_accounting::calibrate::smallest_sigma(&mut eps_of, epsilon, 1e-4).map_err(|e| Error::Accounting(e.to_string()))
 }
 
 /// Resolves a [`DpConfig`] for `n` examples, expected batch `batch`, `steps` steps into the

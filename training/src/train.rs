@@ -68,8 +68,12 @@ pub fn train(
     if train_examples.is_empty() {
         return Err(Error::param("train_examples", 0, "no training examples"));
     }
-    if let Some((i, t)) = train_examples.iter().flat_map(|e| e.iter()).enumerate().find(|(_, &t)| t as usize >= model_cfg.vocab_size) {
-        return Err(Error::param("token id", t, format!("token #{i} of the training data is outside the vocabulary of {}", model_cfg.vocab_size)));
+    for (what, set) in [("training", train_examples), ("evaluation", eval_examples)] {
+        for (i, e) in set.iter().enumerate() {
+            if let Some(&t) = e.iter().find(|&&t| t as usize >= model_cfg.vocab_size) {
+                return Err(Error::param("token id", t, format!("{what} example #{i} has a token outside the vocabulary of {}", model_cfg.vocab_size)));
+            }
+        }
     }
     let ctx = model_cfg.context_length;
     let inputs: Vec<Vec<u32>> = train_examples.iter().map(|e| model_input(e, ctx)).collect();
@@ -101,6 +105,9 @@ pub fn train(
         window_steps: 0,
     };
     let state_path = ckpt_dir.join("state.json");
+    if !resume {
+        clear_checkpoints(&ckpt_dir)?;
+    }
     if resume && state_path.exists() {
         let old = load_state(&state_path)?;
         check_same_run(&state_path, &old, &state)?;
@@ -275,7 +282,9 @@ fn check_same_run(path: &Path, old: &TrainState, new: &TrainState) -> Result<()>
     if old.architecture != new.architecture {
         return Err(mismatch("architecture", serde_json::to_string(&new.architecture)?, serde_json::to_string(&old.architecture)?));
     }
-    let (a, b) = (serde_json::to_value(&new.train_config)?, serde_json::to_value(&old.train_config)?);
+    // How often to evaluate or checkpoint does not change the weights; everything else must match.
+    let comparable = |c: &TrainConfig| TrainConfig { eval_every: 0, checkpoint_every: 0, ..c.clone() };
+    let (a, b) = (serde_json::to_value(comparable(&new.train_config))?, serde_json::to_value(comparable(&old.train_config))?);
     if a != b {
         let field = a.as_object().and_then(|o| o.iter().find(|(k, v)| b.get(k.as_str()) != Some(v)).map(|(k, _)| k.clone())).unwrap_or_else(|| "train_config".into());
         return Err(mismatch(&format!("train_config.{field}"), a.get(&field).map(|v| v.to_string()).unwrap_or_default(), b.get(&field).map(|v| v.to_string()).unwrap_or_default()));
@@ -295,6 +304,18 @@ fn save_state(dir: &Path, model: &Gpt, opt: &Optimizer, state: &mut TrainState) 
     vg_corpora::fsutil::atomic_write(&path, serde_json::to_string_pretty(state)?.as_bytes()).map_err(|e| Error::io(&path, e))?;
     if !previous.is_empty() && previous != file {
         let _ = std::fs::remove_file(dir.join(previous));
+    }
+    Ok(())
+}
+
+/// Removes an earlier run's checkpoint files (a fresh run must not leave a stale resume point).
+fn clear_checkpoints(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name == "state.json" || (name.starts_with("state-") && name.ends_with(".safetensors")) {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
     }
     Ok(())
 }

@@ -256,7 +256,8 @@ fn golden_min(f: impl Fn(f64) -> f64, mut a: f64, mut b: f64) -> f64 {
     let mut d = a + ratio * (b - a);
     let (mut fc, mut fd) = (finite(f(c)), finite(f(d)));
     let mut best = fc.min(fd).min(finite(f(a))).min(finite(f(b)));
-    for _ in 0..30 {
+    // 20 steps shrink the bracket 0.618^20 ≈ 7e-5-fold: ln λ to ~2e-3 over [1e-9, 4].
+    for _ in 0..20 {
         if fc <= fd {
             b = d;
             d = c;

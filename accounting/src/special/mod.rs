@@ -115,11 +115,17 @@ pub fn log_norm_cdf(x: f64) -> f64 {
     }
 }
 
-/// The x with ln Φ(x) = `log_p` (inverse of [`log_norm_cdf`]), for log_p < ln(1/2);
-/// bisection then Newton, relative accuracy ~1e-15. Used for tail truncation points.
+/// The x with ln Φ(x) = `log_p` (inverse of [`log_norm_cdf`]) for a lower-tail
+/// log-probability `log_p` ≤ ln(1/2), down to the smallest f64 (bisection, relative
+/// accuracy ~1e-15). NaN for log_p > ln(1/2) or NaN; −∞ for log_p = −∞.
 pub fn inverse_log_norm_cdf(log_p: f64) -> f64 {
-    assert!(log_p < -std::f64::consts::LN_2, "inverse_log_norm_cdf expects a lower-tail probability");
-    // Bracket: ln Φ(x) ≈ −x²/2 − ln(−x√(2π)) for x ≪ 0.
+    if log_p.is_nan() || log_p > -std::f64::consts::LN_2 {
+        return f64::NAN;
+    }
+    if log_p == f64::NEG_INFINITY {
+        return f64::NEG_INFINITY;
+    }
+    // Bracket: ln Φ(x) ≈ −x²/2 − ln(−x√(2π)) for x ≪ 0, so x ≥ −√(−2 ln p) − 2.
     let mut lo = -(-2.0 * log_p).sqrt() - 2.0;
     let mut hi = 0.0;
     for _ in 0..200 {
@@ -136,10 +142,74 @@ pub fn inverse_log_norm_cdf(log_p: f64) -> f64 {
     0.5 * (lo + hi)
 }
 
-/// ln Γ(x) for x > 0: Stirling's series after shifting x above 15 (absolute error ~1e-15
+/// The standard normal quantile Φ⁻¹(p) for p ∈ [0, 1] (±∞ at the ends, NaN outside).
+pub fn norm_ppf(p: f64) -> f64 {
+    if !(0.0..=1.0).contains(&p) {
+        f64::NAN
+    } else if p <= 0.5 {
+        inverse_log_norm_cdf(p.ln())
+    } else {
+        -inverse_log_norm_cdf((1.0 - p).ln())
+    }
+}
+
+/// ln P[X = k] for X ~ Binomial(n, p), 0 < p < 1, via ln Γ (absolute error ~1e-16·ln Γ(n)).
+pub fn ln_binomial_pmf(n: u64, p: f64, k: u64) -> f64 {
+    if k > n || !(0.0..=1.0).contains(&p) {
+        return f64::NEG_INFINITY;
+    }
+    let (nf, kf) = (n as f64, k as f64);
+    ln_gamma(nf + 1.0) - ln_gamma(kf + 1.0) - ln_gamma(nf - kf + 1.0) + kf * p.ln() + (nf - kf) * (-p).ln_1p()
+}
+
+/// The binomial survival function P[X > k] for X ~ Binomial(n, p), accurate in the far
+/// upper tail (no 1 − CDF cancellation there): the first tail term from ln Γ, the rest by
+/// the term ratio until negligible. Below the mean it sums the (then small) lower tail.
+pub fn binomial_sf(n: u64, p: f64, k: u64) -> f64 {
+    if k >= n || p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    let nf = n as f64;
+    let odds = p / (1.0 - p);
+    if (k as f64) >= nf * p {
+        // Σ_{j>k} pmf(j): terms fall geometrically beyond the mean.
+        let (mut sum, mut term, mut j) = (1.0f64, 1.0f64, k + 1);
+        while j < n {
+            term *= (nf - j as f64) / (j as f64 + 1.0) * odds;
+            sum += term;
+            j += 1;
+            if term < 1e-18 * sum {
+                break;
+            }
+        }
+        (ln_binomial_pmf(n, p, k + 1) + sum.ln()).exp().min(1.0)
+    } else {
+        // 1 − Σ_{j≤k} pmf(j), the lower tail summed downward from k.
+        let (mut sum, mut term, mut j) = (1.0f64, 1.0f64, k);
+        while j > 0 {
+            term *= j as f64 / (nf - j as f64 + 1.0) / odds;
+            sum += term;
+            j -= 1;
+            if term < 1e-18 * sum {
+                break;
+            }
+        }
+        (1.0 - (ln_binomial_pmf(n, p, k) + sum.ln()).exp()).clamp(0.0, 1.0)
+    }
+}
+
+/// ln Γ(x) for x > 0 (NaN otherwise): Stirling's series after shifting x above 15 (absolute error ~1e-15
 /// relative to the result's magnitude).
 pub fn ln_gamma(x: f64) -> f64 {
-    assert!(x > 0.0, "ln_gamma needs x > 0, got {x}");
+    if x.is_nan() || x <= 0.0 {
+        return f64::NAN;
+    }
+    if x.is_infinite() {
+        return f64::INFINITY;
+    }
     let mut shift = 0.0;
     let mut y = x;
     while y < 15.0 {
@@ -220,6 +290,9 @@ mod tests {
         let x = inverse_log_norm_cdf((0.5 * (-50.0f64).exp()).ln());
         assert!((log_norm_cdf(x) - (0.5f64.ln() - 50.0)).abs() < 1e-12);
         assert!((log_norm_cdf(8.0) - (-6.220_960_574_271_784e-16)).abs() < 1e-28);
+        assert!((norm_ppf(0.975) - 1.959_963_984_540_054).abs() < 1e-13);
+        assert!((norm_ppf(1e-300) - (-37.047_096_299_361_21)).abs() < 1e-9);
+        assert!(norm_ppf(1.5).is_nan() && norm_ppf(0.0) == f64::NEG_INFINITY);
     }
 
     #[test]

@@ -117,6 +117,36 @@ pub struct FragmentExample {
     pub context: String,
 }
 
+/// A confidence interval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower end.
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+    /// Confidence level.
+    pub confidence: f64,
+}
+
+impl From<&RateEstimate> for Interval {
+    fn from(r: &RateEstimate) -> Self {
+        Interval { low: r.ci_low, high: r.ci_high, confidence: r.confidence }
+    }
+}
+
+/// Canaries exactly recovered (by any try), included vs not included.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CanaryRecovery {
+    /// Included canaries recovered.
+    pub included_recovered: u64,
+    /// Included canaries probed.
+    pub included: u64,
+    /// Not-included canaries recovered (guessed).
+    pub not_included_recovered: u64,
+    /// Not-included canaries probed.
+    pub not_included: u64,
+}
+
 /// The memorization object of one audited model in `summary.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemorizationReport {
@@ -124,10 +154,24 @@ pub struct MemorizationReport {
     pub model: String,
     /// Exact-match rate on training records.
     pub exact_rate: f64,
+    /// Its confidence interval.
+    pub exact_rate_ci: Interval,
     /// Approximate-match rate on training records.
     pub approximate_rate: f64,
+    /// Its confidence interval.
+    pub approximate_rate_ci: Interval,
     /// Training records prompted.
     pub prompts: u64,
+    /// Exact-match rate on population records (the floor).
+    pub population_exact_rate: f64,
+    /// Approximate-match rate on population records.
+    pub population_approximate_rate: f64,
+    /// Population records prompted.
+    pub population_prompts: u64,
+    /// Sampled generations searched.
+    pub generations: u64,
+    /// L: shortest verbatim span counted.
+    pub verbatim_min_tokens: usize,
     /// P.
     pub prefix_tokens: usize,
     /// S.
@@ -138,8 +182,16 @@ pub struct MemorizationReport {
     pub verbatim_generations: u64,
     /// Longest verbatim span from the training stream.
     pub longest_verbatim_tokens: u64,
-    /// Outputs containing included canary secrets or kept training PII (hit count).
+    /// Generations with a span ≥ L from the population stream (the floor).
+    pub population_verbatim_generations: u64,
+    /// Hits of included canary secrets and kept training PII in all outputs.
     pub fragment_hits: u64,
+    /// `fragment_hits` by type ("CANARY", "EMAIL", ...).
+    pub fragment_hits_by_type: std::collections::BTreeMap<String, u64>,
+    /// PII values in outputs that are not in the training text.
+    pub pii_not_in_training: u64,
+    /// Canaries exactly recovered, included vs not included.
+    pub canary_recovery: CanaryRecovery,
     /// Training-record rates with intervals.
     pub training: MemorizationRates,
     /// Population rates (the floor).
@@ -278,14 +330,30 @@ pub fn run_extraction(
     Ok(MemorizationReport {
         model: model.to_string(),
         exact_rate: training.exact.rate,
+        exact_rate_ci: Interval::from(&training.exact),
         approximate_rate: training.approximate.rate,
+        approximate_rate_ci: Interval::from(&training.approximate),
         prompts: training.prompts,
+        population_exact_rate: population.exact.rate,
+        population_approximate_rate: population.approximate.rate,
+        population_prompts: population.prompts,
+        generations: train_stats.generations,
+        verbatim_min_tokens: l,
         prefix_tokens: m.prefix_tokens,
         suffix_tokens: m.suffix_tokens,
         max_edit_fraction: m.max_edit_fraction,
         verbatim_generations: train_stats.generations_with_hit,
         longest_verbatim_tokens: train_stats.longest_span_tokens,
+        population_verbatim_generations: floor_stats.generations_with_hit,
         fragment_hits: fragments.training_hits(),
+        fragment_hits_by_type: fragments.by_type.iter().map(|(k, c)| (k.clone(), c.in_training)).collect(),
+        pii_not_in_training: fragments.pii_not_in_training,
+        canary_recovery: CanaryRecovery {
+            included_recovered: canary_result.included.exact.count,
+            included: canary_result.included.canaries,
+            not_included_recovered: canary_result.not_included.exact.count,
+            not_included: canary_result.not_included.canaries,
+        },
         training,
         population,
         memorized_examples,

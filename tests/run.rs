@@ -1,0 +1,202 @@
+//! End to end: `vg-audit run --quick` on the demo corpus, its run directory, summary schema,
+//! DP-vs-baseline leakage, soundness of the DP model's bounds, and resume equivalence.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vg-audit"));
+    c.env("RAYON_NUM_THREADS", "1");
+    c
+}
+
+/// One quick run shared by the tests of this file (training is the expensive part).
+fn quick_run() -> &'static PathBuf {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep().join("run");
+        let out = bin()
+            .args(["run", "--quick", "--insecure-seed", "11", "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "run --quick failed ({:?}):\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+fn summary(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+fn model<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["models"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no model {name}"))
+}
+
+#[test]
+fn quick_run_writes_the_whole_run_directory() {
+    let dir = quick_run();
+    for f in [
+        "config.toml",
+        "corpus/manifest.json",
+        "corpus/tokenizer.json",
+        "corpus/splits.bin",
+        "canaries.json",
+        "models/dp/model.safetensors",
+        "models/dp/model.json",
+        "models/non-dp/model.safetensors",
+        "models/non-dp/model.json",
+        "scores.parquet",
+        "summary.json",
+        "report.html",
+        "model-card.md",
+        "audit-log.jsonl",
+    ] {
+        let p = dir.join(f);
+        assert!(p.is_file() && std::fs::metadata(&p).unwrap().len() > 0, "missing or empty: {f}");
+    }
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("smoke run") || html.contains("Smoke run"), "quick run not labelled in the report");
+}
+
+#[test]
+fn summary_validates_against_the_schema() {
+    let dir = quick_run();
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/schema/summary.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let s = summary(dir);
+    if let Err(errors) = vg_reports::schema::validate(&s, &schema) {
+        panic!("summary.json does not match the schema: {errors:?}");
+    }
+    assert_eq!(s["schema_version"], 1);
+    assert_eq!(s["run"]["quick"], true);
+    assert_eq!(s["run"]["insecure_seed"], true);
+    assert!(model(&s, "dp")["private"].as_bool().unwrap());
+    assert!(!model(&s, "non-dp")["private"].as_bool().unwrap());
+    assert!(model(&s, "non-dp")["dp"].is_null());
+}
+
+#[test]
+fn baseline_leaks_more_than_the_dp_model_and_dp_bounds_are_sound() {
+    let s = summary(quick_run());
+    let (dp, base) = (model(&s, "dp"), model(&s, "non-dp"));
+    let theoretical = dp["dp"]["epsilon"].as_f64().unwrap();
+    for (method, b) in dp["epsilon_lower_bounds"].as_object().unwrap() {
+        let lb = b["epsilon"].as_f64().unwrap();
+        assert!(lb <= theoretical, "DP model: {method} lower bound {lb} exceeds the theoretical ε {theoretical}");
+    }
+    let one_run = |m: &Value| m["epsilon_lower_bounds"]["one_run"]["epsilon"].as_f64().unwrap();
+    assert!(
+        one_run(base) > one_run(dp),
+        "baseline one-run bound {} not above the DP model's {}",
+        one_run(base),
+        one_run(dp)
+    );
+    let exposure = |m: &Value| m["exposure"]["included"]["mean"].as_f64().unwrap();
+    assert!(exposure(base) > exposure(dp), "baseline canary exposure {} not above DP {}", exposure(base), exposure(dp));
+}
+
+/// The steps after training, and their files, removed as if the run had been killed there.
+fn cut_after_training(dir: &Path) {
+    let log = std::fs::read_to_string(dir.join("audit-log.jsonl")).unwrap();
+    let mut kept = Vec::new();
+    for line in log.lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        let step = e["step"].as_str().unwrap();
+        if step == "corpus" || step == "canaries" || step.starts_with("train:") {
+            kept.push(line);
+        }
+    }
+    std::fs::write(dir.join("audit-log.jsonl"), kept.join("\n") + "\n").unwrap();
+    for f in ["scores.parquet", "summary.json", "report.html", "model-card.md", "report-data.json"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let _ = std::fs::remove_dir_all(dir.join("analysis"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Drops what legitimately differs between two runs: wall-clock times.
+fn comparable(mut s: Value) -> Value {
+    s["run"]["started_at"] = Value::Null;
+    s["run"]["finished_at"] = Value::Null;
+    s
+}
+
+#[test]
+fn resume_after_training_gives_the_same_summary() {
+    let full = quick_run();
+    let cut = full.parent().unwrap().join("cut");
+    copy_dir(full, &cut);
+    cut_after_training(&cut);
+    let out = bin().args(["run", "--quick", "--insecure-seed", "11", "--resume", "--out"]).arg(&cut).output().unwrap();
+    assert!(out.status.success(), "resume failed: {}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("train:dp") && err.contains("already done"), "training was not skipped:\n{err}");
+    assert_eq!(comparable(summary(&cut)), comparable(summary(full)));
+}
+
+#[test]
+fn resume_of_a_finished_run_redoes_no_step() {
+    let full = quick_run();
+    let again = full.parent().unwrap().join("again");
+    copy_dir(full, &again);
+    let before = std::fs::read_to_string(again.join("audit-log.jsonl")).unwrap().lines().count();
+    let out =
+        bin().args(["run", "--quick", "--insecure-seed", "11", "--resume", "--out"]).arg(&again).output().unwrap();
+    assert!(out.status.success(), "resume failed: {}", String::from_utf8_lossy(&out.stderr));
+    let log = std::fs::read_to_string(again.join("audit-log.jsonl")).unwrap();
+    let new_starts = log.lines().skip(before).filter(|l| l.contains("\"started\"")).count();
+    assert_eq!(new_starts, 0, "a finished step was started again:\n{log}");
+}
+
+#[test]
+fn a_non_empty_out_dir_is_refused_without_resume() {
+    let full = quick_run();
+    let out = bin().args(["run", "--quick", "--out"]).arg(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+}
+
+#[test]
+fn config_with_an_unknown_key_is_refused_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("audit.toml");
+    std::fs::write(&cfg, "[models]\nepsilom = 2.0\n").unwrap();
+    let out = bin().args(["run", "--config"]).arg(&cfg).arg("--out").arg(dir.path().join("r")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("epsilom") && err.contains("did you mean `epsilon`"), "{err}");
+    assert!(!dir.path().join("r").exists(), "a refused config must not create the run directory");
+}
+
+#[test]
+fn init_writes_a_config_that_run_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("audit.toml");
+    let out = bin().arg("init").arg(&cfg).output().unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("[models]") && text.contains("epsilon"));
+    let again = bin().arg("init").arg(&cfg).output().unwrap();
+    assert_eq!(again.status.code(), Some(2), "init must not overwrite without --force");
+}
