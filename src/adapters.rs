@@ -19,15 +19,6 @@ impl TrainedModel {
         Ok(TrainedModel { inner })
     }
 
-    /// The loaded checkpoint (model.json, the network).
-    pub fn loaded(&self) -> &LoadedModel {
-        &self.inner
-    }
-
-    /// Context length of the model.
-    pub fn context(&self) -> usize {
-        self.inner.info().architecture.context_length
-    }
 }
 
 impl TokenScorer for TrainedModel {

@@ -19,17 +19,6 @@ pub fn bar(len: u64, msg: &str, unit: &str) -> ProgressBar {
     pb
 }
 
-/// A spinner for work of unknown length.
-pub fn spinner(msg: &str) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(None, draw_target());
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    pb.set_message(msg.to_string());
-    pb
-}
-
 fn draw_target() -> ProgressDrawTarget {
     if std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()

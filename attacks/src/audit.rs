@@ -20,7 +20,7 @@ use crate::bounds::{clopper_pearson_from_scores, one_run_from_scores, ErrorCount
 use crate::error::{AttackError, Result};
 use crate::metrics::{attack_metrics, AttackMetrics};
 use crate::mia::lira::{lira, LiraOptions, LiraVariance, Location};
-use crate::mia::rmia::{mean_out_probability, rmia_offline, RmiaOptions};
+use crate::mia::rmia::{mean_out_probability, rmia_offline, tune_offline_a, RmiaOptions};
 use crate::mia::{ShadowRole, ShadowScores};
 use crate::table::{RowKind, ScoreTable};
 
@@ -42,6 +42,8 @@ pub struct AuditOptions {
     pub lira_variance: Option<LiraVariance>,
     /// RMIA parameters.
     pub rmia: RmiaOptions,
+    /// Tune RMIA's a on the first reference model (ML Privacy Meter style) instead of `rmia.a`.
+    pub rmia_tune_a: bool,
     /// δ of the bounds.
     pub delta: f64,
     /// Confidence of every bound.
@@ -70,6 +72,7 @@ impl AuditOptions {
                 .collect(),
             lira_variance: None,
             rmia: RmiaOptions::default(),
+            rmia_tune_a: false,
             delta: 1e-5,
             confidence: 0.95,
             thresholds: ThresholdChoice::default(),
@@ -171,7 +174,8 @@ pub struct MembershipAudit {
     pub shadow_models: Vec<String>,
     /// Attack name → result.
     pub attacks: BTreeMap<String, AttackResult>,
-    /// The attack the headline bounds use (fixed by data availability, not by results).
+    /// The attack the headline bounds use (fixed by data availability, not by results); empty
+    /// when the target's truth is unknown.
     pub primary_attack: String,
     /// Method → bound (`clopper_pearson`, `one_run`, and the Bonferroni-paid `*_best_attack`).
     pub epsilon_lower_bounds: BTreeMap<String, EpsilonBound>,
@@ -349,12 +353,12 @@ pub fn audit_membership(
 
     if let (Some(col), false) = (&options.rmia_column, al.shadow_models.is_empty()) {
         if let Some(values) = table.column(col) {
-            match run_rmia(table, &al, values, &options.rmia) {
-                Ok((s, mut w)) => {
+            match run_rmia(table, &al, values, &options.rmia, options.rmia_tune_a) {
+                Ok((s, a, mut w)) => {
                     warnings.append(&mut w);
                     scores.insert(
                         "rmia".into(),
-                        (format!("RMIA offline (Zarifzadeh et al. 2024), a = {}, γ = {}", options.rmia.a, options.rmia.gamma), s),
+                        (format!("RMIA offline (Zarifzadeh et al. 2024), a = {a}, γ = {}", options.rmia.gamma), s),
                     );
                 }
                 Err(e) => warnings.push(format!("RMIA skipped: {e}")),
@@ -384,14 +388,22 @@ pub fn audit_membership(
             Err(e) => warnings.push(format!("attack {name}: no metrics: {e}")),
         }
     }
+    if scores.is_empty() {
+        return Err(AttackError::NotEnoughData(format!("no attack could run on target {:?}: {warnings:?}", options.target)));
+    }
     let primary = ["lira_online", "lira_offline", "rmia", "loss"]
         .iter()
         .map(|s| s.to_string())
         .chain(scores.keys().cloned())
-        .find(|n| attacks.contains_key(n))
-        .ok_or_else(|| AttackError::NotEnoughData(format!("no attack could run on target {:?}: {warnings:?}", options.target)))?;
-
-    let bounds = compute_bounds(&scores, &attacks, &primary, &eval_rows, &eval_members, &one_run_rows, audited, &al, options, &mut warnings);
+        .find(|n| attacks.contains_key(n));
+    let bounds = match &primary {
+        Some(p) => compute_bounds(&scores, &attacks, p, &eval_rows, &eval_members, &one_run_rows, audited, &al, options, &mut warnings),
+        None => {
+            // Only verdicts were asked for (no truth for the target): per-record scores, no metrics.
+            warnings.push("no membership truth for the target's records: per-record scores only, no metrics or bounds".into());
+            BTreeMap::new()
+        }
+    };
     tick(progress);
 
     let per_record = PerRecordScores {
@@ -404,14 +416,14 @@ pub fn audit_membership(
         target: options.target.clone(),
         shadow_models: al.shadow_models.clone(),
         attacks,
-        primary_attack: primary,
+        primary_attack: primary.unwrap_or_default(),
         epsilon_lower_bounds: bounds,
         per_record,
         warnings,
     })
 }
 
-fn run_rmia(table: &ScoreTable, al: &Aligned, values: &[f64], opts: &RmiaOptions) -> Result<(Vec<f64>, Vec<String>)> {
+fn run_rmia(table: &ScoreTable, al: &Aligned, values: &[f64], opts: &RmiaOptions, tune: bool) -> Result<(Vec<f64>, f64, Vec<String>)> {
     let q = al.queries;
     let target = mean_per_subject(&al.target_values(values), q);
     if let Some(bad) = target.iter().find(|v| !(**v <= 0.0)) {
@@ -450,9 +462,20 @@ fn run_rmia(table: &ScoreTable, al: &Aligned, values: &[f64], opts: &RmiaOptions
         pop = (0..al.kind.len()).filter(|&s| al.kind[s] == RowKind::Record).collect();
         warnings.push("RMIA: no population rows; the audited records themselves serve as the population z".into());
     }
+    let mut opts = *opts;
+    if tune {
+        let grid: Vec<f64> = (0..=20).map(|i| i as f64 / 20.0).collect();
+        match tune_offline_a(&refs, 0, &pop, &grid, opts.gamma) {
+            Ok((a, auc)) => {
+                opts.a = a;
+                warnings.push(format!("RMIA: a = {a} tuned on reference model {:?} (its AUC {auc:.4})", al.shadow_models[0]));
+            }
+            Err(e) => warnings.push(format!("RMIA: a not tuned ({e}); using a = {}", opts.a)),
+        }
+    }
     let tz: Vec<f64> = pop.iter().map(|&s| target[s]).collect();
     let pz: Vec<f64> = pop.iter().map(|&s| p[s]).collect();
-    Ok((rmia_offline(&target, &p, &tz, &pz, opts)?, warnings))
+    Ok((rmia_offline(&target, &p, &tz, &pz, &opts)?, opts.a, warnings))
 }
 
 #[allow(clippy::too_many_arguments)]

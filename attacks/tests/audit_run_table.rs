@@ -96,3 +96,15 @@ fn leaky_baseline_is_caught_and_dp_model_is_not() {
     }
     assert!(dp.attacks["lira_online"].metrics.auc < 0.6);
 }
+
+#[test]
+fn rmia_a_tuned_on_a_reference_model() {
+    let t = run_table(12);
+    let mut o = AuditOptions::for_run("baseline");
+    o.shadows = Some((0..4).map(|i| format!("shadow-{i}")).collect());
+    o.rmia_tune_a = true;
+    let a = audit_membership(&t, &o, &mut |_, _| {}).unwrap();
+    let note = a.warnings.iter().find(|w| w.contains("tuned on reference model \"shadow-0\"")).expect("tuning reported");
+    assert!(a.attacks["rmia"].description.contains("a = "), "{}", a.attacks["rmia"].description);
+    assert!(a.attacks["rmia"].metrics.auc > 0.95, "{note}");
+}

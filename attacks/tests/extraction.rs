@@ -311,6 +311,18 @@ fn full_extraction_report_on_the_lookup_model() {
 }
 
 #[test]
+fn a_secret_shared_by_two_canaries_is_attributed_to_the_included_one() {
+    let entries = vec![
+        SecretEntry { canary_id: 1, included: false, secret: "1234".into() },
+        SecretEntry { canary_id: 2, included: true, secret: "1234".into() },
+    ];
+    let dict = FragmentDictionary::new(entries, None).unwrap();
+    let hits = dict.scan("code 1234.", &TextSource { test: "generation".into(), id: 0 });
+    assert_eq!(hits.len(), 1);
+    assert_eq!((hits[0].canary_id, hits[0].in_training, hits[0].start, hits[0].end), (Some(2), true, 5, 9));
+}
+
+#[test]
 fn redaction_masks_secrets_and_pii_unless_shown() {
     use vg_attacks::extraction::Redactor;
     let text = "pin 738291, mail a.b@example.com";

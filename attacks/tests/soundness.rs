@@ -87,6 +87,9 @@ fn separated_scores_give_large_bounds_growing_with_m() {
     let held = one_run_from_scores(&scores, &included, 0.0, 0.95, &GuessChoice::HeldOut { grid: GuessChoice::default_grid(), seed: 1 }).unwrap();
     assert_eq!(held.counts.canaries, 1000);
     assert!(held.epsilon > 2.0, "held-out one-run {}", held.epsilon);
+    let cp = clopper_pearson_from_scores(&scores, &included, 0.0, 0.95, &ThresholdChoice::HeldOut { fractions: ThresholdChoice::default_fractions(), seed: 1 }).unwrap();
+    assert_eq!(cp.bound.counts.negatives + cp.bound.counts.positives, 1000, "bound evaluated on the other half only");
+    assert!(cp.bound.epsilon > 4.0, "held-out Clopper–Pearson {}", cp.bound.epsilon);
 }
 
 #[test]

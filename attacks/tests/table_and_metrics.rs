@@ -119,3 +119,23 @@ fn audit_refuses_impossible_parameters_and_unknown_target() {
     let err = audit_membership(&t, &o, &mut |_, _| {}).unwrap_err().to_string();
     assert!(err.contains("nope") && err.contains("target"), "{err}");
 }
+
+#[test]
+fn verdicts_only_when_the_target_has_no_truth() {
+    let mut t = ScoreTable { columns: vec![ScoreColumn { name: "score".into(), values: vec![] }], ..Default::default() };
+    for (m, model) in ["t", "s1", "s2", "s3", "s4"].iter().enumerate() {
+        for id in 0..50u64 {
+            t.kind.push(RowKind::Record);
+            t.id.push(id);
+            t.model.push(model.to_string());
+            t.member.push(if m == 0 { None } else { Some((id * 7 + m as u64 * 3) % 4 < 2) });
+            t.query.push(0);
+            t.columns[0].values.push(-1.0 - (id as f64) / 100.0 - ((id * 7 + m as u64 * 13) % 10) as f64 / 50.0);
+        }
+    }
+    let a = audit_membership(&t, &AuditOptions::for_score_table("t"), &mut |_, _| {}).unwrap();
+    assert!(a.attacks.is_empty() && a.epsilon_lower_bounds.is_empty());
+    assert_eq!(a.per_record.scores["loss"].len(), 50);
+    assert!(a.per_record.scores.contains_key("lira_online"));
+    assert!(a.warnings.iter().any(|w| w.contains("per-record scores only")), "{:?}", a.warnings);
+}

@@ -71,7 +71,7 @@ fn main() {
         exact.iter().filter(|d| **d).count(),
         near.iter().filter(|d| **d).count()
     );
-    let sample: Vec<u8> = unique.iter().take(20_000).flat_map(|s| s.bytes().chain([0xFF])).collect();
+    let sample: Vec<u8> = unique.iter().flat_map(|s| s.bytes().chain([0xFF])).collect();
     let t = Instant::now();
     let sa = SuffixArray::<u8>::build(sample.clone()).expect("suffix array");
     let t_sa = t.elapsed().as_secs_f64();
@@ -81,7 +81,7 @@ fn main() {
     let kept: Vec<&str> = unique.iter().zip(&near).filter(|(_, d)| !**d).map(|(c, _)| *c).collect();
     let train: Vec<&str> = kept.iter().step_by(5).copied().scan(0usize, |b, s| {
         *b += s.len();
-        (*b <= 16 << 20).then_some(s)
+        (*b <= 4 << 20).then_some(s)
     }).collect();
     let t = Instant::now();
     let tok = tokenizer::train_bpe(train.iter().copied(), 2048).expect("train");

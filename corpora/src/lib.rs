@@ -32,6 +32,7 @@
 pub mod dedup;
 pub mod demo;
 pub mod error;
+pub mod fast_bpe;
 pub mod fsutil;
 pub mod manifest;
 pub mod normalize;

@@ -16,6 +16,9 @@ fn is_format_char(c: char) -> bool {
 
 /// Normalises one record (see the module documentation).
 pub fn normalize(text: &str) -> String {
+    if is_clean_ascii(text.as_bytes()) {
+        return text.to_string();
+    }
     if text.is_ascii() {
         return fold(text.chars());
     }
@@ -23,6 +26,23 @@ pub fn normalize(text: &str) -> String {
         IsNormalized::Yes => fold(text.chars()),
         _ => fold(text.nfc()),
     }
+}
+
+/// Already normal: printable ASCII and single line breaks, no doubled, leading or trailing separators.
+fn is_clean_ascii(b: &[u8]) -> bool {
+    let sep = |c: u8| c == b' ' || c == b'\n';
+    if b.first().is_some_and(|&c| sep(c)) || b.last().is_some_and(|&c| sep(c)) {
+        return false;
+    }
+    let mut prev_sep = false;
+    for &c in b {
+        let is_sep = sep(c);
+        if (is_sep && prev_sep) || (!is_sep && !(0x20..0x7F).contains(&c)) {
+            return false;
+        }
+        prev_sep = is_sep;
+    }
+    true
 }
 
 fn fold(chars: impl Iterator<Item = char>) -> String {
@@ -60,5 +80,8 @@ mod tests {
         // "e" + combining acute → precomposed é (NFC)
         assert_eq!(normalize("caf\u{0065}\u{0301}"), "caf\u{00E9}");
         assert_eq!(normalize(" \n\t "), "");
+        assert_eq!(normalize("clean line\nsecond line"), "clean line\nsecond line");
+        assert_eq!(normalize("a \nb"), "a\nb");
+        assert_eq!(normalize("a\n\nb"), "a\nb");
     }
 }

@@ -109,7 +109,7 @@ impl Default for PrepareOptions {
             seed: None,
             vocab_size: 2048,
             tokenizer: None,
-            tokenizer_train_bytes: 16 << 20,
+            tokenizer_train_bytes: 4 << 20,
             context: 128,
         }
     }

@@ -1,7 +1,8 @@
 //! Suffix array over a symbol string — bytes (`u8`, near-duplicate removal) or token ids (`u32`,
 //! the extraction search): construction with libsais (SA-IS, Nong–Zhang–Chan 2009, Grebnov's
 //! implementation), count/locate, LCP (Kasai et al. 2001), longest-prefix (matching-statistics)
-//! queries, and a checksummed index file that is memory-mapped when reopened.
+//! queries, every maximal match ≥ L of a query ([`SuffixArray::maximal_matches`], the verbatim
+//! search of extraction), and a checksummed index file that is memory-mapped when reopened.
 //!
 //! **Records and the separator.** A corpus is indexed as one stream `r₁ SEP r₂ SEP … rₙ SEP`, where
 //! `SEP` = [`Symbol::SEPARATOR`] (`0xFF` for bytes: never part of UTF-8; `u32::MAX` for token ids:

@@ -67,8 +67,17 @@ pub fn check_specials(tokenizer: &Tokenizer, path: Option<&Path>) -> Result<()> 
     Ok(())
 }
 
-/// Encodes texts (no special tokens added) in parallel, in order.
+/// Encodes texts (no special tokens added) in parallel, in order; byte-level BPE tokenizers of the
+/// shape [`train_bpe`] builds take the faster, equivalent [`crate::fast_bpe::FastEncoder`].
 pub fn encode_all<S: AsRef<str> + Sync>(tokenizer: &Tokenizer, texts: &[S]) -> Result<Vec<Vec<u32>>> {
+    if let Some(fast) = crate::fast_bpe::FastEncoder::new(tokenizer) {
+        return fast.encode_all(texts);
+    }
+    encode_all_reference(tokenizer, texts)
+}
+
+/// Encodes texts with `Tokenizer::encode_fast` only (the reference the fast path is tested against).
+pub fn encode_all_reference<S: AsRef<str> + Sync>(tokenizer: &Tokenizer, texts: &[S]) -> Result<Vec<Vec<u32>>> {
     texts
         .par_iter()
         .with_min_len(64)

@@ -51,6 +51,9 @@ pub struct Args {
     /// RMIA offline parameter a in [0, 1].
     #[arg(long, default_value_t = 0.3, value_name = "A")]
     rmia_a: f64,
+    /// Tune RMIA's a on the first shadow/reference model (as ML Privacy Meter does) instead of --rmia-a.
+    #[arg(long)]
+    rmia_tune_a: bool,
     /// RMIA likelihood-ratio threshold γ > 0.
     #[arg(long, default_value_t = 1.0, value_name = "GAMMA")]
     rmia_gamma: f64,
@@ -153,6 +156,7 @@ fn options(args: &Args, mut o: AuditOptions, delta: f64) -> AuditOptions {
         VarianceArg::Global => LiraVariance::Global,
     });
     o.rmia = RmiaOptions { a: args.rmia_a, gamma: args.rmia_gamma };
+    o.rmia_tune_a = args.rmia_tune_a;
     o.delta = delta;
     o.confidence = args.confidence;
     if args.held_out {

@@ -14,8 +14,8 @@ use vg_attacks::extraction::{
     RecordTokens, SecretEntry, StreamRecord, StreamRecordKind, TokenStream,
 };
 use vg_attacks::model::Generator;
-use vg_canaries::CanarySet;
-use vg_corpora::pii::{default_key_path, PiiHasher};
+use vg_canaries::{CanaryKind, CanarySet};
+use vg_corpora::pii::{default_key_path, write_hash_set, PiiHasher};
 use vg_corpora::suffix_array::IndexStatus;
 use vg_corpora::tokens::BOS;
 use vg_corpora::PreparedCorpus;
@@ -69,6 +69,10 @@ pub struct Args {
     /// L: shortest verbatim span reported, in tokens.
     #[arg(short = 'L', long, default_value_t = 50, value_name = "TOKENS")]
     min_span: usize,
+    /// Prompt each sampled generation with the first N tokens of a population record (never trained
+    /// on) instead of an empty prompt (0 = empty prompt).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    generation_prompt_tokens: usize,
     /// Top-k samples per canary besides the greedy continuation.
     #[arg(long, default_value_t = 4, value_name = "N")]
     canary_samples: usize,
@@ -113,6 +117,11 @@ impl ExtractionSetup {
         let mut canary_copies: Vec<(u64, Vec<u32>)> = Vec::new();
         let mut secrets = Vec::new();
         for c in canaries.map(|s| s.canaries.as_slice()).unwrap_or_default() {
+            secrets.push(SecretEntry { canary_id: c.id, included: c.included, secret: c.secret.clone() });
+            // Reference canaries are only looked up in outputs; the probes compare S_i = +1 with S_i = −1 candidates.
+            if c.kind == CanaryKind::Reference {
+                continue;
+            }
             let prompt = encode(c.prefix())?;
             let full = encode(&c.text())?;
             if c.included {
@@ -126,7 +135,6 @@ impl ExtractionSetup {
                 prompt,
                 secret: c.secret.clone(),
             });
-            secrets.push(SecretEntry { canary_id: c.id, included: c.included, secret: c.secret.clone() });
         }
         let mut notes = Vec::new();
         let mut training: Vec<(StreamRecord, &[u32])> =
@@ -155,7 +163,10 @@ impl ExtractionSetup {
     fn dictionary(corpus: &PreparedCorpus, secrets: Vec<SecretEntry>, pii_key: Option<&Path>, notes: &mut Vec<String>) -> anyhow::Result<FragmentDictionary> {
         let pii = &corpus.manifest().pii;
         let Some(file) = &pii.kept_hash_file else {
-            return Ok(FragmentDictionary::new(secrets, None)?);
+            // Nothing kept: every PII value in an output is, by construction, not from the training text.
+            notes.push("the corpus kept no PII values (de-identification replaced them): PII in outputs is not training data".into());
+            let any_key = PiiHasher::from_key(b"no PII was kept in this corpus")?;
+            return Ok(FragmentDictionary::new(secrets, Some((write_hash_set(Vec::new()), any_key)))?);
         };
         let key_path = match pii_key.map(Path::to_path_buf).or_else(default_key_path) {
             Some(p) => p,
@@ -179,11 +190,17 @@ impl ExtractionSetup {
     pub fn run(&self, name: &str, generator: &dyn Generator, opts: &ExtractionOptions) -> anyhow::Result<MemorizationReport> {
         let training: Vec<RecordTokens> = self.members.iter().map(|(id, t)| RecordTokens { id: *id, tokens: t }).collect();
         let population: Vec<RecordTokens> = self.population.iter().map(|(id, t)| RecordTokens { id: *id, tokens: t }).collect();
+        let k = opts.generation.prompt_tokens;
+        let prompts: Vec<Vec<u32>> =
+            if k == 0 { Vec::new() } else { self.population.iter().filter(|(_, t)| t.len() > k).map(|(_, t)| t[..k].to_vec()).collect() };
+        if k > 0 && prompts.is_empty() {
+            bail!("--generation-prompt-tokens {k}: no population record is longer than {k} tokens");
+        }
         let inputs = ExtractionInputs {
             training: &training,
             population: &population,
             canaries: &self.canaries,
-            generation_prompts: &[],
+            generation_prompts: &prompts,
             training_stream: &self.training_stream,
             population_stream: &self.population_stream,
             fragments: &self.fragments,
@@ -218,6 +235,7 @@ impl Args {
         o.generation.min_span_tokens = self.min_span;
         o.generation.batch_size = self.batch_size;
         o.generation.seed = self.seed;
+        o.generation.prompt_tokens = self.generation_prompt_tokens;
         o.show_extracted = self.show_extracted;
         o
     }
@@ -282,7 +300,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         reports.insert(name.clone(), report);
     }
     if args.json {
-        println!("{}", serde_json::to_string(&serde_json::json!({ "models": reports, "index": setup.notes }))?);
+        println!("{}", serde_json::to_string(&serde_json::json!({ "models": reports, "setup": setup.notes }))?);
     } else {
         print!("{}", human(&reports, &setup.notes));
     }
@@ -333,7 +351,7 @@ fn human(reports: &BTreeMap<String, MemorizationReport>, index_notes: &[String])
         }
     }
     for note in index_notes {
-        let _ = writeln!(out, "index {note}");
+        let _ = writeln!(out, "setup: {note}");
     }
     out
 }

@@ -147,9 +147,42 @@ fn plot_data(m: &MembershipAudit) -> PlotData {
     data
 }
 
-/// Step 6: extraction tests on every target model (filled in once the extraction API lands).
-pub fn extract_all(_p: &Pipeline, _targets: &[String], _corpus: &vg_corpora::PreparedCorpus, _canaries: &CanarySet) -> anyhow::Result<()> {
-    anyhow::bail!("extraction wiring pending")
+/// Step 6: extraction tests (memorization, verbatim search, fragment search) on every target.
+pub fn extract_all(
+    p: &Pipeline,
+    targets: &[String],
+    corpus: &vg_corpora::PreparedCorpus,
+    canaries: &CanarySet,
+) -> anyhow::Result<()> {
+    let x = &p.cfg.extraction;
+    let setup = crate::cmd::extract::ExtractionSetup::new(corpus, Some(canaries), p.cfg.corpus.pii_key.as_deref())?;
+    let mut opts = vg_attacks::extraction::ExtractionOptions::default();
+    opts.memorization.prefix_tokens = x.prefix_tokens;
+    opts.memorization.suffix_tokens = x.suffix_tokens;
+    opts.memorization.prompts = x.prompts;
+    opts.memorization.seed = p.cfg.run.seed;
+    opts.canaries.top_k = x.top_k;
+    opts.canaries.seed = p.cfg.run.seed;
+    opts.generation.generations = x.generations;
+    opts.generation.tokens = x.generation_tokens;
+    opts.generation.top_k = x.top_k;
+    opts.generation.min_span_tokens = x.min_verbatim_tokens;
+    opts.generation.seed = p.cfg.run.seed;
+    opts.show_extracted = x.show_extracted;
+    opts.memorization.validate()?;
+    opts.canaries.validate()?;
+    std::fs::create_dir_all(p.dir.join("analysis"))?;
+    for target in targets {
+        let model = crate::adapters::TrainedModel::load(&p.dir.join("models").join(target))?;
+        let report = setup.run(target, &model, &opts)?;
+        let path = p.dir.join(format!("analysis/extraction-{target}.json"));
+        vg_corpora::fsutil::atomic_write(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        p.say(&format!(
+            "  {target}: exact memorization {:.3} ({} prompts), {} generations with verbatim spans ≥ {}, {} fragment hits",
+            report.exact_rate, report.prompts, report.verbatim_generations, report.verbatim_min_tokens, report.fragment_hits
+        ));
+    }
+    Ok(())
 }
 
 /// Step 7: the white-box gradient-canary audit of the DP-SGD engine (`vg-audit audit-engine`).

@@ -78,11 +78,6 @@ impl AuditLog {
         self.entries.push(entry);
         Ok(())
     }
-
-    /// All entries read or written so far.
-    pub fn entries(&self) -> &[LogEntry] {
-        &self.entries
-    }
 }
 
 /// Current time as RFC 3339 (UTC, seconds).

@@ -39,8 +39,6 @@ pub struct Pipeline {
 pub struct StepOutcome {
     /// Output files and hashes.
     pub outputs: BTreeMap<String, String>,
-    /// True when the step was skipped because it had finished before.
-    pub skipped: bool,
 }
 
 impl Pipeline {
@@ -95,7 +93,7 @@ impl Pipeline {
             if let Some(e) = self.log.finished(&self.dir, name, inputs_sha256) {
                 let outputs = e.outputs.clone();
                 self.say(&format!("✓ {name:<22} already done (verified by audit-log.jsonl)"));
-                return Ok(StepOutcome { outputs, skipped: true });
+                return Ok(StepOutcome { outputs });
             }
         }
         self.log.append(LogEntry {
@@ -125,7 +123,7 @@ impl Pipeline {
             seconds: Some(secs),
         })?;
         self.say(&format!("✓ {name:<22} done in {secs:.1} s"));
-        Ok(StepOutcome { outputs: hashes, skipped: false })
+        Ok(StepOutcome { outputs: hashes })
     }
 
     /// A line per finished step, on stderr.
@@ -133,11 +131,6 @@ impl Pipeline {
         if !self.quiet {
             eprintln!("{line}");
         }
-    }
-
-    /// The audit log entries so far.
-    pub fn log(&self) -> &AuditLog {
-        &self.log
     }
 }
 

@@ -248,8 +248,6 @@ fn make_canaries(p: &Pipeline, corpus: &PreparedCorpus) -> anyhow::Result<()> {
 
 /// Token sequences every model and attack works on, built once from the corpus and canaries.
 pub struct TrainingData {
-    /// Context length.
-    pub context: usize,
     /// Pool records: (id, model input, member of the targets, text).
     pub pool: Vec<Subject>,
     /// Candidate canaries (inserted with probability ½).
@@ -262,8 +260,6 @@ pub struct TrainingData {
     pub repetitions: u32,
     /// `shadow_in[k][i]`: subject i of pool ++ canaries is IN for shadow k.
     pub shadow_in: Vec<Vec<bool>>,
-    /// Seed of the shadow split (recorded).
-    pub shadow_seed: u64,
     /// Vocabulary size.
     pub vocab_size: usize,
     /// Corpus provenance for model.json.
@@ -280,41 +276,37 @@ pub struct Subject {
     pub member: bool,
     /// The text (de-identified record, or canary text).
     pub text: String,
-    /// Canary template family ("" for records).
-    pub family: String,
 }
 
 impl TrainingData {
     fn new(p: &Pipeline, corpus: &PreparedCorpus, canaries: &CanarySet) -> anyhow::Result<Self> {
         let ctx = p.cfg.models.context;
         let tokenizer = corpus.tokenizer()?;
-        let subject = |id: u64, tokens: &[u32], member: bool, text: &str, family: &str| Subject {
+        let subject = |id: u64, tokens: &[u32], member: bool, text: &str| Subject {
             id,
             input: model_input(tokens, ctx),
             member,
             text: text.to_string(),
-            family: family.to_string(),
         };
         let pool: Vec<Subject> =
-            corpus.pool().iter().map(|e| subject(e.id, &e.tokens, e.member, &e.text, "")).collect();
+            corpus.pool().iter().map(|e| subject(e.id, &e.tokens, e.member, &e.text)).collect();
         let population: Vec<Subject> =
-            corpus.population().iter().map(|e| subject(e.id, &e.tokens, false, &e.text, "")).collect();
+            corpus.population().iter().map(|e| subject(e.id, &e.tokens, false, &e.text)).collect();
         let encode = |text: &str| -> anyhow::Result<Vec<u32>> {
             let enc = tokenizer.encode(text, false).map_err(|e| anyhow::anyhow!("tokenizer: {e}"))?;
             Ok(enc.get_ids().to_vec())
         };
         let mut cands = Vec::new();
         for c in canaries.inserted() {
-            cands.push(subject(c.id, &encode(&c.text())?, c.included, &c.text(), &c.family));
+            cands.push(subject(c.id, &encode(&c.text())?, c.included, &c.text()));
         }
         let mut references = Vec::new();
         for c in canaries.references() {
-            references.push(subject(c.id, &encode(&c.text())?, false, &c.text(), &c.family));
+            references.push(subject(c.id, &encode(&c.text())?, false, &c.text()));
         }
         let k = p.cfg.models.shadows;
-        let shadow_seed = p.cfg.run.seed ^ 0x5AD0_5EED;
         let shadow_in = if k >= 2 {
-            vg_training::shadow_assignment(pool.len() + cands.len(), k, shadow_seed)?
+            vg_training::shadow_assignment(pool.len() + cands.len(), k, shadow_split_seed(p.cfg.run.seed))?
         } else {
             Vec::new()
         };
@@ -324,14 +316,12 @@ impl TrainingData {
             model_name: String::new(),
         };
         Ok(TrainingData {
-            context: ctx,
             pool,
             canaries: cands,
             references,
             population,
             repetitions: canaries.repetitions,
             shadow_in,
-            shadow_seed,
             vocab_size: corpus.manifest().tokenizer.vocab_size,
             provenance,
         })
@@ -363,6 +353,11 @@ impl TrainingData {
     fn eval_examples(&self) -> Vec<Vec<u32>> {
         self.population.iter().take(256).map(|s| s.input.clone()).collect()
     }
+}
+
+/// Seed of the shadow models' random halves, derived from the (recorded) run seed.
+pub fn shadow_split_seed(run_seed: u64) -> u64 {
+    run_seed ^ 0x5AD0_5EED
 }
 
 /// δ default: below 1/(10 N), rounded down to a power of ten.

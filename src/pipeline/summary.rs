@@ -46,7 +46,10 @@ pub fn build(
         .filter_map(|s| ModelJson::load(&p.dir.join("models").join(s)).ok()?.metrics.eval_loss)
         .collect();
     let engine: Option<Value> = read_optional(&p.dir.join("analysis/engine-audit.json"))?;
-    let mut seeds = BTreeMap::from([("run".to_string(), p.cfg.run.seed)]);
+    let mut seeds = BTreeMap::from([
+        ("run".to_string(), p.cfg.run.seed),
+        ("shadow_split".to_string(), super::steps::shadow_split_seed(p.cfg.run.seed)),
+    ]);
     if let Some(s) = p.cfg.run.insecure_seed {
         seeds.insert("insecure_noise_seed".into(), s);
     }
@@ -300,18 +303,45 @@ fn collect_plots(data: &mut ReportData, name: &str, info: &ModelJson, a: &Target
     data.training_curves.push(TrainingCurve { model: name.into(), metric: "eval_loss".into(), points: eval });
 }
 
+/// Report examples from an extraction report (already redacted unless `show_extracted`).
 fn collect_examples(data: &mut ReportData, name: &str, x: &Value) {
-    let Some(examples) = x.get("examples").and_then(Value::as_array) else { return };
-    for e in examples.iter().take(12) {
-        let s = |k: &str| e.get(k).and_then(Value::as_str).map(String::from);
+    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let list = |k: &str| x.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+    for e in list("memorized_examples").iter().take(6) {
+        let exact = e.get("exact").and_then(Value::as_bool).unwrap_or(false);
         data.examples.push(ExtractionExample {
             model: name.into(),
-            kind: s("kind").unwrap_or_else(|| "memorization".into()),
+            kind: if exact { "memorization (exact)".into() } else { "memorization (approximate)".into() },
             record_id: e.get("record_id").and_then(Value::as_u64),
-            prompt: s("prompt").unwrap_or_default(),
-            generated: s("generated").unwrap_or_default(),
-            truth: s("truth"),
-            matched_tokens: e.get("matched_tokens").and_then(Value::as_u64),
+            prompt: String::new(),
+            generated: str_of(e, "continuation"),
+            truth: None,
+            matched_tokens: e.get("suffix_tokens").and_then(Value::as_u64),
+        });
+    }
+    let verbatim = x.get("verbatim").and_then(|v| v.get("examples")).and_then(Value::as_array).cloned().unwrap_or_default();
+    for e in verbatim.iter().take(6) {
+        let span = e.get("span").cloned().unwrap_or(Value::Null);
+        data.examples.push(ExtractionExample {
+            model: name.into(),
+            kind: "verbatim".into(),
+            record_id: span.get("record").and_then(|r| r.get("id")).and_then(Value::as_u64),
+            prompt: String::new(),
+            generated: str_of(e, "text"),
+            truth: None,
+            matched_tokens: span.get("len").and_then(Value::as_u64),
+        });
+    }
+    for e in list("fragment_examples").iter().take(6) {
+        let hit = e.get("hit").cloned().unwrap_or(Value::Null);
+        data.examples.push(ExtractionExample {
+            model: name.into(),
+            kind: format!("fragment ({})", str_of(&hit, "kind")),
+            record_id: hit.get("canary_id").and_then(Value::as_u64),
+            prompt: String::new(),
+            generated: str_of(e, "context"),
+            truth: None,
+            matched_tokens: None,
         });
     }
 }

@@ -1,5 +1,5 @@
 //! White-box audit of the DP-SGD engine with gradient ("Dirac") canaries in one training run
-//! (Steinke, Nasr, Jagielski 2023, "Privacy Auditing with One (1) Training Run", §7; Nasr et al.
+//! (Steinke, Nasr, Jagielski 2023, "Privacy Auditing with One (1) Training Run",; Nasr et al.
 //! 2023, "Tight Auditing of Differentially Private Machine Learning").
 //!
 //! m canaries, each a synthetic per-example gradient of norm ≫ C along one coordinate of one
@@ -30,7 +30,7 @@ use crate::model::Gpt;
 use crate::optimizer::Optimizer;
 use crate::{Error, Result};
 
-/// Seed offset of the warm-up's sampling, so it never replays the audit's batches.
+/// Seed offset of the warm-up engine's key (noise-free and on fixed batches, so it draws nothing).
 const WARMUP_SEED_OFFSET: u64 = 0x5741_524d_5550;
 
 /// What the auditor observes of each canary's coordinate.
@@ -86,8 +86,9 @@ pub struct EngineAuditConfig {
     /// Parameter tensor for the canaries; `None` picks the tensor whose m least-touched
     /// coordinates real gradients touched least in the warm-up.
     pub tensor: Option<String>,
-    /// Warm-up steps (noise-free, no update) that measure which coordinates real gradients touch.
-    pub warmup_steps: u64,
+    /// Real examples (the first ones of the data) whose clipped, noise-free summed gradient at the
+    /// initial weights measures which coordinates real gradients touch (no update is made).
+    pub warmup_examples: usize,
     /// Expected batch size of real examples (Poisson sampling, q = B/N).
     pub expected_batch_size: f64,
     /// Physical micro-batch size.
@@ -115,7 +116,7 @@ impl Default for EngineAuditConfig {
             clip_norm: 1.0,
             canary_norm_factor: 1000.0,
             tensor: None,
-            warmup_steps: 2,
+            warmup_examples: 512,
             expected_batch_size: 8.0,
             micro_batch_size: 32,
             learning_rate: 0.05,
@@ -155,8 +156,8 @@ impl EngineAuditConfig {
         if !(self.canary_norm_factor > 1.0 && self.canary_norm_factor.is_finite()) {
             return Err(Error::param("canary_norm_factor", self.canary_norm_factor, "must exceed 1 so that clipping binds"));
         }
-        if self.warmup_steps == 0 {
-            return Err(Error::param("warmup_steps", 0, "need at least one warm-up step to find the coordinates real gradients touch least"));
+        if self.warmup_examples == 0 {
+            return Err(Error::param("warmup_examples", 0, "need at least one warm-up example to find the coordinates real gradients touch least"));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return Err(Error::param("learning_rate", self.learning_rate, "must be a positive finite number"));
@@ -197,7 +198,8 @@ pub struct EngineAuditOutcome {
     pub seed: u64,
 }
 
-/// Per-coordinate Σ_warm-up |summed real gradient| of every tensor with at least `m` coordinates.
+/// Per-coordinate Σ over warm-up micro-batches of |clipped summed real gradient| (no noise, no
+/// update) of every tensor with at least `m` coordinates.
 fn warmup_touch(model: &Gpt, data: &[Vec<u32>], cfg: &EngineAuditConfig) -> Result<Vec<Option<Vec<f64>>>> {
     let n_params = model.params().len();
     let touch: Arc<Mutex<Vec<Option<Vec<f64>>>>> = Arc::new(Mutex::new(vec![None; n_params]));
@@ -224,8 +226,10 @@ fn warmup_touch(model: &Gpt, data: &[Vec<u32>], cfg: &EngineAuditConfig) -> Resu
         .randomness(DpRandomness::insecure(cfg.seed.wrapping_add(WARMUP_SEED_OFFSET)))
         .observer(observer)
         .build()?;
-    for step in 0..cfg.warmup_steps {
-        engine.step(model, data, step)?;
+    let warmup = &data[..cfg.warmup_examples.min(data.len())];
+    for (step, chunk) in warmup.chunks(cfg.micro_batch_size).enumerate() {
+        let seqs: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+        engine.step_on_batch(model, &seqs, step as u64)?;
     }
     drop(engine);
     let acc = touch.lock().expect("warm-up accumulator poisoned");
@@ -297,8 +301,8 @@ fn values_at(model: &Gpt, p: usize, coords: &[usize]) -> Result<Vec<f64>> {
 }
 
 /// Trains `model_cfg` on `data` (full model inputs) with DP-SGD and m gradient canaries, and
-/// returns each canary's statistic with the answer key. `progress(done, total)` counts steps
-/// (warm-up included).
+/// returns each canary's statistic with the answer key. `progress(done, total)` counts the
+/// warm-up as one step.
 pub fn run_engine_audit(
     model_cfg: &GptConfig,
     data: &[Vec<u32>],
@@ -310,10 +314,10 @@ pub fn run_engine_audit(
     if data.is_empty() {
         return Err(Error::param("data", 0, "the engine audit needs at least one real training example"));
     }
-    let total = cfg.warmup_steps + cfg.steps;
+    let total = 1 + cfg.steps;
     let model = Gpt::new(model_cfg, DType::F32, cfg.init_seed)?;
     let (p, coords, max_warmup_touch) = place_canaries(&model, data, cfg)?;
-    progress(cfg.warmup_steps, total);
+    progress(1, total);
     let tensor = model.param_names()[p].clone();
 
     let mut rng = ChaCha20Rng::seed_from_u64(cfg.seed);
@@ -360,7 +364,7 @@ pub fn run_engine_audit(
             loss_steps += 1;
         }
         optimizer.step(&model, &out.grads, cfg.learning_rate)?;
-        progress(cfg.warmup_steps + step + 1, total);
+        progress(step + 2, total);
     }
     let sampling_rate = engine.sampling_rate();
     drop(engine);

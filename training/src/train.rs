@@ -158,7 +158,8 @@ pub fn train(
                 (g, loss_sum / b, tokens, idx.len())
             }
         };
-        if !loss.is_nan() && !loss.is_finite() {
+        // An empty Poisson batch has no loss (NaN); any other non-finite loss is divergence.
+        if !loss.is_finite() && examples > 0 {
             return Err(Error::Diverged { step, loss, lr });
         }
         opt.step(&model, &grads, lr)?;

@@ -33,7 +33,6 @@ fn config(seed: u64, faults: EngineFaults) -> EngineAuditConfig {
         steps: STEPS,
         noise_multiplier: noise_for_epsilon(CLAIMED_EPSILON, DELTA, STEPS).unwrap(),
         tensor: Some("wte".to_string()),
-        warmup_steps: 1,
         expected_batch_size: 8.0,
         seed,
         init_seed: seed,
@@ -117,27 +116,32 @@ fn correct_engine_never_exceeds_the_claimed_epsilon() {
     }
 }
 
+/// Audits a broken engine over several seeds; every f-DP bound (and, where `one_run_too`, every
+/// one-run bound) must exceed the claimed ε.
+fn assert_caught(what: &str, faults: EngineFaults, one_run_too: bool) {
+    for seed in 20..23 {
+        let b = bounds(&audit(&config(seed, faults.clone())));
+        assert!(b.fdp_one_run.epsilon > CLAIMED_EPSILON, "{what} went unnoticed (seed {seed}): f-DP bound {}", b.fdp_one_run.epsilon);
+        if one_run_too {
+            assert!(b.one_run.epsilon > CLAIMED_EPSILON, "{what} went unnoticed (seed {seed}): one-run bound {}", b.one_run.epsilon);
+        }
+    }
+}
+
 #[test]
 fn halved_noise_is_caught() {
-    let faults = EngineFaults { noise_scale: 0.5, ..EngineFaults::default() };
-    let b = bounds(&audit(&config(20, faults)));
-    assert!(b.fdp_one_run.epsilon > CLAIMED_EPSILON, "σ/2 went unnoticed: f-DP bound {}", b.fdp_one_run.epsilon);
+    // μ doubles (0.5 → 1.0, true ε 4.4): only the tighter f-DP analysis clears ε = 2 at m = 10,000.
+    assert_caught("σ/2", EngineFaults { noise_scale: 0.5, ..EngineFaults::default() }, false);
 }
 
 #[test]
 fn skipped_clipping_of_one_tensor_is_caught() {
-    let faults = EngineFaults { skip_clip_tensor: Some("wte".to_string()), ..EngineFaults::default() };
-    let b = bounds(&audit(&config(21, faults)));
-    assert!(b.fdp_one_run.epsilon > CLAIMED_EPSILON, "unclipped wte went unnoticed: f-DP bound {}", b.fdp_one_run.epsilon);
-    assert!(b.one_run.epsilon > CLAIMED_EPSILON, "unclipped wte went unnoticed: one-run bound {}", b.one_run.epsilon);
+    assert_caught("unclipped wte", EngineFaults { skip_clip_tensor: Some("wte".to_string()), ..EngineFaults::default() }, true);
 }
 
 #[test]
 fn omitted_noise_on_one_tensor_is_caught() {
-    let faults = EngineFaults { skip_noise_tensor: Some("wte".to_string()), ..EngineFaults::default() };
-    let b = bounds(&audit(&config(22, faults)));
-    assert!(b.fdp_one_run.epsilon > CLAIMED_EPSILON, "noise-free wte went unnoticed: f-DP bound {}", b.fdp_one_run.epsilon);
-    assert!(b.one_run.epsilon > CLAIMED_EPSILON, "noise-free wte went unnoticed: one-run bound {}", b.one_run.epsilon);
+    assert_caught("noise-free wte", EngineFaults { skip_noise_tensor: Some("wte".to_string()), ..EngineFaults::default() }, true);
 }
 
 #[test]
@@ -151,4 +155,24 @@ fn impossible_settings_are_refused_with_their_values() {
     assert!(err(EngineAuditConfig { tensor: Some("nope".into()), ..base.clone() }).contains("nope"));
     assert!(err(EngineAuditConfig { steps: 0, ..base.clone() }).contains("steps = 0"));
     assert!(noise_for_epsilon(-1.0, 1e-5, 4).unwrap_err().to_string().contains("epsilon = -1"));
+}
+
+#[test]
+fn canaries_go_where_real_gradients_never_reach() {
+    // No tensor named: the warm-up picks the one whose m least-touched coordinates are least
+    // touched — rows of the token embedding no input token selects (padding, EOS, 24..).
+    let cfg = EngineAuditConfig { canaries: 2000, tensor: None, ..config(3, EngineFaults::default()) };
+    let out = audit(&cfg);
+    assert_eq!(out.tensor, "wte");
+    assert_eq!(out.max_warmup_touch, 0.0);
+    let m = model();
+    // Rows the model reads: every input token (the last token of a sequence, EOS, is only a target).
+    let used: std::collections::HashSet<usize> =
+        data(m.context_length).iter().flat_map(|s| s[..s.len() - 1].iter().map(|&t| t as usize)).collect();
+    let offending: Vec<usize> = out.coordinates.iter().map(|&c| c / m.n_embd).filter(|r| used.contains(r)).collect();
+    assert!(offending.is_empty(), "canaries in used embedding rows {offending:?}");
+    let mut distinct = out.coordinates.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 2000);
 }

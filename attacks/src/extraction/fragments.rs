@@ -107,7 +107,8 @@ impl FragmentDictionary {
     pub fn new(mut entries: Vec<SecretEntry>, pii: Option<(Vec<u8>, PiiHasher)>) -> Result<Self> {
         entries.retain(|e| !e.secret.is_empty());
         let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by(|&a, &b| entries[a].secret.cmp(&entries[b].secret));
+        // Same secret for several canaries: attribute a hit to an included one (it was in training).
+        order.sort_by(|&a, &b| entries[a].secret.cmp(&entries[b].secret).then(entries[b].included.cmp(&entries[a].included)));
         order.dedup_by(|a, b| entries[*a].secret == entries[*b].secret);
         let mut builder = fst::MapBuilder::memory();
         for &i in &order {

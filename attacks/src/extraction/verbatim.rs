@@ -145,11 +145,15 @@ pub struct GenerationOptions {
     pub batch_size: usize,
     /// Seed of the sampling.
     pub seed: u64,
+    /// Prompt each generation with the first this-many tokens of a population record (never
+    /// trained on); 0 (default) prompts with BOS alone. Used by callers that build the prompts.
+    #[serde(default)]
+    pub prompt_tokens: usize,
 }
 
 impl Default for GenerationOptions {
     fn default() -> Self {
-        GenerationOptions { generations: 1000, tokens: 256, top_k: 40, temperature: 1.0, min_span_tokens: 50, batch_size: 16, seed: 0 }
+        GenerationOptions { generations: 1000, tokens: 256, top_k: 40, temperature: 1.0, min_span_tokens: 50, batch_size: 16, seed: 0, prompt_tokens: 0 }
     }
 }
 

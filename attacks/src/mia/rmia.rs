@@ -115,3 +115,55 @@ pub fn rmia_offline(
         })
         .collect())
 }
+
+/// Tunes the offline parameter a as ML Privacy Meter does (`tune_offline_a`): reference model
+/// `pseudo_target` plays the target, the other references serve as its references, and the a
+/// of `grid` with the highest AUC against that model's own membership wins. Uses no truth about
+/// the real target, so the choice costs the bounds nothing. `population` indexes the subjects
+/// that serve as z. Returns (a, AUC at a).
+pub fn tune_offline_a(references: &ShadowScores, pseudo_target: usize, population: &[usize], grid: &[f64], gamma: f64) -> Result<(f64, f64)> {
+    if references.models() < 2 || pseudo_target >= references.models() {
+        return Err(AttackError::NotEnoughData(format!(
+            "tuning RMIA's a needs at least 2 reference models and a valid pseudo-target (got {} models, index {pseudo_target})",
+            references.models()
+        )));
+    }
+    let q = references.queries() as f64;
+    let mean_lp = |r: usize, m: usize| references.score(r, m).iter().sum::<f64>() / q;
+    // Records the pseudo-target scored, with its membership, and P_OUT from the other references.
+    let (mut lp, mut p_out, mut member, mut index_of) = (Vec::new(), Vec::new(), Vec::new(), vec![usize::MAX; references.records()]);
+    for r in 0..references.records() {
+        let role = references.role(r, pseudo_target);
+        if role == ShadowRole::Absent {
+            continue;
+        }
+        let outs: Vec<f64> = (0..references.models())
+            .filter(|&m| m != pseudo_target && references.role(r, m) == ShadowRole::Out)
+            .map(|m| mean_lp(r, m).exp())
+            .collect();
+        if outs.is_empty() {
+            continue;
+        }
+        index_of[r] = lp.len();
+        lp.push(mean_lp(r, pseudo_target));
+        p_out.push(outs.iter().sum::<f64>() / outs.len() as f64);
+        member.push(role == ShadowRole::In);
+    }
+    let z: Vec<usize> = population.iter().filter_map(|&r| (index_of.get(r).copied()? != usize::MAX).then(|| index_of[r])).collect();
+    if z.is_empty() || !member.iter().any(|&m| m) || member.iter().all(|&m| m) {
+        return Err(AttackError::NotEnoughData("tuning RMIA's a: the pseudo-target has no usable population or lacks members/non-members".into()));
+    }
+    let (tz, pz): (Vec<f64>, Vec<f64>) = z.iter().map(|&i| (lp[i], p_out[i])).unzip();
+    let mut best = (f64::NAN, f64::NEG_INFINITY);
+    for &a in grid {
+        let scores = rmia_offline(&lp, &p_out, &tz, &pz, &RmiaOptions { a, gamma })?;
+        let auc = crate::metrics::Roc::from_scores(&scores, &member)?.auc();
+        if auc > best.1 {
+            best = (a, auc);
+        }
+    }
+    if best.0.is_nan() {
+        return Err(AttackError::NotEnoughData("tuning RMIA's a: empty grid".into()));
+    }
+    Ok(best)
+}

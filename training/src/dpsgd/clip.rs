@@ -27,18 +27,23 @@ pub fn clip_factor(norm: f64, clip_norm: f64) -> f64 {
     (clip_norm / (norm + 1e-6)).min(1.0)
 }
 
+/// Largest number of per-example gradient elements kept for reuse in the clipped sum
+/// (64 Mi elements: 256 MB in f32); beyond it the clipped sum is recomputed by one matmul.
+const KEEP_PER_EXAMPLE_ELEMENTS: usize = 64 << 20;
+
 /// ‖Σ_t g_t a_tᵀ‖² per example: ghost form Σ_{t,t'} (a_t·a_t')(g_t·g_t') when T(din+dout) < din·dout,
-/// else the materialised per-example gradient (chosen by cost, Bu et al. 2023 §3).
-fn linear_sq_norm(a: &Tensor, g: &Tensor) -> Result<Tensor> {
+/// else the materialised per-example gradient (chosen by cost, Bu et al. 2023 §3), which is
+/// returned so the clipped sum can reuse it instead of running another matmul.
+fn linear_sq_norm(a: &Tensor, g: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
     let (_, t, din) = a.dims3()?;
     let dout = g.dim(2)?;
     if t * (din + dout) < din * dout {
         let aa = a.matmul(&a.t()?)?;
         let gg = g.matmul(&g.t()?)?;
-        Ok((aa * gg)?.sum((1, 2))?)
+        Ok(((aa * gg)?.sum((1, 2))?, None))
     } else {
         let per_example = g.t()?.matmul(a)?;
-        Ok(per_example.sqr()?.sum((1, 2))?)
+        Ok((per_example.sqr()?.sum((1, 2))?, Some(per_example)))
     }
 }
 
@@ -83,6 +88,7 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
     sq[1] = Some(g_emb.sqr()?.sum((1, 2))?);
     let (b, t) = (batch.bsz, batch.t);
     let mut layers = Vec::with_capacity(tape.records.len());
+    let mut keep_budget = KEEP_PER_EXAMPLE_ELEMENTS;
     for rec in tape.records {
         let g = rec.slot.lock().expect("hook slot poisoned").take();
         let g = match g {
@@ -92,9 +98,17 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
         };
         match rec.kind {
             HookKind::Linear { weight, bias } => {
-                sq[weight] = Some(linear_sq_norm(&rec.input, &g)?);
+                let (norm, per_example) = linear_sq_norm(&rec.input, &g)?;
+                sq[weight] = Some(norm);
                 if let Some(bi) = bias {
                     sq[bi] = Some(summed_sq_norm(&g)?);
+                }
+                if let Some(pe) = per_example {
+                    if pe.elem_count() <= keep_budget {
+                        keep_budget -= pe.elem_count();
+                        layers.push((rec.kind, rec.input, g, Some(pe)));
+                        continue;
+                    }
                 }
             }
             HookKind::LnAffine { gamma, beta } => {
@@ -102,7 +116,7 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
                 sq[beta] = Some(summed_sq_norm(&g)?);
             }
         }
-        layers.push((rec.kind, rec.input, g));
+        layers.push((rec.kind, rec.input, g, None));
     }
     let mut total = Tensor::zeros(b, dtype, &Device::Cpu)?;
     for (i, s) in sq.iter().enumerate() {
@@ -129,12 +143,21 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
         gp
     };
     sums[1] = Some(gp);
-    for (kind, a, g) in &layers {
+    for (kind, a, g, per_example) in &layers {
         match *kind {
             HookKind::Linear { weight, bias } => {
-                let gc = g.broadcast_mul(factor_for(weight))?;
-                let (dout, din) = (g.dim(D::Minus1)?, a.dim(D::Minus1)?);
-                sums[weight] = Some(gc.reshape((b * t, dout))?.t()?.matmul(&a.reshape((b * t, din))?)?);
+                sums[weight] = Some(match per_example {
+                    // Σ_i c_i G_i from the kept per-example gradients: B·dout·din work, no matmul.
+                    Some(pe) => {
+                        let (_, dout, din) = pe.dims3()?;
+                        factor_for(weight).reshape((1, b))?.matmul(&pe.reshape((b, dout * din))?)?.reshape((dout, din))?
+                    }
+                    None => {
+                        let gc = g.broadcast_mul(factor_for(weight))?;
+                        let (dout, din) = (g.dim(D::Minus1)?, a.dim(D::Minus1)?);
+                        gc.reshape((b * t, dout))?.t()?.matmul(&a.reshape((b * t, din))?)?
+                    }
+                });
                 if let Some(bi) = bias {
                     sums[bi] = Some(g.broadcast_mul(factor_for(bi))?.sum((0, 1))?);
                 }

@@ -1,0 +1,61 @@
+//! `vg-audit corpus` end to end: exit codes, `file:line: reason` messages, nothing written on error,
+//! `--json` prints the manifest, and `corpus demo` writes the demo corpus.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn vg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vg-audit")).args(args).output().expect("run vg-audit")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn bad_input_exits_2_names_file_and_line_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("bad.jsonl");
+    std::fs::write(&input, "{\"text\": \"a fine first record here\"}\n{\"text\": broken\n").unwrap();
+    let out = d.path().join("corpus");
+    let o = vg(&["corpus", "prepare", "--input", s(&input), "--out", s(&out), "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{}:2: malformed JSON", input.display())), "{err}");
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "something was left beside the input");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(vg(&["corpus", "prepare", "--out", "/nonexistent/x"]).status.code(), Some(2));
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("a.txt");
+    std::fs::write(&input, "some text long enough to keep\n").unwrap();
+    let o = vg(&["corpus", "prepare", "--input", s(&input), "--out", s(&d.path().join("o")), "--population-fraction", "1.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--population-fraction"));
+}
+
+#[test]
+fn demo_then_prepare_with_json_manifest() {
+    let d = tempfile::tempdir().unwrap();
+    let demo = d.path().join("demo.jsonl");
+    let o = vg(&["corpus", "demo", "--out", s(&demo), "--records", "600", "--seed", "4"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&demo).unwrap().lines().count(), 600);
+    let out = d.path().join("corpus");
+    let o = vg(&["corpus", "prepare", "--input", s(&demo), "--out", s(&out), "--seed", "9", "--vocab-size", "400", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON object");
+    assert_eq!(m["counts"]["read"], 600);
+    assert_eq!(m["seeds"]["split"], 9);
+    assert_eq!(m["tokenizer"]["vocab_size"], 400);
+    for f in ["manifest.json", "tokenizer.json", "splits.bin", "splits.jsonl"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // a second run into the same directory is refused without --force
+    let o = vg(&["corpus", "prepare", "--input", s(&demo), "--out", s(&out), "--seed", "9"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+}
