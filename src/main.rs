@@ -11,6 +11,11 @@ mod config;
 mod pipeline;
 mod progress;
 
+// Candle allocates a fresh tensor per op: mimalloc avoids glibc's mmap/munmap churn on large
+// buffers (about 1.6× on a batched step, shared/notes/dpsgd-on-candle.md §7).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit codes, as grep and diff use them.
 const EXIT_ERROR: u8 = 2;
 

@@ -71,7 +71,7 @@ fn main() {
         exact.iter().filter(|d| **d).count(),
         near.iter().filter(|d| **d).count()
     );
-    let sample: Vec<u8> = unique.iter().flat_map(|s| s.bytes().chain([0xFF])).collect();
+    let sample: Vec<u8> = unique.iter().take(40_000).flat_map(|s| s.bytes().chain([0xFF])).collect();
     let t = Instant::now();
     let sa = SuffixArray::<u8>::build(sample.clone()).expect("suffix array");
     let t_sa = t.elapsed().as_secs_f64();

@@ -42,9 +42,7 @@ pub fn near_duplicates<S: AsRef<str>>(texts: &[S], span: usize) -> Result<Vec<bo
         joined.push(<u8 as Symbol>::SEPARATOR);
     }
     let ascii = joined.iter().all(|&b| b < 0x80 || b == <u8 as Symbol>::SEPARATOR);
-    let t0 = std::time::Instant::now();
     let index = SuffixArray::<u8>::build(joined)?;
-    eprintln!("TIMING sa {:?} ascii {ascii}", t0.elapsed());
     let sa = index.sa();
     let text = index.text();
     let record_of = |pos: u32| starts.partition_point(|&s| s <= pos) - 1;
@@ -82,7 +80,6 @@ pub fn near_duplicates<S: AsRef<str>>(texts: &[S], span: usize) -> Result<Vec<bo
         chars >= span
     };
     let flags: Vec<bool> = (0..sa.len()).into_par_iter().with_min_len(1 << 16).map(|row| row > 0 && linked_row(row)).collect();
-    eprintln!("TIMING flags {:?} linked {}", t0.elapsed(), flags.iter().filter(|f| **f).count());
     let linked = |row: usize| flags[row];
     let mut row = 1;
     while row < sa.len() {

@@ -1,8 +1,12 @@
 //! A faster encoder for the byte-level BPE tokenizers this crate trains, with the same output as
 //! `Tokenizer::encode`: the GPT-2 pre-tokenizer regex is run with the `regex` crate (its one
 //! look-ahead, `\s+(?!\S)`, is emulated), each piece is mapped to byte-level characters, and the
-//! BPE model's result per piece is cached. Texts holding an added token, and tokenizers of any
-//! other shape, go through `Tokenizer::encode_fast`. The tests compare both on the demo corpus.
+//! BPE model's result per piece is cached. Tokenizers of any other shape go through
+//! `Tokenizer::encode_fast`. The tests compare both on the demo corpus.
+//!
+//! One deliberate difference: a record that contains the literal text of a special token
+//! (`<|eos|>`) is encoded as that text, never as the special id, so a record cannot inject
+//! BOS/EOS/PAD into its own training sequence.
 
 use std::collections::HashMap;
 
@@ -40,7 +44,6 @@ pub struct FastEncoder<'t> {
     tokenizer: &'t Tokenizer,
     split: Regex,
     byte_chars: [char; 256],
-    added: Vec<String>,
 }
 
 impl<'t> FastEncoder<'t> {
@@ -51,8 +54,7 @@ impl<'t> FastEncoder<'t> {
         if !pre_ok || !model_ok || tokenizer.get_normalizer().is_some() {
             return None;
         }
-        let added = tokenizer.get_added_tokens_decoder().into_values().map(|t| t.content).filter(|c| !c.is_empty()).collect();
-        Some(FastEncoder { tokenizer, split: Regex::new(GPT2_SPLIT).expect("GPT-2 pattern compiles"), byte_chars: byte_chars(), added })
+        Some(FastEncoder { tokenizer, split: Regex::new(GPT2_SPLIT).expect("GPT-2 pattern compiles"), byte_chars: byte_chars() })
     }
 
     /// The pre-tokenizer pieces of `text`, as GPT-2's regex splits it.
@@ -77,9 +79,6 @@ impl<'t> FastEncoder<'t> {
     }
 
     fn encode_with(&self, text: &str, cache: &mut HashMap<String, Vec<u32>>) -> Result<Vec<u32>> {
-        if self.added.iter().any(|a| text.contains(a.as_str())) {
-            return self.slow(text);
-        }
         let model = self.tokenizer.get_model();
         let mut ids = Vec::with_capacity(text.len() / 3);
         let mut mapped = String::new();
@@ -99,13 +98,6 @@ impl<'t> FastEncoder<'t> {
             cache.insert(piece.to_string(), piece_ids);
         }
         Ok(ids)
-    }
-
-    fn slow(&self, text: &str) -> Result<Vec<u32>> {
-        self.tokenizer
-            .encode_fast(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| Error::Tokenizer { path: None, reason: e.to_string() })
     }
 
     /// Encodes one text (no special tokens added).

@@ -20,7 +20,13 @@ fn fast_encoder_matches_the_tokenizers_crate() {
     let a = tokenizer::encode_all_reference(&tok, &probes).unwrap();
     let b = fast.encode_all(&probes).unwrap();
     for ((p, x), y) in probes.iter().zip(&a).zip(&b) {
-        assert_eq!(x, y, "ids differ for {p:?}");
+        if p.contains("<|") {
+            // literal special-token text stays text: no BOS/EOS/PAD injected by a record
+            assert!(y.iter().all(|&id| id > 2), "special id in {p:?}: {y:?}");
+            assert!(x.iter().any(|&id| id <= 2), "the reference does map {p:?} to a special id");
+        } else {
+            assert_eq!(x, y, "ids differ for {p:?}");
+        }
     }
     // and the round trip holds
     for (p, ids) in probes.iter().zip(&b).take(200) {

@@ -1,5 +1,5 @@
 //! White-box audit of the DP-SGD engine with gradient ("Dirac") canaries in one training run
-//! (Steinke, Nasr, Jagielski 2023, "Privacy Auditing with One (1) Training Run",; Nasr et al.
+//! (Steinke, Nasr, Jagielski 2023, "Privacy Auditing with One (1) Training Run"; Nasr et al.
 //! 2023, "Tight Auditing of Differentially Private Machine Learning").
 //!
 //! m canaries, each a synthetic per-example gradient of norm ≫ C along one coordinate of one

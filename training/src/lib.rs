@@ -48,7 +48,7 @@ pub mod shadows;
 pub mod train;
 
 pub use batch::model_input;
-pub use checkpoint::{CurvePoint, DataHashes, DpRecord, LoadedModel, Metrics, ModelJson};
+pub use checkpoint::{save_model, CurvePoint, DataHashes, DpRecord, LoadedModel, Metrics, ModelJson, ShadowRecord};
 pub use config::{DpConfig, GptConfig, OptimizerConfig, PrivacyTarget, Provenance, TrainConfig};
 pub use dpsgd::clip::{clip_and_accumulate, clip_and_accumulate_reference, summed_gradient, ClippedGradients};
 pub use dpsgd::engine::{DpSgd, DpSgdBuilder, DpStep, EngineFaults, GradientCanary, StepObserver, StepView};
