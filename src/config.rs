@@ -88,7 +88,7 @@ impl Default for CorpusSection {
     fn default() -> Self {
         CorpusSection {
             inputs: Vec::new(),
-            demo_records: 12_000,
+            demo_records: 2500,
             records: vg_corpora::RecordMode::Lines,
             field: "text".into(),
             column: "text".into(),
@@ -120,7 +120,7 @@ pub struct CanarySection {
 
 impl Default for CanarySection {
     fn default() -> Self {
-        CanarySection { count: 1000, repetitions: 1, references: 1000 }
+        CanarySection { count: 1000, repetitions: 1, references: 100 }
     }
 }
 
@@ -159,8 +159,8 @@ impl Default for ModelsSection {
         ModelsSection {
             preset: "tiny".into(),
             context: 128,
-            steps: 600,
-            batch_size: 64,
+            steps: 150,
+            batch_size: 32,
             learning_rate: 3e-3,
             dp_learning_rate: 3e-3,
             epsilon: 8.0,
@@ -232,10 +232,10 @@ impl Default for ExtractionSection {
     fn default() -> Self {
         ExtractionSection {
             enabled: true,
-            prompts: 1000,
+            prompts: 300,
             prefix_tokens: 50,
             suffix_tokens: 50,
-            generations: 200,
+            generations: 100,
             generation_tokens: 128,
             top_k: 40,
             min_verbatim_tokens: 50,
@@ -306,10 +306,13 @@ impl AuditConfig {
     /// The smoke-run variant: a few canaries and steps, everything else as configured.
     pub fn quick(mut self) -> Self {
         self.run.quick = true;
-        self.corpus.demo_records = self.corpus.demo_records.min(3000);
-        self.canaries.count = self.canaries.count.min(200);
-        self.canaries.references = self.canaries.references.min(200);
-        self.models.steps = self.models.steps.min(150);
+        self.corpus.demo_records = self.corpus.demo_records.min(1200);
+        self.corpus.vocab_size = self.corpus.vocab_size.min(1024);
+        self.canaries.count = self.canaries.count.min(100);
+        self.canaries.references = self.canaries.references.min(50);
+        self.models.context = self.models.context.min(64);
+        self.models.steps = self.models.steps.min(60);
+        self.models.batch_size = self.models.batch_size.min(32);
         self.models.shadows = self.models.shadows.min(2);
         self.extraction.prompts = self.extraction.prompts.min(100);
         self.extraction.generations = self.extraction.generations.min(20);

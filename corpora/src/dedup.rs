@@ -79,7 +79,21 @@ pub fn near_duplicates<S: AsRef<str>>(texts: &[S], span: usize) -> Result<Vec<bo
         }
         chars >= span
     };
-    let flags: Vec<bool> = (0..sa.len()).into_par_iter().with_min_len(1 << 16).map(|row| row > 0 && linked_row(row)).collect();
+    // Rows in chunks; the text under a row a few rows ahead is prefetched, since the scan is bound
+    // by that one random access per row.
+    const CHUNK: usize = 1 << 16;
+    const AHEAD: usize = 16;
+    let mut flags = vec![false; sa.len()];
+    flags.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+        let base = c * CHUNK;
+        for (k, flag) in out.iter_mut().enumerate() {
+            let row = base + k;
+            if let Some(&ahead) = sa.get(row + AHEAD) {
+                prefetch(&text[ahead as usize]);
+            }
+            *flag = row > 0 && linked_row(row);
+        }
+    });
     let linked = |row: usize| flags[row];
     let mut row = 1;
     while row < sa.len() {
@@ -102,6 +116,18 @@ pub fn near_duplicates<S: AsRef<str>>(texts: &[S], span: usize) -> Result<Vec<bo
         }
     }
     Ok(drop)
+}
+
+/// Hints the CPU to load the cache line holding `byte`.
+#[inline(always)]
+fn prefetch(byte: &u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is only a hint; any address is allowed and this one is a valid reference.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(byte as *const u8 as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = byte;
 }
 
 /// Length of the common prefix of `a` and `b`, compared 16 bytes at a time.

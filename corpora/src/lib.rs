@@ -14,6 +14,7 @@
 //! 5. **Split** ([`split`]): seeded pool / population; pool records are members with probability ½.
 //! 6. **Tokenizer** ([`tokenizer`]): byte-level BPE trained on the population only (it ships with the
 //!    model, outside the DP guarantee), or the user's; `<|pad|>`, `<|bos|>`, `<|eos|>` = 0, 1, 2 ([`tokens`]).
+//!    Encoding uses [`fast_bpe::FastEncoder`], tested to give the `tokenizers` crate's ids.
 //! 7. **Tokenize and write** `DIR/{manifest.json, tokenizer.json, splits.bin, splits.jsonl[, pii-kept.fst]}`
 //!    atomically; [`PreparedCorpus::open`] reads it back.
 //!

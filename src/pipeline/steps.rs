@@ -270,7 +270,9 @@ pub struct TrainingData {
 pub struct Subject {
     /// Record or canary id.
     pub id: u64,
-    /// Model input ([BOS] + tokens + [EOS], truncated).
+    /// The text's tokens (what training takes; it adds BOS/EOS itself).
+    pub tokens: Vec<u32>,
+    /// Model input ([BOS] + tokens + [EOS], truncated), for scoring.
     pub input: Vec<u32>,
     /// Member of the target models' training data.
     pub member: bool,
@@ -284,6 +286,7 @@ impl TrainingData {
         let tokenizer = corpus.tokenizer()?;
         let subject = |id: u64, tokens: &[u32], member: bool, text: &str| Subject {
             id,
+            tokens: tokens.to_vec(),
             input: model_input(tokens, ctx),
             member,
             text: text.to_string(),
@@ -327,11 +330,11 @@ impl TrainingData {
         })
     }
 
-    /// Training examples of a target model: members + included canaries × r.
+    /// Training examples of a target model (text tokens): members + included canaries × r.
     fn target_examples(&self) -> Vec<Vec<u32>> {
-        let mut out: Vec<Vec<u32>> = self.pool.iter().filter(|s| s.member).map(|s| s.input.clone()).collect();
+        let mut out: Vec<Vec<u32>> = self.pool.iter().filter(|s| s.member).map(|s| s.tokens.clone()).collect();
         for c in self.canaries.iter().filter(|c| c.member) {
-            out.extend(std::iter::repeat_n(c.input.clone(), self.repetitions as usize));
+            out.extend(std::iter::repeat_n(c.tokens.clone(), self.repetitions as usize));
         }
         out
     }
@@ -343,7 +346,7 @@ impl TrainingData {
         for (i, s) in self.pool.iter().chain(self.canaries.iter()).enumerate() {
             if keep[i] {
                 let copies = if i >= self.pool.len() { self.repetitions as usize } else { 1 };
-                out.extend(std::iter::repeat_n(s.input.clone(), copies));
+                out.extend(std::iter::repeat_n(s.tokens.clone(), copies));
             }
         }
         out
@@ -351,7 +354,7 @@ impl TrainingData {
 
     /// Held-out examples for the eval loss (population, never trained on).
     fn eval_examples(&self) -> Vec<Vec<u32>> {
-        self.population.iter().take(256).map(|s| s.input.clone()).collect()
+        self.population.iter().take(256).map(|s| s.tokens.clone()).collect()
     }
 }
 
