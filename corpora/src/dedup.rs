@@ -7,6 +7,14 @@
 //! longest common prefix is ≥ `span`, so one pass over adjacent rows finds every such group, and in each group every
 //! record but the earliest is dropped. (A record is dropped when it shares a span with any earlier
 //! record, also one that is itself dropped.)
+//!
+//! **Prefilter.** Only records that can take part in such a pair are indexed: a span of ≥ `span`
+//! characters is ≥ `span` bytes, so it holds a whole window of `span − k + 1` consecutive byte
+//! k-grams, and both copies pick the same minimiser k-gram (smallest hash in the window, leftmost
+//! on ties; Roberts et al. 2004, "Reducing storage requirements for biological sequence
+//! comparison"). Records none of whose minimiser hashes occurs in another record cannot share a
+//! span and are never near duplicates; the suffix array decides exactly among the rest, so the
+//! result equals indexing every record.
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -28,21 +36,109 @@ pub fn exact_duplicates<S: AsRef<str>>(texts: &[S]) -> Vec<bool> {
 
 /// Marks near duplicates: `result[i]` is true when `texts[i]` shares a verbatim span of at least
 /// `span` characters with some `texts[j]`, `j < i`.
-pub fn near_duplicates<S: AsRef<str>>(texts: &[S], span: usize) -> Result<Vec<bool>> {
+pub fn near_duplicates<S: AsRef<str> + Sync>(texts: &[S], span: usize) -> Result<Vec<bool>> {
     let mut drop = vec![false; texts.len()];
     if texts.len() < 2 || span == 0 {
         return Ok(drop);
     }
-    let total: usize = texts.iter().map(|t| t.as_ref().len() + 1).sum();
+    let t0 = std::time::Instant::now();
+    let candidates = span_candidates(texts, span);
+    if std::env::var_os("VG_DEDUP_TRACE").is_some() { eprintln!("prefilter {:.2}s: {} of {} candidates", t0.elapsed().as_secs_f64(), candidates.len(), texts.len()); }
+    let subset: Vec<&str> = candidates.iter().map(|&i| texts[i].as_ref()).collect();
+    for (i, d) in candidates.into_iter().zip(near_duplicates_indexed(&subset, span)?) {
+        drop[i] = d;
+    }
+    Ok(drop)
+}
+
+/// Bytes per k-gram hashed for the minimiser prefilter (fewer when `span` is shorter).
+const KGRAM: usize = 32;
+
+/// Indices (ascending) of the records that share at least one minimiser hash with another record:
+/// a superset of the records in any pair sharing a span of ≥ `span` bytes.
+fn span_candidates<S: AsRef<str> + Sync>(texts: &[S], span: usize) -> Vec<usize> {
+    let per_record: Vec<Vec<u64>> = texts.par_iter().with_min_len(64).map(|t| minimisers(t.as_ref().as_bytes(), span)).collect();
+    let mut first_owner: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+    let mut candidate = vec![false; texts.len()];
+    for (i, hashes) in per_record.iter().enumerate() {
+        for &h in hashes {
+            let owner = *first_owner.entry(h).or_insert(i as u32) as usize;
+            if owner != i {
+                candidate[owner] = true;
+                candidate[i] = true;
+            }
+        }
+    }
+    candidate.iter().enumerate().filter_map(|(i, &c)| c.then_some(i)).collect()
+}
+
+/// Distinct hashes of the minimiser k-grams of every window of `span` bytes in `text` (k =
+/// min([`KGRAM`], span); the window holds `span − k + 1` k-grams).
+fn minimisers(text: &[u8], span: usize) -> Vec<u64> {
+    let k = KGRAM.min(span);
+    if text.len() < span {
+        return Vec::new();
+    }
+    let w = span - k + 1;
+    // polynomial rolling hash mod 2⁶⁴ (Karp–Rabin 1987), then a 64-bit finaliser (Stafford's mix13) for the order
+    const BASE: u64 = 0x100_0000_01b3;
+    let out_weight = (0..k).fold(1u64, |p, _| p.wrapping_mul(BASE));
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let grams = text.len() - k + 1;
+    let mut rolling = 0u64;
+    for &b in &text[..k] {
+        rolling = rolling.wrapping_mul(BASE).wrapping_add(b as u64 + 1);
+    }
+    // monotone deque of (k-gram start, hash): hashes strictly increasing from the front
+    let mut window: std::collections::VecDeque<(usize, u64)> = std::collections::VecDeque::with_capacity(w + 1);
+    let mut out = Vec::new();
+    for start in 0..grams {
+        if start > 0 {
+            let (gone, new) = (text[start - 1] as u64 + 1, text[start + k - 1] as u64 + 1);
+            rolling = rolling.wrapping_mul(BASE).wrapping_add(new).wrapping_sub(gone.wrapping_mul(out_weight));
+        }
+        let h = mix(rolling);
+        while window.back().is_some_and(|&(_, b)| b > h) {
+            window.pop_back(); // equal hashes stay: the leftmost one wins a tie
+        }
+        window.push_back((start, h));
+        if start + 1 >= w {
+            while window.front().is_some_and(|&(p, _)| p + w <= start) {
+                window.pop_front();
+            }
+            let m = window.front().expect("window holds its newest k-gram").1;
+            if out.last() != Some(&m) {
+                out.push(m);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// [`near_duplicates`] without the prefilter: every record is indexed.
+fn near_duplicates_indexed(texts: &[&str], span: usize) -> Result<Vec<bool>> {
+    let mut drop = vec![false; texts.len()];
+    if texts.len() < 2 {
+        return Ok(drop);
+    }
+    let total: usize = texts.iter().map(|t| t.len() + 1).sum();
     let mut joined = Vec::with_capacity(total);
     let mut starts = Vec::with_capacity(texts.len());
     for t in texts {
         starts.push(joined.len() as u32);
-        joined.extend_from_slice(t.as_ref().as_bytes());
+        joined.extend_from_slice(t.as_bytes());
         joined.push(<u8 as Symbol>::SEPARATOR);
     }
     let ascii = joined.iter().all(|&b| b < 0x80 || b == <u8 as Symbol>::SEPARATOR);
+    let t0 = std::time::Instant::now();
     let index = SuffixArray::<u8>::build(joined)?;
+    if std::env::var_os("VG_DEDUP_TRACE").is_some() { eprintln!("sa {:.2}s over {} bytes", t0.elapsed().as_secs_f64(), index.text().len()); }
     let sa = index.sa();
     let text = index.text();
     let record_of = |pos: u32| starts.partition_point(|&s| s <= pos) - 1;
@@ -156,6 +252,34 @@ mod tests {
         let texts = [a.as_str(), b.as_str(), "unrelated text entirely"];
         assert_eq!(near_duplicates(&texts, 40).unwrap(), vec![false, true, false]);
         assert_eq!(near_duplicates(&texts, shared.len() + 3).unwrap(), vec![false, false, false]);
+    }
+
+    #[test]
+    fn prefilter_gives_the_same_answer_as_indexing_everything() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for round in 0..40 {
+            let alphabet: &[&str] = if round % 2 == 0 { &["a", "b", "c"] } else { &["a", "é", "b", "ü"] };
+            let shared: Vec<String> = (0..4).map(|_| (0..rng.random_range(5..40)).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect()).collect();
+            let texts: Vec<String> = (0..30)
+                .map(|_| {
+                    let mut t = String::new();
+                    for _ in 0..rng.random_range(0..5) {
+                        if rng.random_bool(0.4) {
+                            t.push_str(&shared[rng.random_range(0..shared.len())]);
+                        } else {
+                            t.extend((0..rng.random_range(1..12)).map(|_| alphabet[rng.random_range(0..alphabet.len())]));
+                        }
+                    }
+                    t
+                })
+                .collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            for span in [1, 3, 8, 20, 33, 45] {
+                let expected = near_duplicates_indexed(&refs, span).unwrap();
+                assert_eq!(near_duplicates(&refs, span).unwrap(), expected, "round {round}, span {span}");
+            }
+        }
     }
 
     #[test]

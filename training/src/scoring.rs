@@ -8,6 +8,9 @@ use crate::batch::Batch;
 use crate::model::{log_softmax_last, Gpt};
 use crate::Result;
 
+/// Sequences per forward pass in [`crate::LoadedModel::token_stats`].
+pub const SCORING_BATCH_SIZE: usize = 16;
+
 /// Per predicted token of one sequence (same layout as vg-attacks' `TokenStats`):
 /// `logprob[t]` = log p(x_{t+1} | x_≤t); `mu[t]` = Σ_z p(z) log p(z);
 /// `sigma[t]` = sqrt(Σ_z p(z) (log p(z))² − mu_t²).
