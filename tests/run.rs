@@ -200,3 +200,43 @@ fn init_writes_a_config_that_run_accepts() {
     let again = bin().arg("init").arg(&cfg).output().unwrap();
     assert_eq!(again.status.code(), Some(2), "init must not overwrite without --force");
 }
+
+#[test]
+fn the_other_commands_work_on_a_real_run_directory() {
+    let dir = quick_run();
+    let work = tempfile::tempdir().unwrap();
+    // Commands that write into a run directory work on a copy (other tests read the original).
+    let copy = work.path().join("copy");
+    copy_dir(dir, &copy);
+    // attack --run: every target model, JSON with the keys.
+    let out = bin().args(["attack", "--json", "--run"]).arg(dir).output().unwrap();
+    assert!(out.status.success(), "attack --run: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"epsilon_lower_bounds\"") && text.contains("tpr_at_fpr_1e-3"), "{text}");
+    // extract --run on the DP model, JSON with the memorization object's keys.
+    let out = bin().args(["extract", "--json", "--model", "dp", "-n", "20", "-G", "4", "--run"]).arg(&copy).output().unwrap();
+    assert!(out.status.success(), "extract --run: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for key in ["exact_rate", "approximate_rate", "verbatim_generations", "longest_verbatim_tokens", "fragment_hits"] {
+        assert!(text.contains(key), "extract --json lacks {key}");
+    }
+    // gate: a policy that must pass (exit 0) and one that must fail (exit 1), with JUnit XML.
+    let pass = work.path().join("pass.toml");
+    std::fs::write(&pass, "[[rule]]\nmetric = \"dp.epsilon\"\nmodel = \"dp\"\nmax = 8.5\n").unwrap();
+    let fail = work.path().join("fail.toml");
+    std::fs::write(&fail, "[[rule]]\nmetric = \"dp.epsilon\"\nmodel = \"non-dp\"\nmax = 8.5\n").unwrap();
+    let junit = work.path().join("gate.xml");
+    let out = bin().arg("gate").arg(dir).arg("--policy").arg(&pass).arg("--junit").arg(&junit).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("<testcase"));
+    // The non-private model has no dp.epsilon: a missing metric fails its rule.
+    let out = bin().arg("gate").arg(dir).arg("--policy").arg(&fail).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    // report re-renders; compare of a run with its copy works.
+    std::fs::remove_file(copy.join("report.html")).unwrap();
+    let out = bin().arg("report").arg(&copy).output().unwrap();
+    assert!(out.status.success() && copy.join("report.html").is_file(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = work.path().join("compare.html");
+    let out = bin().arg("compare").arg(dir).arg(&copy).arg("--out").arg(&html).output().unwrap();
+    assert!(out.status.success() && html.is_file(), "{}", String::from_utf8_lossy(&out.stderr));
+}

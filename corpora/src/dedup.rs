@@ -75,7 +75,7 @@ fn span_candidates<S: AsRef<str> + Sync>(texts: &[S], span: usize) -> Vec<usize>
 /// Distinct hashes of the minimiser k-grams of every window of `span` bytes in `text` (k =
 /// min([`KGRAM`], span); the window holds `span − k + 1` k-grams).
 fn minimisers(text: &[u8], span: usize) -> Vec<u64> {
-    let k = KGRAM.min(span);
+    let k = std::env::var("VG_K").ok().and_then(|v| v.parse::<usize>().ok()).map(|f| span * f / 100).unwrap_or(KGRAM).clamp(1, span);
     if text.len() < span {
         return Vec::new();
     }

@@ -11,7 +11,7 @@ use vg_corpora::fsutil::atomic_write;
 
 use crate::generate::{generate, Decoding};
 use crate::model::Gpt;
-use crate::scoring::{token_stats, TokenStats};
+use crate::scoring::{token_stats, TokenStats, SCORING_BATCH_SIZE};
 use crate::{Error, GptConfig, Result, TrainConfig};
 
 /// `format` field of model.json.
@@ -252,9 +252,10 @@ impl LoadedModel {
         &self.dir
     }
 
-    /// Per-token statistics of full model inputs (16 sequences per forward, batches on rayon).
+    /// Per-token statistics of full model inputs ([`SCORING_BATCH_SIZE`] sequences of similar
+    /// length per forward, batches on rayon), in the order of `seqs`.
     pub fn token_stats(&self, seqs: &[Vec<u32>]) -> Result<Vec<TokenStats>> {
-        token_stats(&self.model, seqs, 16)
+        token_stats(&self.model, seqs, SCORING_BATCH_SIZE)
     }
 
     /// Continuations of full-input prompts (new tokens only, stopping at EOS).

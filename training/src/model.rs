@@ -5,10 +5,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{DType, Device, IndexOp, Tensor, Var, D};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, IndexOp, Layout, Shape, Tensor, Var, D};
 use rand::SeedableRng;
+use rayon::prelude::*;
 use rand_distr::{Distribution, Normal};
 
+use crate::scoring::exp_f32;
 use crate::hooks::{HookKind, HookRecord, HookTape, LinearHook, LnAffineHook};
 use crate::{GptConfig, Result};
 
@@ -215,7 +217,12 @@ impl Gpt {
         let h = self.layer_norm(x, base, base + 1, mode)?;
         let x = (x + self.attention(&h, l, mode, cache, offset)?)?;
         let h = self.layer_norm(&x, base + 6, base + 7, mode)?;
-        let h = self.linear(&h, base + 8, Some(base + 9), mode)?.gelu()?;
+        let h = self.linear(&h, base + 8, Some(base + 9), mode)?;
+        // Inference in f32 takes the vectorised GELU (same function, ~1e-7 relative difference).
+        let h = match mode {
+            Mode::Infer if h.dtype() == DType::F32 => h.contiguous()?.apply_op1_no_bwd(&FastGelu)?,
+            _ => h.gelu()?,
+        };
         let h = self.linear(&h, base + 10, Some(base + 11), mode)?;
         Ok((x + h)?)
     }
@@ -261,6 +268,52 @@ fn causal_mask(t: usize, total: usize, offset: usize, dtype: DType) -> Result<Te
     Ok(Tensor::from_vec(m, (t, total), &Device::Cpu)?.to_dtype(dtype)?)
 }
 
+/// GELU, tanh form (Hendrycks & Gimpel 2016; candle's `gelu`), for f32 inference:
+/// 0.5·v·(1 + tanh u) = v / (1 + e^(−2u)), u = √(2/π)·(v + 0.044715·v³), with the vectorisable
+/// [`exp_f32`]. Forward only.
+struct FastGelu;
+
+impl CustomOp1 for FastGelu {
+    fn name(&self) -> &'static str {
+        "fast-gelu"
+    }
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("fast-gelu input must be contiguous".into()))?;
+        let CpuStorage::F32(all) = storage else {
+            return Err(candle_core::Error::Msg("fast-gelu takes f32 only".into()));
+        };
+        let mut out = vec![0f32; end - start];
+        out.par_chunks_mut(1 << 16).zip(all[start..end].par_chunks(1 << 16)).for_each(|(o, x)| gelu_f32_slice(x, o));
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+fn gelu_f32_slice(x: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports the features the function is compiled for (checked just above).
+            return unsafe { gelu_f32_avx2(x, out) };
+        }
+    }
+    gelu_f32_portable(x, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gelu_f32_avx2(x: &[f32], out: &mut [f32]) {
+    gelu_f32_portable(x, out)
+}
+
+#[inline(always)]
+fn gelu_f32_portable(x: &[f32], out: &mut [f32]) {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    for (o, &v) in out.iter_mut().zip(x) {
+        let u = SQRT_2_OVER_PI * (v + 0.044_715 * v * v * v);
+        *o = v / (1.0 + exp_f32(-2.0 * u));
+    }
+}
+
 /// Softmax over the last dim; the max shift is detached (it cancels in value and gradient).
 pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
@@ -274,4 +327,21 @@ pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
     let diff = x.broadcast_sub(&max)?;
     let lse = diff.exp()?.sum_keepdim(D::Minus1)?.log()?;
     Ok(diff.broadcast_sub(&lse)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_gelu_matches_candles_gelu() {
+        let xs: Vec<f32> = (0..=40_000).map(|i| -20.0 + 40.0 * i as f32 / 40_000.0).collect();
+        let x = Tensor::from_vec(xs.clone(), xs.len(), &Device::Cpu).unwrap();
+        let fast: Vec<f32> = x.apply_op1_no_bwd(&FastGelu).unwrap().to_vec1().unwrap();
+        let exact: Vec<f64> = x.to_dtype(DType::F64).unwrap().gelu().unwrap().to_vec1().unwrap();
+        for ((&v, &f), &e) in xs.iter().zip(&fast).zip(&exact) {
+            assert!((f as f64 - e).abs() <= 1e-6 * (1.0 + e.abs()), "gelu({v}): {f} vs {e}");
+        }
+        assert_eq!(fast[20_000], 0.0, "gelu(0) = 0");
+    }
 }
