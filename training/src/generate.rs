@@ -1,12 +1,12 @@
 //! Greedy and top-k / temperature sampling with a key/value cache.
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use vg_corpora::tokens::{BOS, EOS};
 
-use crate::model::{Gpt, KvCache, Mode};
+use crate::model::{Gpt, KvCache};
 use crate::{Error, Result};
 
 /// How the next token is chosen.
@@ -23,10 +23,15 @@ pub enum Decoding {
     },
 }
 
+/// Prompts decoded together in one batch (rows of equal prompt length share every forward pass).
+const GENERATION_BATCH_SIZE: usize = 32;
+
 /// Continues each prompt (a full model input starting with BOS) by up to `max_new_tokens`,
 /// returning only the new tokens; stops at EOS (not included) or at the context length.
 /// Prompts longer than the context keep their last `context - 1` tokens. Sampling for prompt i
 /// uses ChaCha20 stream i of `seed`, so results do not depend on batching or thread count.
+/// Prompts of equal length are decoded in batches (one forward pass per new token for the whole
+/// batch, KV cache, logits of the last position only); batches run in parallel on rayon.
 pub fn generate(model: &Gpt, prompts: &[Vec<u32>], max_new_tokens: usize, decoding: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>> {
     if let Decoding::TopK { k, temperature } = decoding {
         if *k == 0 {
@@ -36,44 +41,78 @@ pub fn generate(model: &Gpt, prompts: &[Vec<u32>], max_new_tokens: usize, decodi
             return Err(Error::param("temperature", temperature, "must be a positive finite number"));
         }
     }
-    prompts
-        .par_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let mut rng = ChaCha20Rng::seed_from_u64(seed);
-            rng.set_stream(i as u64);
-            continue_one(model, p, max_new_tokens, decoding, &mut rng)
-        })
-        .collect()
-}
-
-fn continue_one(model: &Gpt, prompt: &[u32], max_new: usize, decoding: &Decoding, rng: &mut ChaCha20Rng) -> Result<Vec<u32>> {
     let ctx = model.config().context_length;
-    let prompt: Vec<u32> = if prompt.is_empty() {
-        vec![BOS]
-    } else {
-        prompt[prompt.len().saturating_sub(ctx - 1)..].to_vec()
-    };
-    let mut cache = KvCache::default();
-    let mut out = Vec::new();
-    let mut pos = 0;
-    let mut feed = prompt;
-    while out.len() < max_new {
-        let ids = Tensor::from_vec(feed.clone(), (1, feed.len()), &Device::Cpu)?;
-        let logits = model.forward_with(&ids, &mut Mode::Infer, Some(&mut cache), pos)?;
-        pos += feed.len();
-        let last = logits.i((0, feed.len() - 1))?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
-        let next = choose(&last, decoding, rng);
-        if next == EOS {
-            break;
+    let trimmed: Vec<&[u32]> = prompts.iter().map(|p| if p.is_empty() { &[BOS][..] } else { &p[p.len().saturating_sub(ctx - 1)..] }).collect();
+    // Equal-length prompts together (stable by index), in batches of at most GENERATION_BATCH_SIZE.
+    let mut order: Vec<usize> = (0..prompts.len()).collect();
+    order.sort_by_key(|&i| trimmed[i].len());
+    let mut batches: Vec<&[usize]> = Vec::new();
+    for run in order.chunk_by(|&a, &b| trimmed[a].len() == trimmed[b].len()) {
+        batches.extend(run.chunks(GENERATION_BATCH_SIZE));
+    }
+    let done: Vec<Result<Vec<Vec<u32>>>> = batches.par_iter().map(|idx| continue_batch(model, &trimmed, idx, max_new_tokens, decoding, seed)).collect();
+    let mut out = vec![Vec::new(); prompts.len()];
+    for (idx, conts) in batches.iter().zip(done) {
+        for (&i, c) in idx.iter().zip(conts?) {
+            out[i] = c;
         }
-        out.push(next);
-        if pos >= ctx {
-            break;
-        }
-        feed = vec![next];
     }
     Ok(out)
+}
+
+/// Decodes the prompts `idx` (all of one length) together; rows leave the batch (and the cache)
+/// when they finish.
+fn continue_batch(model: &Gpt, prompts: &[&[u32]], idx: &[usize], max_new: usize, decoding: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>> {
+    let ctx = model.config().context_length;
+    let mut outs = vec![Vec::new(); idx.len()];
+    if max_new == 0 || idx.is_empty() {
+        return Ok(outs);
+    }
+    let mut rngs: Vec<ChaCha20Rng> = idx
+        .iter()
+        .map(|&i| {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            rng.set_stream(i as u64);
+            rng
+        })
+        .collect();
+    let mut cache = KvCache::default();
+    // Rows of the batch still decoding, as positions in `idx`, in cache order.
+    let mut active: Vec<usize> = (0..idx.len()).collect();
+    let mut feed: Vec<u32> = idx.iter().flat_map(|&i| prompts[i].iter().copied()).collect();
+    let mut t = prompts[idx[0]].len();
+    let mut pos = 0;
+    loop {
+        let ids = Tensor::from_vec(feed, (active.len(), t), &Device::Cpu)?;
+        let logits = model.forward_last_with_cache(&ids, &mut cache, pos)?;
+        pos += t;
+        let last: Vec<Vec<f64>> = logits.squeeze(1)?.to_dtype(DType::F64)?.to_vec2::<f64>()?;
+        let (mut keep, mut next_feed) = (Vec::new(), Vec::new());
+        for (r, &row) in active.iter().enumerate() {
+            let next = choose(&last[r], decoding, &mut rngs[row]);
+            if next == EOS {
+                continue;
+            }
+            outs[row].push(next);
+            if outs[row].len() < max_new && pos < ctx {
+                keep.push(r as u32);
+                next_feed.push(next);
+            }
+        }
+        if keep.is_empty() {
+            return Ok(outs);
+        }
+        if keep.len() < active.len() {
+            let rows = Tensor::new(keep.as_slice(), &Device::Cpu)?;
+            for (k, v) in cache.layers.iter_mut().flatten() {
+                *k = k.index_select(&rows, 0)?;
+                *v = v.index_select(&rows, 0)?;
+            }
+            active = keep.iter().map(|&r| active[r as usize]).collect();
+        }
+        feed = next_feed;
+        t = 1;
+    }
 }
 
 fn choose(logits: &[f64], decoding: &Decoding, rng: &mut ChaCha20Rng) -> u32 {
@@ -88,9 +127,16 @@ fn choose(logits: &[f64], decoding: &Decoding, rng: &mut ChaCha20Rng) -> u32 {
             best as u32
         }
         Decoding::TopK { k, temperature } => {
+            // The k best by (logit descending, id ascending) — a strict order, so partial selection
+            // then sorting the k gives exactly the full sort's prefix.
+            let by_rank = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
             let mut idx: Vec<usize> = (0..logits.len()).collect();
-            idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-            idx.truncate((*k).min(logits.len()));
+            let k = (*k).min(logits.len());
+            if k < idx.len() {
+                idx.select_nth_unstable_by(k - 1, by_rank);
+                idx.truncate(k);
+            }
+            idx.sort_by(by_rank);
             let top = logits[idx[0]];
             let w: Vec<f64> = idx.iter().map(|&i| ((logits[i] - top) / temperature).exp()).collect();
             let total: f64 = w.iter().sum();
@@ -102,6 +148,49 @@ fn choose(logits: &[f64], decoding: &Decoding, rng: &mut ChaCha20Rng) -> u32 {
                 u -= wi;
             }
             idx[idx.len() - 1] as u32
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batched_generation_equals_one_prompt_at_a_time() {
+        let cfg = crate::GptConfig { preset: "custom".into(), vocab_size: 40, context_length: 24, n_layer: 2, n_embd: 32, n_head: 4, mlp_ratio: 4, ln_eps: 1e-5 };
+        let model = Gpt::new(&cfg, DType::F64, 3).unwrap();
+        // Two lengths interleaved, one prompt longer than the context, one empty.
+        let mut prompts: Vec<Vec<u32>> = (0..9u32).map(|i| (0..[3u32, 5][i as usize % 2]).map(|j| if j == 0 { BOS } else { 3 + (i * 7 + j * 5) % 37 }).collect()).collect();
+        prompts.push((0..30u32).map(|j| 3 + j % 37).collect());
+        prompts.push(Vec::new());
+        for decoding in [Decoding::Greedy, Decoding::TopK { k: 5, temperature: 1.3 }] {
+            let together = generate(&model, &prompts, 12, &decoding, 11).unwrap();
+            assert_eq!(together.len(), prompts.len());
+            for (i, p) in prompts.iter().enumerate() {
+                // Prompt i alone at index i of its own list uses the same sampling stream.
+                let mut alone_list = vec![vec![BOS]; i + 1];
+                alone_list[i] = p.clone();
+                let alone = generate(&model, &alone_list, 12, &decoding, 11).unwrap();
+                assert_eq!(together[i], alone[i], "prompt {i} under {decoding:?}");
+                assert!(together[i].len() <= 12 && !together[i].contains(&EOS));
+            }
+            // The over-long prompt keeps 23 tokens: the first new token fills the context and the
+            // second is predicted at its last position, then generation stops.
+            assert_eq!(together[9].len(), 2);
+        }
+    }
+
+    #[test]
+    fn top_k_keeps_the_k_best_in_rank_order() {
+        let logits = [0.5, 3.0, 3.0, -1.0, 2.0, 7.0];
+        let mut rng = ChaCha20Rng::seed_from_u64(0);
+        let d = Decoding::TopK { k: 3, temperature: 1e-9 };
+        // At a tiny temperature only the best survives; ties go to the lowest id.
+        assert_eq!(choose(&logits, &d, &mut rng), 5);
+        let d = Decoding::TopK { k: 3, temperature: 1.0 };
+        for _ in 0..200 {
+            assert!([5, 1, 2].contains(&choose(&logits, &d, &mut rng)));
         }
     }
 }

@@ -206,8 +206,14 @@ impl Gpt {
         }
         let total = k.dim(2)?;
         let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let scores = if t > 1 { scores.broadcast_add(&causal_mask(t, total, offset, self.dtype)?)? } else { scores };
-        let probs = softmax_last(&scores)?;
+        let probs = match mode {
+            // Inference in f32: mask, max, exp and normalisation fused in one pass per row.
+            Mode::Infer if scores.dtype() == DType::F32 => scores.contiguous()?.apply_op1_no_bwd(&CausalSoftmax { offset })?,
+            _ => {
+                let scores = if t > 1 { scores.broadcast_add(&causal_mask(t, total, offset, self.dtype)?)? } else { scores };
+                softmax_last(&scores)?
+            }
+        };
         let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((bsz, t, d))?;
         self.linear(&y, base + 4, Some(base + 5), mode)
     }
@@ -249,8 +255,33 @@ impl Gpt {
         for l in 0..self.cfg.n_layer {
             x = self.block(&x, l, mode, cache.as_deref_mut(), offset)?;
         }
+        self.head(&x, mode)
+    }
+
+    /// Logits (B, 1, V) of the last position only, for incremental decoding with a cache:
+    /// the final LayerNorm and the LM head act per position, so the others can be skipped.
+    pub(crate) fn forward_last_with_cache(&self, ids: &Tensor, cache: &mut KvCache, offset: usize) -> Result<Tensor> {
+        let (bsz, t) = ids.dims2()?;
+        if offset + t > self.cfg.context_length {
+            return Err(crate::Error::param("sequence length", offset + t, format!("exceeds the context length {}", self.cfg.context_length)));
+        }
+        let mode = &mut Mode::Infer;
+        let tok = self.weight(0, mode).embedding(&ids.flatten_all()?)?.reshape((bsz, t, ()))?;
+        let pos = self.weight(1, mode).narrow(0, offset, t)?;
+        let mut x = tok.broadcast_add(&pos)?;
+        if cache.layers.is_empty() {
+            cache.layers = vec![None; self.cfg.n_layer];
+        }
+        for l in 0..self.cfg.n_layer {
+            x = self.block(&x, l, mode, Some(cache), offset)?;
+        }
+        self.head(&x.narrow(1, t - 1, 1)?, mode)
+    }
+
+    /// Final LayerNorm and LM head: logits (B, T, V) from the last block's output.
+    fn head(&self, x: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let nl = 2 + PER_BLOCK * self.cfg.n_layer;
-        let x = self.layer_norm(&x, nl, nl + 1, mode)?;
+        let x = self.layer_norm(x, nl, nl + 1, mode)?;
         self.linear(&x, nl + 2, None, mode)
     }
 
@@ -314,6 +345,48 @@ fn gelu_f32_portable(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Causal softmax over the last dim of f32 attention scores (B, H, t, total) for inference:
+/// query i (absolute position offset + i) sees keys ≤ offset + i; masked keys get probability 0.
+/// Same result as the additive −∞ mask followed by [`softmax_last`], up to [`exp_f32`]'s rounding.
+struct CausalSoftmax {
+    offset: usize,
+}
+
+impl CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "causal-softmax"
+    }
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("causal-softmax input must be contiguous".into()))?;
+        let CpuStorage::F32(all) = storage else {
+            return Err(candle_core::Error::Msg("causal-softmax takes f32 only".into()));
+        };
+        let dims = layout.shape().dims();
+        let (t, total) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+        let mut out = vec![0f32; end - start];
+        out.par_chunks_mut(t * total).zip(all[start..end].par_chunks(t * total)).for_each(|(o, x)| {
+            for i in 0..t {
+                let seen = (self.offset + i + 1).min(total);
+                causal_softmax_row(&x[i * total..i * total + seen], &mut o[i * total..i * total + seen]);
+            }
+        });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+fn causal_softmax_row(x: &[f32], out: &mut [f32]) {
+    let m = x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let mut sum = 0f32;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = exp_f32(v - m);
+        sum += *o;
+    }
+    let inv = 1.0 / sum;
+    for o in out.iter_mut() {
+        *o *= inv;
+    }
+}
+
 /// Softmax over the last dim; the max shift is detached (it cancels in value and gradient).
 pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
@@ -343,5 +416,23 @@ mod tests {
             assert!((f as f64 - e).abs() <= 1e-6 * (1.0 + e.abs()), "gelu({v}): {f} vs {e}");
         }
         assert_eq!(fast[20_000], 0.0, "gelu(0) = 0");
+    }
+
+    #[test]
+    fn fused_causal_softmax_matches_mask_then_softmax() {
+        use rand::Rng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        // Prefill (offset 0, t = total) and a cached chunk (offset 3, t 4 of total 7).
+        for (t, total, offset) in [(6usize, 6usize, 0usize), (4, 7, 3), (1, 9, 8)] {
+            let xs: Vec<f32> = (0..2 * 3 * t * total).map(|_| rng.random_range(-6.0..6.0f32)).collect();
+            let scores = Tensor::from_vec(xs, (2, 3, t, total), &Device::Cpu).unwrap();
+            let fused: Vec<f32> = scores.apply_op1_no_bwd(&CausalSoftmax { offset }).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let s64 = scores.to_dtype(DType::F64).unwrap();
+            let masked = if t > 1 { s64.broadcast_add(&causal_mask(t, total, offset, DType::F64).unwrap()).unwrap() } else { s64 };
+            let want: Vec<f64> = softmax_last(&masked).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            for (f, w) in fused.iter().zip(&want) {
+                assert!((*f as f64 - w).abs() < 1e-6, "{f} vs {w} (t {t}, total {total}, offset {offset})");
+            }
+        }
     }
 }

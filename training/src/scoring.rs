@@ -12,8 +12,10 @@ use crate::batch::Batch;
 use crate::model::Gpt;
 use crate::{Error, Result};
 
-/// Sequences per forward pass in [`crate::LoadedModel::token_stats`].
-pub const SCORING_BATCH_SIZE: usize = 32;
+/// Sequences per forward pass in [`crate::LoadedModel::token_stats`]; the trainer evaluates with
+/// the same batches, so a model's reported eval loss and its scored mean loss agree exactly
+/// (batch shape changes f32 matmul rounding).
+pub const SCORING_BATCH_SIZE: usize = 16;
 
 /// Per predicted token of one sequence (same layout as vg-attacks' `TokenStats`):
 /// `logprob[t]` = log p(x_{t+1} | x_≤t); `mu[t]` = Σ_z p(z) log p(z);
@@ -265,5 +267,28 @@ mod tests {
         }
         // A NaN logit makes the row's statistics NaN instead of being skipped.
         assert!(row_stats_f32(&[0.0, f32::NAN, 1.0], 0).logprob.is_nan());
+    }
+
+    #[test]
+    fn f32_model_stats_match_f64_log_softmax_of_its_logits_in_input_order() {
+        use candle_core::{DType, Device, IndexOp, Tensor};
+        let cfg = crate::GptConfig { preset: "custom".into(), vocab_size: 300, context_length: 16, n_layer: 2, n_embd: 32, n_head: 4, mlp_ratio: 4, ln_eps: 1e-5 };
+        let model = Gpt::new(&cfg, DType::F32, 4).unwrap();
+        // Mixed lengths (sorting reorders batches) and one longer than the context (cut to 16).
+        let seqs: Vec<Vec<u32>> = [5usize, 16, 2, 9, 20, 16, 3].iter().map(|&n| (0..n as u32).map(|i| 1 + (i * 37 + n as u32) % 299).collect()).collect();
+        let stats = token_stats(&model, &seqs, 3).unwrap();
+        for (s, st) in seqs.iter().zip(&stats) {
+            let s = &s[..s.len().min(16)];
+            assert_eq!(st.logprob.len(), s.len() - 1);
+            let ids = Tensor::from_vec(s[..s.len() - 1].to_vec(), (1, s.len() - 1), &Device::Cpu).unwrap();
+            let logits = model.logits(&ids).unwrap();
+            for t in 0..s.len() - 1 {
+                let row: Vec<f32> = logits.i((0, t)).unwrap().to_vec1().unwrap();
+                let want = reference(&row, s[t + 1] as usize);
+                assert!((st.logprob[t] - want.logprob).abs() < 1e-5, "{} vs {}", st.logprob[t], want.logprob);
+                assert!((st.mu[t] - want.mu).abs() < 1e-5);
+                assert!((st.sigma[t] - want.sigma).abs() < 1e-5);
+            }
+        }
     }
 }

@@ -42,7 +42,8 @@ fn tiny_model_loss_goes_down() {
     let inputs: Vec<Vec<u32>> = eval.iter().map(|e| model_input(e, 32)).collect();
     let stats = loaded.token_stats(&inputs).unwrap();
     let mean: f64 = stats.iter().map(|s| -s.logprob.iter().sum::<f64>() / s.logprob.len() as f64).sum::<f64>() / stats.len() as f64;
-    assert!((mean - last).abs() < 1e-9);
+    // Same definition of the loss; f32 batching (trainer vs scorer batch shapes) may differ in rounding.
+    assert!((mean - last).abs() < 1e-6 * last.abs().max(1.0), "scored mean loss {mean} vs eval loss {last}");
     for s in &stats {
         assert_eq!(s.logprob.len(), s.mu.len());
         assert!(s.mu.iter().all(|&m| m <= 0.0) && s.sigma.iter().all(|&x| x >= 0.0));
