@@ -1,1 +1,0 @@
-//! Shared plumbing of the `vg-audit` binary.
