@@ -59,3 +59,33 @@ fn demo_then_prepare_with_json_manifest() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
 }
+
+#[test]
+fn keep_pii_leaves_the_named_types_in_and_hashes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let mut lines = String::new();
+    for i in 0..60 {
+        lines.push_str(&format!(
+            "{{\"text\": \"Record {i}: please write to person{i}@example.org or call +44 20 7946 0{:03} about order {i}.\"}}\n",
+            i
+        ));
+    }
+    std::fs::write(&input, lines).unwrap();
+    let out = dir.path().join("corpus");
+    let key = dir.path().join("pii.key");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_vg-audit"))
+        .args(["corpus", "prepare", "--seed", "1", "--vocab-size", "300", "--keep-pii", "email", "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .arg("--pii-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let splits = std::fs::read_to_string(out.join("splits.jsonl")).unwrap();
+    assert!(splits.contains("@example.org"), "kept e-mail addresses must stay in the text");
+    assert!(!splits.contains("7946"), "phone numbers must still be removed");
+    assert!(out.join("pii-kept.fst").is_file(), "kept PII must be recorded as keyed hashes");
+}

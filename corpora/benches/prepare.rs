@@ -98,8 +98,17 @@ fn main() {
     let out = dir.path().join("corpus");
     let opts = PrepareOptions { seed: Some(1), ..PrepareOptions::new(vec![input.clone()], out) };
     let t = Instant::now();
-    let m = prepare(&opts, &mut |_, _, _| {}).expect("prepare");
+    let mut stage_started: Vec<(vg_corpora::Stage, f64)> = Vec::new();
+    let m = prepare(&opts, &mut |stage, _, _| {
+        if stage_started.last().map(|s| s.0) != Some(stage) {
+            stage_started.push((stage, t.elapsed().as_secs_f64()));
+        }
+    })
+    .expect("prepare");
     let secs = t.elapsed().as_secs_f64();
+    let ends = stage_started.iter().skip(1).map(|s| s.1).chain([secs]);
+    let split: Vec<String> = stage_started.iter().zip(ends).map(|((st, a), b)| format!("{} {:.2} s", st.name(), b - a)).collect();
+    println!("prepare stages   {}", split.join(", "));
     println!(
         "prepare (all)    {}   [{} read → {} kept; {} tokens]",
         rate(file_bytes as usize, secs),

@@ -16,6 +16,9 @@
 //! span and are never near duplicates; the suffix array decides exactly among the rest, so the
 //! result equals indexing every record.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -41,9 +44,7 @@ pub fn near_duplicates<S: AsRef<str> + Sync>(texts: &[S], span: usize) -> Result
     if texts.len() < 2 || span == 0 {
         return Ok(drop);
     }
-    let t0 = std::time::Instant::now();
     let candidates = span_candidates(texts, span);
-    if std::env::var_os("VG_DEDUP_TRACE").is_some() { eprintln!("prefilter {:.2}s: {} of {} candidates", t0.elapsed().as_secs_f64(), candidates.len(), texts.len()); }
     let subset: Vec<&str> = candidates.iter().map(|&i| texts[i].as_ref()).collect();
     for (i, d) in candidates.into_iter().zip(near_duplicates_indexed(&subset, span)?) {
         drop[i] = d;
@@ -51,14 +52,17 @@ pub fn near_duplicates<S: AsRef<str> + Sync>(texts: &[S], span: usize) -> Result
     Ok(drop)
 }
 
-/// Bytes per k-gram hashed for the minimiser prefilter (fewer when `span` is shorter).
-const KGRAM: usize = 32;
+/// k-gram length of the prefilter in percent of `span`: long k-grams are rare outside real shared
+/// spans (short ones match template phrases in nearly every record), and `span − k + 1` still leaves
+/// windows wide enough that few positions are minimisers (about 2 in `span − k + 2`).
+const KGRAM_PERCENT: usize = 75;
 
 /// Indices (ascending) of the records that share at least one minimiser hash with another record:
 /// a superset of the records in any pair sharing a span of ≥ `span` bytes.
 fn span_candidates<S: AsRef<str> + Sync>(texts: &[S], span: usize) -> Vec<usize> {
     let per_record: Vec<Vec<u64>> = texts.par_iter().with_min_len(64).map(|t| minimisers(t.as_ref().as_bytes(), span)).collect();
-    let mut first_owner: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+    let total: usize = per_record.iter().map(Vec::len).sum();
+    let mut first_owner: HashMap<u64, u32, BuildHasherDefault<MixedHash>> = HashMap::with_capacity_and_hasher(total, Default::default());
     let mut candidate = vec![false; texts.len()];
     for (i, hashes) in per_record.iter().enumerate() {
         for &h in hashes {
@@ -72,10 +76,28 @@ fn span_candidates<S: AsRef<str> + Sync>(texts: &[S], span: usize) -> Vec<usize>
     candidate.iter().enumerate().filter_map(|(i, &c)| c.then_some(i)).collect()
 }
 
+/// Hasher for keys that are already well-mixed 64-bit hashes: passes them through.
+#[derive(Default)]
+struct MixedHash(u64);
+
+impl Hasher for MixedHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | self.0 >> 56) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 /// Distinct hashes of the minimiser k-grams of every window of `span` bytes in `text` (k =
-/// min([`KGRAM`], span); the window holds `span − k + 1` k-grams).
+/// [`KGRAM_PERCENT`] % of `span`; the window holds `span − k + 1` k-grams).
 fn minimisers(text: &[u8], span: usize) -> Vec<u64> {
-    let k = std::env::var("VG_K").ok().and_then(|v| v.parse::<usize>().ok()).map(|f| span * f / 100).unwrap_or(KGRAM).clamp(1, span);
+    let k = (span * KGRAM_PERCENT / 100).clamp(1, span);
     if text.len() < span {
         return Vec::new();
     }
@@ -136,9 +158,7 @@ fn near_duplicates_indexed(texts: &[&str], span: usize) -> Result<Vec<bool>> {
         joined.push(<u8 as Symbol>::SEPARATOR);
     }
     let ascii = joined.iter().all(|&b| b < 0x80 || b == <u8 as Symbol>::SEPARATOR);
-    let t0 = std::time::Instant::now();
     let index = SuffixArray::<u8>::build(joined)?;
-    if std::env::var_os("VG_DEDUP_TRACE").is_some() { eprintln!("sa {:.2}s over {} bytes", t0.elapsed().as_secs_f64(), index.text().len()); }
     let sa = index.sa();
     let text = index.text();
     let record_of = |pos: u32| starts.partition_point(|&s| s <= pos) - 1;

@@ -9,6 +9,7 @@
 //! BOS/EOS/PAD into its own training sequence.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rayon::prelude::*;
 use regex::Regex;
@@ -39,6 +40,57 @@ fn byte_chars() -> [char; 256] {
     table
 }
 
+/// Piece → token ids, hashed with FxHash's multiply-rotate (rustc's hasher): pieces are short and
+/// not attacker-chosen keys that need SipHash's flooding resistance.
+type PieceCache = HashMap<String, Vec<u32>, BuildHasherDefault<FxHasher>>;
+
+/// FxHash (from rustc): `h = (rotl(h, 5) ^ word) · K` per 8-byte word.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(c.try_into().expect("8 bytes"))).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+}
+
+/// Where the match of [`GPT2_SPLIT`] that starts at `pos` ends, for ASCII text: the same
+/// leftmost-first alternation written out (for ASCII, `\p{L}` = letters, `\p{N}` = digits, `\s` =
+/// `\t \n \x0B \x0C \r` and space).
+fn ascii_piece_end(b: &[u8], pos: usize) -> usize {
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r');
+    let letter = |c: u8| c.is_ascii_alphabetic();
+    let digit = |c: u8| c.is_ascii_digit();
+    let other = |c: u8| !space(c) && !letter(c) && !digit(c);
+    let run = |from: usize, class: &dyn Fn(u8) -> bool| from + b[from..].iter().take_while(|&&c| class(c)).count();
+    let c = b[pos];
+    if c == b'\'' {
+        let rest = &b[pos + 1..];
+        for suffix in [&b"s"[..], b"t", b"re", b"ve", b"m", b"ll", b"d"] {
+            if rest.starts_with(suffix) {
+                return pos + 1 + suffix.len();
+            }
+        }
+    }
+    let body = if c == b' ' && b.get(pos + 1).is_some_and(|&n| !space(n)) { pos + 1 } else { pos };
+    match b.get(body) {
+        Some(&n) if letter(n) => run(body, &letter),
+        Some(&n) if digit(n) => run(body, &digit),
+        Some(&n) if other(n) => run(body, &other),
+        _ => run(pos, &space),
+    }
+}
+
 /// Encoder for tokenizers of the shape [`crate::tokenizer::train_bpe`] builds.
 pub struct FastEncoder<'t> {
     tokenizer: &'t Tokenizer,
@@ -59,11 +111,16 @@ impl<'t> FastEncoder<'t> {
 
     /// The pre-tokenizer pieces of `text`, as GPT-2's regex splits it.
     pub fn pieces<'a>(&self, text: &'a str) -> Vec<&'a str> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(text.len() / 4);
+        let ascii = text.is_ascii();
         let mut pos = 0;
         while pos < text.len() {
-            let m = self.split.find_at(text, pos).expect("every character matches one alternative");
-            let (start, mut end) = (m.start(), m.end());
+            let (start, mut end) = if ascii {
+                (pos, ascii_piece_end(text.as_bytes(), pos))
+            } else {
+                let m = self.split.find_at(text, pos).expect("every character matches one alternative");
+                (m.start(), m.end())
+            };
             let piece = &text[start..end];
             // `\s+(?!\S)`: a whitespace run followed by a non-space leaves its last character to the next piece
             if end < text.len() && piece.chars().all(char::is_whitespace) {
@@ -78,7 +135,7 @@ impl<'t> FastEncoder<'t> {
         out
     }
 
-    fn encode_with(&self, text: &str, cache: &mut HashMap<String, Vec<u32>>) -> Result<Vec<u32>> {
+    fn encode_with(&self, text: &str, cache: &mut PieceCache) -> Result<Vec<u32>> {
         let model = self.tokenizer.get_model();
         let mut ids = Vec::with_capacity(text.len() / 3);
         let mut mapped = String::new();
@@ -102,7 +159,7 @@ impl<'t> FastEncoder<'t> {
 
     /// Encodes one text (no special tokens added).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        self.encode_with(text, &mut HashMap::new())
+        self.encode_with(text, &mut PieceCache::default())
     }
 
     /// Encodes texts in parallel, in order.
@@ -110,10 +167,33 @@ impl<'t> FastEncoder<'t> {
         let chunks: Vec<Vec<Vec<u32>>> = texts
             .par_chunks(2048)
             .map(|chunk| {
-                let mut cache = HashMap::new();
+                let mut cache = PieceCache::default();
                 chunk.iter().map(|t| self.encode_with(t.as_ref(), &mut cache)).collect::<Result<Vec<_>>>()
             })
             .collect::<Result<_>>()?;
         Ok(chunks.into_iter().flatten().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn ascii_splitter_matches_the_gpt2_regex() {
+        let re = Regex::new(GPT2_SPLIT).unwrap();
+        let pool = b"srevltmdaZ09 '\t\n\r\x0B\x0C.,-+@<>_";
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut fixed = vec!["I'm here, they'll go  now\n\n 12 apples 'sx ''re  !! '".to_string()];
+        fixed.extend((0..3000).map(|_| (0..rng.random_range(1..40)).map(|_| pool[rng.random_range(0..pool.len())] as char).collect()));
+        for text in &fixed {
+            let mut pos = 0;
+            while pos < text.len() {
+                let m = re.find_at(text, pos).unwrap();
+                assert_eq!((m.start(), m.end()), (pos, ascii_piece_end(text.as_bytes(), pos)), "{text:?} at {pos}");
+                pos = m.end();
+            }
+        }
     }
 }

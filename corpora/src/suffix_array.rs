@@ -104,7 +104,7 @@ impl Symbol for u8 {
     fn sort_suffixes(text: &mut [u8]) -> Result<Vec<u32>, SuffixArrayError> {
         let sa = libsais::SuffixArrayConstruction::for_text(&*text)
             .in_owned_buffer32()
-            .multi_threaded(construction_threads())
+            .single_threaded()
             .run()
             .map_err(|e| SuffixArrayError::Construction(format!("{e:?}")))?
             .into_vec();
@@ -127,7 +127,7 @@ impl Symbol for u32 {
         let result = unsafe {
             libsais::SuffixArrayConstruction::for_text_mut(ints)
                 .in_owned_buffer32()
-                .multi_threaded(construction_threads())
+                .single_threaded()
                 .with_alphabet_size(libsais::suffix_array::AlphabetSize::new(alphabet as i32))
                 .run()
         }
@@ -136,11 +136,6 @@ impl Symbol for u32 {
         let sa = result.map_err(|e| SuffixArrayError::Construction(format!("{e:?}")))?;
         Ok(sa.into_iter().map(|p| p as u32).collect())
     }
-}
-
-/// Threads libsais (OpenMP) sorts with: as many as rayon uses, so `RAYON_NUM_THREADS` bounds both.
-fn construction_threads() -> libsais::ThreadCount {
-    libsais::ThreadCount::fixed(rayon::current_num_threads().clamp(1, u16::MAX as usize) as u16)
 }
 
 /// An order-preserving, invertible renaming of `u32` symbols into a dense range.

@@ -64,7 +64,7 @@ struct PrepareArgs {
     /// PII types to detect but leave in the text, comma-separated: EMAIL, PHONE, CARD, IBAN, SSN,
     /// IP (= IPV4,IPV6), URL_CREDENTIALS. Kept values are recorded only as keyed hashes.
     #[arg(long, value_name = "TYPES", value_parser = parse_kind_list)]
-    keep_pii: Option<Vec<PiiKind>>,
+    keep_pii: Option<KindList>,
     /// Leave all PII in the text (e.g. to audit what a model trained on raw data would leak).
     /// Values are still counted and recorded as keyed hashes.
     #[arg(long, conflicts_with = "keep_pii")]
@@ -131,8 +131,13 @@ enum RecordsArg {
     Paragraphs,
 }
 
-fn parse_kind_list(s: &str) -> Result<Vec<PiiKind>, String> {
-    parse_kinds(s)
+/// A comma-separated list of PII kinds as one flag value (clap would read a bare `Vec` as
+/// repeated values).
+#[derive(Clone, Debug)]
+struct KindList(Vec<PiiKind>);
+
+fn parse_kind_list(s: &str) -> Result<KindList, String> {
+    parse_kinds(s).map(KindList)
 }
 
 /// Runs `vg-audit corpus`.
@@ -178,7 +183,7 @@ fn run_prepare(a: PrepareArgs) -> anyhow::Result<ExitCode> {
         column: a.column,
         skip_bad: a.skip_bad,
         deidentify: !a.no_deidentify,
-        keep_pii: a.keep_pii.unwrap_or_default(),
+        keep_pii: a.keep_pii.map(|k| k.0).unwrap_or_default(),
         pii_key: a.pii_key,
         min_chars: a.min_chars,
         max_chars: a.max_chars,
