@@ -72,7 +72,7 @@ pub fn build(
         models,
         shadow_models: (!shadows.is_empty()).then(|| ShadowModels {
             count: shadows.len() as u64,
-            description: "non-private, each on a recorded random half of the candidate pool and the candidate \
+            description: "each trained on a recorded random half of the candidate pool and the candidate \
                           canaries, so that every subject is IN for exactly half of them"
                 .into(),
             private: false,
