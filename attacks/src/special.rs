@@ -6,12 +6,11 @@
 //! form 1 − I_{1−x}(b, a) past the mean, which converges in O(√max(a, b)) terms. Its inverse is
 //! plain bisection to the last representable bit — slower than Newton, but it cannot fail.
 //! The prefactor x^a(1−x)^b/B(a, b) uses Loader's saddle-point form, so a, b in the thousands keep
-//! ~1e-14 relative accuracy (the plain ln Γ difference loses ~1e-12). erfc comes from `libm`
-//! (FreeBSD msun, < 1 ulp); statrs 0.18's erfc was measured ~5e-11 off at z = −1, too coarse
-//! for the 1e-9 LiRA reference. Tests check both against exact binomial sums (for integer parameters
+//! ~1e-14 relative accuracy (the plain ln Γ difference loses ~1e-12). ln Φ is vg-accounting's
+//! (its erfc uses Boost's coefficients read as Boost does; statrs 0.18's erfc was measured ~5e-11
+//! off at z = −1, too coarse for the 1e-9 LiRA reference). Tests check both against exact binomial sums (for integer parameters
 //! I_x(k, n−k+1) = P[Bin(n, x) ≥ k]) and against scipy's `beta.ppf` values in the reference data.
 
-use libm::erfc;
 use statrs::function::gamma::ln_gamma;
 
 /// ln B(a, b) = ln Γ(a) + ln Γ(b) − ln Γ(a + b).
@@ -183,29 +182,9 @@ pub fn binomial_upper_tail(n: u64, k: u64, p: f64) -> f64 {
     regularized_incomplete_beta(k as f64, (n - k + 1) as f64, p)
 }
 
-/// ln Φ(z), the log of the standard normal CDF, accurate in both tails (like scipy's `log_ndtr`).
-pub fn ln_normal_cdf(z: f64) -> f64 {
-    const SQRT_2: f64 = std::f64::consts::SQRT_2;
-    if z.is_nan() {
-        return f64::NAN;
-    }
-    if z > 5.0 {
-        // Φ(z) = 1 − Φ(−z), and Φ(−z) is tiny: log1p keeps its digits.
-        (-0.5 * erfc(z / SQRT_2)).ln_1p()
-    } else if z > -30.0 {
-        (0.5 * erfc(-z / SQRT_2)).ln()
-    } else {
-        // Asymptotic series of Mills' ratio (Abramowitz & Stegun 26.2.12); 6 terms are exact in f64 here.
-        let z2 = z * z;
-        let mut term = 1.0;
-        let mut sum = 1.0;
-        for k in 1..=6 {
-            term *= -((2 * k - 1) as f64) / z2;
-            sum += term;
-        }
-        -0.5 * z2 - (-z).ln() - 0.5 * (2.0 * std::f64::consts::PI).ln() + sum.ln()
-    }
-}
+/// ln Φ(z), the log of the standard normal CDF, accurate in both tails: the one implementation in
+/// the tree lives in vg-accounting (the accountants need it too).
+pub use vg_accounting::special::log_norm_cdf as ln_normal_cdf;
 
 /// ln of the normal density N(x; mean, sd²).
 pub fn ln_normal_pdf(x: f64, mean: f64, sd: f64) -> f64 {

@@ -4,7 +4,6 @@
 //! log space by quadrature, accurate far beyond where 1 − CDF underflows.
 
 use serde::{Deserialize, Serialize};
-use statrs::function::erf::erfc;
 
 /// Largest |α| the fit may return: the likelihood can run off to α = ±∞ on half-normal-looking
 /// samples (Azzalini & Arellano-Valle 2013); beyond ~50 the shape is a half-normal anyway.
@@ -31,19 +30,7 @@ pub struct SkewNormal {
     pub shape: f64,
 }
 
-/// ln Φ(x), the log of the standard normal CDF, accurate for every finite x (an asymptotic
-/// series below −30, where erfc underflows; Abramowitz & Stegun 26.2.12).
-pub fn ln_normal_cdf(x: f64) -> f64 {
-    if x > 0.0 {
-        (-0.5 * erfc(x / std::f64::consts::SQRT_2)).ln_1p()
-    } else if x > -30.0 {
-        (0.5 * erfc(-x / std::f64::consts::SQRT_2)).ln()
-    } else {
-        let x2 = x * x;
-        let series = 1.0 - 1.0 / x2 + 3.0 / (x2 * x2) - 15.0 / (x2 * x2 * x2) + 105.0 / (x2 * x2 * x2 * x2);
-        -0.5 * x2 - LN_SQRT_2PI - (-x).ln() + series.ln()
-    }
-}
+pub use crate::special::ln_normal_cdf;
 
 fn ln_normal_pdf(x: f64) -> f64 {
     -0.5 * x * x - LN_SQRT_2PI
