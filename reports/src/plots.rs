@@ -80,14 +80,7 @@ pub fn roc_loglog(title: &str, curves: &[(String, Vec<[f64; 2]>)]) -> Result<Str
                 .label(label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(|x| e(x.to_string()))?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 14.0).map_err(&e)?;
         root.present().map_err(|x| e(x.to_string()))?;
     }
     Ok(buf)
@@ -162,14 +155,7 @@ pub fn histograms(title: &str, x_desc: &str, series: &[(String, &[f64])], bins: 
             });
             chart.draw_series(LineSeries::new(outline, c.stroke_width(1))).map_err(|x| e(x.to_string()))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(|x| e(x.to_string()))?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 14.0).map_err(&e)?;
         root.present().map_err(|x| e(x.to_string()))?;
     }
     Ok(buf)
@@ -225,17 +211,26 @@ pub fn lines(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<[f6
                 .label(label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(|x| e(x.to_string()))?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 14.0).map_err(&e)?;
         root.present().map_err(|x| e(x.to_string()))?;
     }
     Ok(buf)
+}
+
+/// The legend box every chart shares (white, light border), with labels of `font` px.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font: f64,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font((FONT, font))
+        .draw()
+        .map_err(|x| x.to_string())
 }
 
 /// Tick label on a log axis: decimals down to 0.01, powers of ten below.
@@ -310,14 +305,7 @@ pub fn bounds_bars(title: &str, theoretical: Option<f64>, bounds: &[(String, f64
                 .map_err(|x| e(x.to_string()))?
                 .label(format!("theoretical ε = {}", crate::gate::fmt_num(t)))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .label_font((FONT, 13))
-                .draw()
-                .map_err(|x| e(x.to_string()))?;
+            draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 13.0).map_err(&e)?;
         }
         root.present().map_err(|x| e(x.to_string()))?;
     }

@@ -36,12 +36,11 @@ pub fn score_all(p: &Pipeline, data: &TrainingData, models: &[String]) -> anyhow
     for name in models {
         let model = TrainedModel::load(&p.dir.join("models").join(name))?;
         let mut sets: Vec<ScoreSet> = Vec::with_capacity(n);
-        for chunk in (0..n).collect::<Vec<_>>().chunks(256) {
-            let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| inputs[i].clone()).collect();
-            let stats = model.score_tokens(&seqs)?;
-            let z: Vec<usize> = chunk.iter().map(|&i| zlib[i]).collect();
-            sets.extend(compute_scores_batch_with_zlib_lens(&stats, &z, k)?);
-            bar.inc(chunk.len() as u64);
+        // Chunks only pace the progress bar; the scorer batches (and sorts) internally.
+        for (seqs, z) in inputs.chunks(256).zip(zlib.chunks(256)) {
+            let stats = model.score_tokens(seqs)?;
+            sets.extend(compute_scores_batch_with_zlib_lens(&stats, z, k)?);
+            bar.inc(seqs.len() as u64);
         }
         let shadow_index = (0..data.shadow_in.len()).find(|&s| shadow_name(s) == *name);
         let mut row = 0usize;
