@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use vg_attacks::model::{Decoding, Generator, ModelError, TokenScorer, TokenStats};
+use vg_attacks::model::{Generator, ModelError, Sampling, TokenLogProbs, TokenScorer};
 use vg_training::LoadedModel;
 
 /// A checkpoint of ours, seen through the attack traits.
@@ -18,15 +18,14 @@ impl TrainedModel {
             .map_err(|e| anyhow::anyhow!("cannot load model {}: {e}", dir.display()))?;
         Ok(TrainedModel { inner })
     }
-
 }
 
 impl TokenScorer for TrainedModel {
-    fn score_tokens(&self, seqs: &[Vec<u32>]) -> Result<Vec<TokenStats>, ModelError> {
+    fn score_tokens(&self, seqs: &[Vec<u32>]) -> Result<Vec<TokenLogProbs>, ModelError> {
         let stats = self.inner.token_stats(seqs).map_err(|e| ModelError(e.to_string()))?;
         Ok(stats
             .into_iter()
-            .map(|s| TokenStats { logprob: s.logprob, mu: s.mu, sigma: s.sigma })
+            .map(|s| TokenLogProbs { logprob: s.logprob, mu: s.mu, sigma: s.sigma })
             .collect())
     }
 }
@@ -36,12 +35,12 @@ impl Generator for TrainedModel {
         &self,
         prompts: &[Vec<u32>],
         max_new_tokens: usize,
-        decoding: &Decoding,
+        decoding: &Sampling,
         seed: u64,
     ) -> Result<Vec<Vec<u32>>, ModelError> {
         let decoding = match decoding {
-            Decoding::Greedy => vg_training::Decoding::Greedy,
-            Decoding::TopK { k, temperature } => {
+            Sampling::Greedy => vg_training::Decoding::Greedy,
+            Sampling::TopK { k, temperature } => {
                 vg_training::Decoding::TopK { k: *k, temperature: *temperature }
             }
         };

@@ -6,17 +6,22 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
-mod adapters;
-mod config;
-mod pipeline;
-mod progress;
 
 // Candle allocates a fresh tensor per op: mimalloc avoids glibc's mmap/munmap churn on large
 // buffers (about 1.6× on a batched step, shared/notes/dpsgd-on-candle.md §7).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// What a command found; `main` turns it into the exit code, the one place exit codes are chosen.
+pub(crate) enum Outcome {
+    /// Done, nothing wrong found: exit 0.
+    Success,
+    /// A check found a problem (a gate rule failed, a bound above its claim): exit 1.
+    ProblemFound,
+}
+
 /// Exit codes, as grep and diff use them.
+const EXIT_PROBLEM: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 
 #[derive(Parser)]
@@ -52,7 +57,7 @@ enum Command {
     /// Extraction tests: discoverable memorization, verbatim search, fragment search.
     Extract(cmd::extract::Args),
     /// White-box audit of the DP-SGD engine with gradient canaries in one training run.
-    AuditEngine(cmd::audit_engine::Args),
+    AuditEngine(cmd::engine_audit::Args),
     /// Run the whole audit end to end (no arguments: the built-in demo corpus).
     Run(cmd::run::Args),
     /// Write a commented example audit.toml.
@@ -74,7 +79,7 @@ fn main() -> ExitCode {
         Command::Attack(a) => cmd::attack::run(a),
         Command::Bound(a) => cmd::bound::run(a),
         Command::Extract(a) => cmd::extract::run(a),
-        Command::AuditEngine(a) => cmd::audit_engine::run(a),
+        Command::AuditEngine(a) => cmd::engine_audit::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Init(a) => cmd::init::run(a),
         Command::Gate(a) => cmd::gate::run(a),
@@ -82,7 +87,8 @@ fn main() -> ExitCode {
         Command::Compare(a) => cmd::compare::run(a),
     };
     match result {
-        Ok(code) => code,
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::ProblemFound) => ExitCode::from(EXIT_PROBLEM),
         Err(e) => {
             eprintln!("vg-audit: error: {e:#}");
             ExitCode::from(EXIT_ERROR)

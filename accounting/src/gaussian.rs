@@ -75,3 +75,15 @@ pub fn epsilon_for_delta(mu: f64, delta: f64) -> Result<f64> {
 pub fn mu_for_steps(sigma: f64, steps: u64) -> f64 {
     (steps as f64).sqrt() / sigma
 }
+
+/// Noise multiplier σ whose T-fold Gaussian mechanism (μ = √T/σ, no subsampling) is
+/// (`epsilon`, `delta`)-DP by the analytic Gaussian ([`epsilon_for_delta`]): the smallest such σ,
+/// to 1e-10 relative and rounded up, found by the crate's one calibration routine
+/// ([`crate::calibrate::smallest_sigma`]).
+pub fn noise_for_epsilon(epsilon: f64, delta: f64, steps: u64) -> Result<f64> {
+    crate::error::check_epsilon(epsilon)?;
+    crate::error::check_delta(delta)?;
+    crate::error::check_steps(steps)?;
+    let mut eps_of = |sigma: f64| epsilon_for_delta(mu_for_steps(sigma, steps), delta);
+    crate::calibrate::smallest_sigma(&mut eps_of, epsilon, 1e-10)
+}

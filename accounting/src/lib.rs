@@ -17,7 +17,7 @@ pub mod calibrate;
 pub mod error;
 pub mod event;
 pub mod gaussian;
-pub mod misc;
+pub mod guarantee;
 pub mod pld;
 pub mod rdp;
 pub mod special;
@@ -25,7 +25,7 @@ pub mod special;
 pub use accountant::Accountant;
 pub use error::{Error, Result};
 pub use event::{dpsgd_event, DpEvent, Neighbouring};
-pub use misc::{group_privacy, truncation_delta};
+pub use guarantee::{group_privacy, truncation_delta};
 pub use pld::PldAccountant;
 pub use rdp::RdpAccountant;
 

@@ -20,41 +20,13 @@ mod skew_normal;
 use std::collections::HashMap;
 
 use rayon::prelude::*;
+use crate::AttackError;
 use serde::{Deserialize, Serialize};
 
-pub use skew_normal::{ln_normal_cdf, SkewNormal, MAX_SHAPE};
+pub use skew_normal::{SkewNormal, MAX_SHAPE};
 
 /// Fewest references a family needs before its scores are fitted (the rank exposure needs one).
 pub const DEFAULT_MIN_REFERENCES_FOR_FIT: usize = 30;
-
-/// Why exposure could not be computed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ExposureError {
-    /// A canary's family has no reference canaries.
-    #[error("canary {canary}: template family {family:?} has no reference canaries (exposure needs at least 1)")]
-    NoReferences {
-        /// Canary id.
-        canary: u64,
-        /// Family name.
-        family: String,
-    },
-    /// A score is NaN or infinite.
-    #[error("{what} score {value} is not finite")]
-    NonFiniteScore {
-        /// Which canary ("canary 12", "reference of family f").
-        what: String,
-        /// The value.
-        value: f64,
-    },
-    /// log₂|R| is not positive.
-    #[error("canary {canary}: secret_space_log2 = {value} must be positive")]
-    InvalidSecretSpace {
-        /// Canary id.
-        canary: u64,
-        /// The value.
-        value: f64,
-    },
-}
 
 /// An inserted canary and its score under the audited model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -178,23 +150,23 @@ pub fn compute_exposures(
     canaries: &[ExposureCanary],
     references: &[ExposureReference],
     min_references_for_fit: usize,
-) -> Result<ExposureReport, ExposureError> {
+) -> Result<ExposureReport, AttackError> {
     let mut by_family: HashMap<&str, Vec<f64>> = HashMap::new();
     for r in references {
         if !r.score.is_finite() {
-            return Err(ExposureError::NonFiniteScore { what: format!("reference of family {:?}", r.family), value: r.score });
+            return Err(AttackError::NonFiniteExposureScore { what: format!("reference of family {:?}", r.family), value: r.score });
         }
         by_family.entry(r.family.as_str()).or_default().push(r.score);
     }
     for c in canaries {
         if !c.score.is_finite() {
-            return Err(ExposureError::NonFiniteScore { what: format!("canary {}", c.id), value: c.score });
+            return Err(AttackError::NonFiniteExposureScore { what: format!("canary {}", c.id), value: c.score });
         }
         if !(c.secret_space_log2 > 0.0) {
-            return Err(ExposureError::InvalidSecretSpace { canary: c.id, value: c.secret_space_log2 });
+            return Err(AttackError::InvalidSecretSpace { canary: c.id, value: c.secret_space_log2 });
         }
         if !by_family.contains_key(c.family.as_str()) {
-            return Err(ExposureError::NoReferences { canary: c.id, family: c.family.clone() });
+            return Err(AttackError::NoReferences { canary: c.id, family: c.family.clone() });
         }
     }
     let mut names: Vec<&str> = by_family.keys().copied().collect();

@@ -9,14 +9,14 @@
 //! The data flows one way: **scores → attacks → ROC → ε lower bounds**.
 //!
 //! 1. [`scores`] turns per-token log-probabilities into per-record statistics (loss, zlib ratio,
-//!    min-k%, min-k%++, reference-calibrated loss, the LiRA logit φ); [`table`] stores them as one
+//!    min-k%, min-k%++, reference-calibrated loss, the LiRA logit φ); [`score_table`] stores them as one
 //!    row per (record, model) in `scores.parquet` or reads a user's long score table.
 //! 2. [`mia`] attacks membership: loss threshold (Yeom et al. 2018) and any single score, LiRA
 //!    online/offline (Carlini et al. 2022) from shadow models, RMIA offline (Zarifzadeh et al. 2024).
 //! 3. [`metrics`] computes the exact ROC, AUC, TPR at low FPR and balanced accuracy.
 //! 4. [`bounds`] turns attack outcomes into ε lower bounds with a stated confidence
 //!    (Clopper–Pearson, the one-run audit of Steinke et al. 2023); [`exposure`] ranks canaries
-//!    (not an ε bound). [`audit`] runs 2–4 on a score table for the pipeline and the CLI.
+//!    (not an ε bound). [`membership_audit`] runs 2–4 on a score table for the pipeline and the CLI.
 //! 5. [`extraction`] tests memorization by generation (prefix → suffix, suffix-array search).
 //!
 //! **Sign convention, stated once:** every membership score in this crate is oriented so that
@@ -35,16 +35,15 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod audit;
+pub mod membership_audit;
 pub mod bounds;
-pub mod error;
+mod error;
 pub mod exposure;
 pub mod extraction;
 pub mod metrics;
 pub mod mia;
 pub mod model;
 pub mod scores;
-pub mod special;
-pub mod table;
+pub mod score_table;
 
 pub use error::{AttackError, Result};

@@ -7,7 +7,7 @@ use std::fmt;
 /// under the model's full next-token distribution p at that position,
 /// `mu[t]` = Σ_z p(z) log p(z) and `sigma[t]` = sqrt(Σ_z p(z) (log p(z))² − mu_t²) (for min-k%++).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct TokenStats {
+pub struct TokenLogProbs {
     /// log p(x_t | x_<t) for every predicted token.
     pub logprob: Vec<f64>,
     /// Expected log-probability under the model's own next-token distribution.
@@ -19,12 +19,12 @@ pub struct TokenStats {
 /// Scores token sequences: the only thing membership inference needs from a model.
 pub trait TokenScorer: Sync {
     /// Token statistics for each full model input (BOS already added by the caller).
-    fn score_tokens(&self, seqs: &[Vec<u32>]) -> Result<Vec<TokenStats>, ModelError>;
+    fn score_tokens(&self, seqs: &[Vec<u32>]) -> Result<Vec<TokenLogProbs>, ModelError>;
 }
 
 /// How continuations are decoded.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Decoding {
+pub enum Sampling {
     /// Arg-max at every step.
     Greedy,
     /// Sample from the k most likely tokens after dividing the logits by `temperature`.
@@ -44,7 +44,7 @@ pub trait Generator: Sync {
         &self,
         prompts: &[Vec<u32>],
         max_new_tokens: usize,
-        decoding: &Decoding,
+        decoding: &Sampling,
         seed: u64,
     ) -> Result<Vec<Vec<u32>>, ModelError>;
 }

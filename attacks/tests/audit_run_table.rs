@@ -4,8 +4,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rand_distr::{Distribution, Normal};
-use vg_attacks::audit::{audit_membership, AuditOptions, BoundDetail};
-use vg_attacks::table::{RowKind, ScoreColumn, ScoreTable};
+use vg_attacks::membership_audit::{audit_membership, AuditOptions, BoundDetail};
+use vg_attacks::score_table::{RowKind, ScoreColumn, ScoreTable};
 
 /// Records 0..400, canaries 0..200, population 0..100; `leak` = membership shift of the model.
 fn run_table(seed: u64) -> ScoreTable {

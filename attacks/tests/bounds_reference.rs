@@ -2,7 +2,7 @@
 //! one_run_cases, one_run_p_values}.csv` (scipy values), plus the special functions against
 //! exact binomial sums.
 
-mod common;
+use crate::common;
 
 use common::{lira_ref, Csv};
 use vg_attacks::bounds::{

@@ -11,7 +11,7 @@ use vg_attacks::extraction::{
     run_extraction, CanaryProbe, ExtractionInputs, ExtractionOptions, FragmentDictionary, MemorizationOptions,
     RecordTokens, SecretEntry,
 };
-use vg_attacks::model::{Decoding, Generator, ModelError};
+use vg_attacks::model::{Sampling, Generator, ModelError};
 use vg_corpora::pii::{write_hash_set, PiiHasher, PiiKind};
 use vg_corpora::suffix_array::IndexStatus;
 
@@ -35,12 +35,12 @@ impl LookupModel {
 }
 
 impl Generator for LookupModel {
-    fn generate(&self, prompts: &[Vec<u32>], max_new: usize, decoding: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>, ModelError> {
+    fn generate(&self, prompts: &[Vec<u32>], max_new: usize, decoding: &Sampling, seed: u64) -> Result<Vec<Vec<u32>>, ModelError> {
         Ok(prompts
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                if p.len() == 1 && matches!(decoding, Decoding::TopK { .. }) {
+                if p.len() == 1 && matches!(decoding, Sampling::TopK { .. }) {
                     let pick = seed.wrapping_add(i as u64);
                     if pick % 2 == 0 {
                         let s = &self.memorised[(pick / 2) as usize % self.memorised.len()];

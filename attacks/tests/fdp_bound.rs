@@ -8,12 +8,15 @@
 
 use vg_attacks::bounds::fdp::{
     canary_audit_bounds, default_guess_grid, fdp_bound_from_scores, fdp_epsilon_lower_bound, gaussian_epsilon,
-    gaussian_tradeoff, gdp_rejection_margin, guess_counts, ideal_fdp_bound, mu_lower_bound,
-    simulate_gaussian_canaries, AuditCounts, CanaryAuditSettings, FdpError, GuessRule,
+    gaussian_tradeoff, gdp_rejection_margin, ideal_fdp_bound, mu_lower_bound, simulate_gaussian_canaries,
+    CanaryAuditSettings,
 };
+use vg_attacks::bounds::{guess_counts, GuessCounts, GuessRule};
+use vg_attacks::AttackError;
 
-fn counts(canaries: usize, guesses: usize, correct: usize) -> AuditCounts {
-    AuditCounts { canaries, guesses, correct }
+/// Counts (m, r, v); the f-DP recursion does not look at how r splits into k₊ and k₋.
+fn counts(canaries: u64, guesses: u64, correct: u64) -> GuessCounts {
+    GuessCounts { canaries, k_plus: guesses, k_minus: 0, guesses, correct }
 }
 
 #[test]
@@ -105,7 +108,7 @@ fn epsilon_is_the_analytic_gaussian_of_mu() {
 
 #[test]
 fn impossible_parameters_are_refused_with_their_values() {
-    let msg = |e: FdpError| e.to_string();
+    let msg = |e: AttackError| e.to_string();
     assert!(msg(mu_lower_bound(counts(10, 11, 0), 0.05).unwrap_err()).contains("r = 11"));
     assert!(msg(mu_lower_bound(counts(10, 5, 6), 0.05).unwrap_err()).contains("v = 6"));
     assert!(msg(mu_lower_bound(counts(0, 0, 0), 0.05).unwrap_err()).contains("m = 0"));
@@ -128,7 +131,7 @@ fn guess_rule_counts_top_and_bottom() {
     let members = [false, true, false, false, true, true];
     // Top 2 (5.0, 4.0) both members; bottom 2 (−3.0, 0.0): one non-member right.
     let c = guess_counts(&scores, &members, GuessRule { k_plus: 2, k_minus: 2 }).unwrap();
-    assert_eq!(c, counts(6, 4, 3));
+    assert_eq!((c.canaries, c.k_plus, c.k_minus, c.guesses, c.correct), (6, 2, 2, 4, 3));
     let c = guess_counts(&scores, &members, GuessRule { k_plus: 3, k_minus: 0 }).unwrap();
     assert_eq!(c, counts(6, 3, 2));
 }

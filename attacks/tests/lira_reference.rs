@@ -3,7 +3,7 @@
 //! absolute (or 1e-9 relative), ROC curves, AUC and TPR at FPR exactly, the optimistic
 //! best-threshold Clopper–Pearson ε and the one-run ε of the summaries within 1e-6.
 
-mod common;
+use crate::common;
 
 use common::{close, lira_ref, parse_f64, Csv};
 use vg_attacks::bounds::{clopper_pearson_epsilon, one_run_epsilon, one_run_epsilon_appendix_d, one_run_guesses, ErrorCounts};

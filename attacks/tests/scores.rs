@@ -1,17 +1,17 @@
 //! Per-record scores against hand-computed values (derivations in the comments), edge cases,
 //! and the membership orientation (a lower loss never lowers a score).
 
-use vg_attacks::model::TokenStats;
+use vg_attacks::model::TokenLogProbs;
 use vg_attacks::scores::*;
 
-fn stats(logprob: &[f64], mu: &[f64], sigma: &[f64]) -> TokenStats {
-    TokenStats { logprob: logprob.to_vec(), mu: mu.to_vec(), sigma: sigma.to_vec() }
+fn stats(logprob: &[f64], mu: &[f64], sigma: &[f64]) -> TokenLogProbs {
+    TokenLogProbs { logprob: logprob.to_vec(), mu: mu.to_vec(), sigma: sigma.to_vec() }
 }
 
 // logprob = [−1, −2, −3, −4, −0.5]: Σ = −10.5, n = 5, m = −2.1 (mean loss 2.1 nats).
 // μ = [−1.5, −1.5, −2, −2, −1], σ = [0.5, 1, 2, 1, 0.25]
 // → z = (lp − μ)/σ = [1, −0.5, −0.5, −2, 2].
-fn example() -> TokenStats {
+fn example() -> TokenLogProbs {
     stats(&[-1.0, -2.0, -3.0, -4.0, -0.5], &[-1.5, -1.5, -2.0, -2.0, -1.0], &[0.5, 1.0, 2.0, 1.0, 0.25])
 }
 
@@ -118,11 +118,11 @@ fn min_k_plus_plus_needs_mu_sigma_and_floors_sigma() {
 fn invalid_inputs_are_refused() {
     let e = example();
     for k in [0.0, -0.1, 1.5, f64::NAN] {
-        assert!(matches!(compute_scores(&e, "a", k), Err(ScoreError::InvalidK(_))), "k = {k}");
+        assert!(matches!(compute_scores(&e, "a", k), Err(AttackError::InvalidK(_))), "k = {k}");
     }
-    assert_eq!(compute_scores(&stats(&[], &[], &[]), "", 0.2), Err(ScoreError::Empty));
+    assert_eq!(compute_scores(&stats(&[], &[], &[]), "", 0.2), Err(AttackError::NoPredictedTokens));
     let err = compute_scores(&stats(&[-1.0, -2.0], &[-1.0], &[1.0]), "", 0.2).unwrap_err();
-    assert_eq!(err, ScoreError::LengthMismatch { logprob: 2, mu: 1, sigma: 1 });
+    assert_eq!(err, AttackError::TokenStatLengths { logprob: 2, mu: 1, sigma: 1 });
     let err = compute_scores(&stats(&[-1.0, 0.1], &[], &[]), "", 0.2).unwrap_err();
     assert!(err.to_string().contains("log-prob = 0.1 at token 1"), "{err}");
     assert!(compute_scores(&stats(&[-1.0, f64::NAN], &[], &[]), "", 0.2).is_err());
@@ -146,10 +146,10 @@ fn batch_equals_single_and_names_the_failing_record() {
     let mut broken = all.clone();
     broken[2].logprob[0] = f64::INFINITY;
     match compute_scores_batch(&broken, &texts, 0.2) {
-        Err(ScoreError::Record { record: 2, .. }) => {}
+        Err(AttackError::Record { record: 2, .. }) => {}
         other => panic!("expected an error for record 2, got {other:?}"),
     }
-    assert!(matches!(compute_scores_batch(&all, &texts[..2], 0.2), Err(ScoreError::BatchMismatch { stats: 3, other: 2, .. })));
+    assert!(matches!(compute_scores_batch(&all, &texts[..2], 0.2), Err(AttackError::BatchMismatch { stats: 3, other: 2, .. })));
 }
 
 #[test]
@@ -157,12 +157,12 @@ fn reference_calibrated_loss() {
     // Target loss 1 (m = −1); OUT losses 2 and 3 (mean 2.5): calibrated loss 1 − 2.5 = −1.5,
     // oriented score 1.5.
     assert_eq!(reference_calibrated(-1.0, &[-2.0, -3.0]), Ok(1.5));
-    assert_eq!(reference_calibrated(-1.0, &[]), Err(ScoreError::NoOutReferences));
+    assert_eq!(reference_calibrated(-1.0, &[]), Err(AttackError::NoOutReferences));
     let batch = reference_calibrated_batch(&[-1.0, -4.0], &[vec![-2.0, -3.0], vec![-1.0]]).unwrap();
     assert_eq!(batch, vec![1.5, -3.0]);
     assert!(matches!(
         reference_calibrated_batch(&[-1.0, -4.0], &[vec![-2.0], vec![]]),
-        Err(ScoreError::Record { record: 1, .. })
+        Err(AttackError::Record { record: 1, .. })
     ));
 }
 
@@ -183,32 +183,3 @@ fn lower_loss_means_higher_score_everywhere() {
     assert!(reference_calibrated(a.mean_logprob, &[-2.0]).unwrap() > reference_calibrated(b.mean_logprob, &[-2.0]).unwrap());
 }
 
-/// Throughput figure for the closing note (not a correctness test):
-/// `RAYON_NUM_THREADS=1 cargo test --release -p vg-attacks --test scores -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn throughput_100k_records_of_128_tokens() {
-    let n = 100_000;
-    let text = "Hello, I need help with my last invoice. My account number is 4821093711. The charge from March was applied twice and I would like a refund to my card.";
-    let stats: Vec<TokenStats> = (0..n)
-        .map(|i| {
-            let lp: Vec<f64> = (0..128).map(|t| -(((i * 31 + t * 17) % 97) as f64) / 20.0).collect();
-            TokenStats { mu: lp.iter().map(|v| v - 0.3).collect(), sigma: vec![1.1; 128], logprob: lp }
-        })
-        .collect();
-    let texts = vec![text; n];
-    let start = std::time::Instant::now();
-    let scores = compute_scores_batch(&stats, &texts, DEFAULT_MIN_K).unwrap();
-    let all = start.elapsed();
-    let lens = zlib_lengths(&texts);
-    let start = std::time::Instant::now();
-    let again = compute_scores_batch_with_zlib_lens(&stats, &lens, DEFAULT_MIN_K).unwrap();
-    let without_zlib = start.elapsed();
-    assert_eq!(scores, again);
-    eprintln!(
-        "{n} records × 128 tokens: all scores {:.3} s ({:.1} M tokens/s); with zlib lengths precomputed {:.3} s",
-        all.as_secs_f64(),
-        (n * 128) as f64 / all.as_secs_f64() / 1e6,
-        without_zlib.as_secs_f64()
-    );
-}

@@ -7,9 +7,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rand_distr::{Distribution, Normal};
-use vg_attacks::audit::{audit_membership, AuditOptions};
+use vg_attacks::membership_audit::{audit_membership, AuditOptions};
 use vg_attacks::bounds::{clopper_pearson_from_scores, one_run_from_scores, GuessChoice, ThresholdChoice};
-use vg_attacks::table::{RowKind, ScoreColumn, ScoreTable};
+use vg_attacks::score_table::{RowKind, ScoreColumn, ScoreTable};
 
 /// A table of `records` records and `canaries` canaries under a target and `shadows` shadow
 /// models; `score(rng, member, subject)` draws the log-prob-like score (≤ 0) of one row.

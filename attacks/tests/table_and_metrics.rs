@@ -2,9 +2,9 @@
 //! metric rules that are not in the reference data (TPR reported as n/a with too few
 //! non-members, warnings, bootstrap intervals, refusals).
 
-use vg_attacks::audit::{audit_membership, AuditOptions};
+use vg_attacks::membership_audit::{audit_membership, AuditOptions};
 use vg_attacks::metrics::{attack_metrics, Roc};
-use vg_attacks::table::{RowKind, ScoreColumn, ScoreTable};
+use vg_attacks::score_table::{RowKind, ScoreColumn, ScoreTable};
 
 fn tiny_table() -> ScoreTable {
     ScoreTable {

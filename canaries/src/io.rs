@@ -1,6 +1,7 @@
-//! canaries.json: the answer key, written atomically (temp file + fsync + rename, via
-//! `vg_corpora::fsutil`) and checked on load.
+//! canaries.json: the answer key, written atomically (tempfile's named file in the same
+//! folder, fsynced, then persisted over the old one) and checked on load.
 
+use std::io::Write;
 use std::path::Path;
 
 use crate::error::{CanaryError, Result};
@@ -15,8 +16,13 @@ impl CanarySet {
             reason: format!("cannot serialise: {e}"),
         })?;
         bytes.push(b'\n');
-        vg_corpora::fsutil::atomic_write(path, &bytes)
-            .map_err(|source| CanaryError::Io { path: path.to_path_buf(), source })
+        let io = |source| CanaryError::Io { path: path.to_path_buf(), source };
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        tmp.write_all(&bytes).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(path).map_err(|e| io(e.error))?;
+        Ok(())
     }
 
     /// Reads and checks a canaries.json written by [`CanarySet::save`].

@@ -64,11 +64,6 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Creates `dir` (and parents) if missing; an existing non-directory is an error.
-pub fn ensure_dir(dir: impl AsRef<Path>) -> io::Result<()> {
-    fs::create_dir_all(dir.as_ref())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -133,8 +133,4 @@ impl PreparedCorpus {
         self.manifest.outputs.get(files::TOKENIZER).cloned().unwrap_or_default()
     }
 
-    /// SHA-256 (hex) of `splits.bin` (checked at open).
-    pub fn splits_sha256(&self) -> String {
-        self.manifest.outputs.get(files::SPLITS).cloned().unwrap_or_default()
-    }
 }

@@ -97,7 +97,7 @@ times is r units, and its audit is compared with the group guarantee of r record
     c.push_str("\n| model | exact memorization | approximate memorization | fragment hits | longest verbatim span (tokens) |\n|---|---|---|---|---|\n");
     for m in &summary.models {
         if let Some(x) = &m.memorization {
-            let _ = writeln!(c, "| {} | {} | {} | {} | {} |", md(&m.name), opt(x.exact_rate), opt(x.approximate_rate), x.fragment_hits, x.longest_verbatim_tokens);
+            let _ = writeln!(c, "| {} | {} | {} | {} | {} |", md(&m.name), opt(x.exact_rate), opt(x.approximate_rate), count(x.fragment_hits), count(x.longest_verbatim_tokens));
         }
     }
     if let Some(g) = &summary.gate {
@@ -153,6 +153,11 @@ e^ε ≈ {}, except with probability δ. Noise multiplier σ = {}, Poisson sampl
         ),
         None => format!("- `{}`: trained without DP: **no privacy guarantee**.\n", md(&m.name)),
     }
+}
+
+/// A count, or "n/a" when it was not measured.
+fn count(x: Option<u64>) -> String {
+    x.map_or_else(|| "n/a".to_string(), |v| v.to_string())
 }
 
 fn opt(x: Option<f64>) -> String {
@@ -215,7 +220,7 @@ fn front_matter(summary: &Summary) -> String {
                 "  memorization:\n    exact_rate: {}\n    approximate_rate: {}\n    fragment_hits: {}",
                 on(x.exact_rate),
                 on(x.approximate_rate),
-                x.fragment_hits
+                x.fragment_hits.map_or("null".to_string(), |v| v.to_string())
             );
         }
     }

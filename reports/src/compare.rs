@@ -182,8 +182,8 @@ fn figures(m: Option<&ModelSummary>) -> Vec<(String, Option<f64>)> {
     if let Some(x) = &m.memorization {
         f.push(("exact memorization rate".into(), x.exact_rate));
         f.push(("approximate memorization rate".into(), x.approximate_rate));
-        f.push(("fragment hits".into(), Some(x.fragment_hits as f64)));
-        f.push(("longest verbatim span (tokens)".into(), Some(x.longest_verbatim_tokens as f64)));
+        f.push(("fragment hits".into(), x.fragment_hits.map(|v| v as f64)));
+        f.push(("longest verbatim span (tokens)".into(), x.longest_verbatim_tokens.map(|v| v as f64)));
     }
     f
 }

@@ -45,8 +45,8 @@ pub use rundir::{
     REPORT_DATA_FILE, REPORT_FILE, SUMMARY_FILE,
 };
 pub use summary::{
-    CanaryRecovery, Comparison, DpParams, EngineAudit, EngineBound, EpsilonBound, ExposureStats,
-    ExposureSummary, GateOutcome, Interval, Machine, Memorization, MiaResult, ModelSummary,
+    CanaryRecoverySummary, Comparison, DpParams, EngineAudit, EngineBound, BoundSummary, ExposureStats,
+    ExposureSummary, GateOutcome, RateInterval, Machine, Memorization, MiaResult, ModelSummary,
     RuleResult, RunMetadata, ShadowModels, Summary, Utility, SCHEMA_VERSION,
 };
 

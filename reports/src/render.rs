@@ -290,7 +290,7 @@ pub(crate) fn roc_plot(title: &str, curves: &[(String, Vec<[f64; 2]>)]) -> Strin
 }
 
 /// Formats a rate with its interval: `1.20 % [0.80 %, 1.70 %]`.
-pub(crate) fn rate_with_ci(rate: Option<f64>, ci: Option<crate::Interval>) -> String {
+pub(crate) fn rate_with_ci(rate: Option<f64>, ci: Option<crate::RateInterval>) -> String {
     match ci {
         Some(ci) => format!("{} [{}, {}]", pct(rate), pct(Some(ci.low)), pct(Some(ci.high))),
         None => pct(rate),

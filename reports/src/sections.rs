@@ -145,7 +145,7 @@ text; fragment search looks for canary secrets and kept PII in every output.</p>
             tdn(&rate_with_ci(x.exact_rate, x.exact_rate_ci)),
             tdn(&rate_with_ci(x.approximate_rate, x.approximate_rate_ci)),
             tdn(&format!("{} / {}", pct(x.population_exact_rate), pct(x.population_approximate_rate))),
-            tdn(&format!("{} (P = {}, S = {})", x.prompts, x.prefix_tokens, x.suffix_tokens)),
+            tdn(&format!("{} (P = {}, S = {})", x.prompts.map(|v| v.to_string()).unwrap_or_else(|| "n/a".into()), x.prefix_tokens, x.suffix_tokens)),
             td(&canaries),
             td(&x.notes.join("; ")),
         ]);
@@ -153,13 +153,13 @@ text; fragment search looks for canary secrets and kept PII in every output.</p>
             td(&m.name),
             tdn(&format!(
                 "{} of {}{}",
-                x.verbatim_generations,
+                x.verbatim_generations.map(|v| v.to_string()).unwrap_or_else(|| "n/a".into()),
                 x.generations.map(|g| g.to_string()).unwrap_or_else(|| "n/a".into()),
                 x.population_verbatim_generations.map(|p| format!(" (floor {p})")).unwrap_or_default()
             )),
             tdn(&x.verbatim_min_tokens.map(|l| l.to_string()).unwrap_or_else(|| "n/a".into())),
-            tdn(&x.longest_verbatim_tokens.to_string()),
-            tdn(&x.fragment_hits.to_string()),
+            tdn(&x.longest_verbatim_tokens.map(|v| v.to_string()).unwrap_or_else(|| "n/a".into())),
+            tdn(&x.fragment_hits.map(|v| v.to_string()).unwrap_or_else(|| "n/a".into())),
             td(&by_type),
             tdn(&x.pii_not_in_training.map(|v| v.to_string()).unwrap_or_else(|| "n/a".into())),
         ]);

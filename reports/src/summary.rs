@@ -101,7 +101,7 @@ pub struct ModelSummary {
     pub mia: BTreeMap<String, MiaResult>,
     /// Empirical ε lower bounds keyed by method (`clopper_pearson`, `one_run`, ...), each on its own.
     #[serde(default)]
-    pub epsilon_lower_bounds: BTreeMap<String, EpsilonBound>,
+    pub epsilon_lower_bounds: BTreeMap<String, BoundSummary>,
     /// Canary exposure summary (not an ε bound).
     #[serde(default)]
     pub exposure: Option<ExposureSummary>,
@@ -174,7 +174,7 @@ pub struct MiaResult {
 /// One empirical ε lower bound: a statistical claim at a stated confidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EpsilonBound {
+pub struct BoundSummary {
     /// The lower bound on ε.
     pub epsilon: f64,
     /// Confidence level of the claim (e.g. 0.95).
@@ -241,7 +241,7 @@ pub struct ExposureStats {
 /// A two-sided confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Interval {
+pub struct RateInterval {
     /// Lower end.
     pub low: f64,
     /// Upper end.
@@ -258,14 +258,14 @@ pub struct Memorization {
     pub exact_rate: Option<f64>,
     /// Clopper–Pearson interval of `exact_rate`.
     #[serde(default)]
-    pub exact_rate_ci: Option<Interval>,
+    pub exact_rate_ci: Option<RateInterval>,
     /// Fraction within 10 % token edit distance of the true suffix.
     pub approximate_rate: Option<f64>,
     /// Clopper–Pearson interval of `approximate_rate`.
     #[serde(default)]
-    pub approximate_rate_ci: Option<Interval>,
+    pub approximate_rate_ci: Option<RateInterval>,
     /// Training sequences prompted.
-    pub prompts: u64,
+    pub prompts: Option<u64>,
     /// Prefix length P (tokens).
     pub prefix_tokens: u64,
     /// Suffix length S (tokens).
@@ -286,14 +286,14 @@ pub struct Memorization {
     #[serde(default)]
     pub verbatim_min_tokens: Option<u64>,
     /// Generations containing a verbatim training span of ≥ L tokens.
-    pub verbatim_generations: u64,
+    pub verbatim_generations: Option<u64>,
     /// Longest verbatim span found (tokens).
-    pub longest_verbatim_tokens: u64,
+    pub longest_verbatim_tokens: Option<u64>,
     /// Same count against a non-member corpus (floor).
     #[serde(default)]
     pub population_verbatim_generations: Option<u64>,
     /// Fragment-dictionary hits (canary secrets and kept PII) in all generations.
-    pub fragment_hits: u64,
+    pub fragment_hits: Option<u64>,
     /// Fragment hits by type ("canary", "email", ...).
     #[serde(default)]
     pub fragment_hits_by_type: BTreeMap<String, u64>,
@@ -302,7 +302,7 @@ pub struct Memorization {
     pub pii_not_in_training: Option<u64>,
     /// Canary secret recovery, included vs not-included.
     #[serde(default)]
-    pub canary_recovery: Option<CanaryRecovery>,
+    pub canary_recovery: Option<CanaryRecoverySummary>,
     /// Notes (e.g. short records used what fits).
     #[serde(default)]
     pub notes: Vec<String>,
@@ -311,7 +311,7 @@ pub struct Memorization {
 /// Canary secrets recovered by prompting with the template up to the secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CanaryRecovery {
+pub struct CanaryRecoverySummary {
     /// Included canaries whose secret was recovered exactly.
     pub included_recovered: u64,
     /// Included canaries tried.

@@ -1,7 +1,7 @@
 //! Gate policies that must pass and must fail on the fixed summary fixture, policy errors,
 //! and JUnit XML well-formedness.
 
-mod common;
+use crate::common;
 
 use vg_reports::gate::{evaluate, evaluate_value, junit_xml, Policy};
 use vg_reports::Summary;

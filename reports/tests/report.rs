@@ -1,7 +1,7 @@
 //! report.html, model-card.md and the comparison page: escaping of corpus/model strings,
 //! banners, sections, well-formed inline SVG, atomic run-directory rendering.
 
-mod common;
+use crate::common;
 
 use vg_reports::{
     render_comparison, render_model_card, render_report, render_run_dir, save_report_data, save_summary, ExposureValues,

@@ -1,15 +1,16 @@
 //! `vg-audit accountant`: the (ε, δ) guarantee of a DP-SGD run, the noise a target
 //! guarantee needs, or the steps a noise level allows — the theoretical side of an audit.
 
-use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::json;
 use vg_accounting::{AccountantKind, Neighbouring};
 
+use crate::Outcome;
+
 /// Privacy accounting for DP-SGD with Poisson sampling.
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     command: Command,
 }
@@ -128,7 +129,7 @@ impl From<Nbr> for Neighbouring {
 }
 
 /// Runs `vg-audit accountant …`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     match args.command {
         Command::Epsilon(a) => epsilon(a),
         Command::Noise(a) => noise(a),
@@ -145,7 +146,7 @@ fn rdp_order(kind: AccountantKind, q: f64, sigma: f64, steps: u64, delta: f64, n
     Ok(Some(order).filter(|o| o.is_finite()))
 }
 
-fn epsilon(a: EpsilonArgs) -> anyhow::Result<ExitCode> {
+fn epsilon(a: EpsilonArgs) -> anyhow::Result<Outcome> {
     let (kind, nbr) = (AccountantKind::from(a.common.accountant), Neighbouring::from(a.common.neighbouring));
     let eps = vg_accounting::epsilon(kind, a.sampling_rate, a.noise_multiplier, a.steps, a.delta, nbr)
         .context("computing epsilon")?;
@@ -167,10 +168,10 @@ fn epsilon(a: EpsilonArgs) -> anyhow::Result<ExitCode> {
             fmt_eps(eps), a.delta, kind.name(), nbr.name(), a.sampling_rate, a.noise_multiplier, a.steps
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
-fn noise(a: NoiseArgs) -> anyhow::Result<ExitCode> {
+fn noise(a: NoiseArgs) -> anyhow::Result<Outcome> {
     let (kind, nbr) = (AccountantKind::from(a.common.accountant), Neighbouring::from(a.common.neighbouring));
     let sigma = vg_accounting::calibrate_noise_multiplier(kind, a.sampling_rate, a.steps, a.epsilon, a.delta, nbr)
         .context("calibrating the noise multiplier")?;
@@ -189,10 +190,10 @@ fn noise(a: NoiseArgs) -> anyhow::Result<ExitCode> {
             fmt_eps(achieved), a.epsilon, a.delta, kind.name(), nbr.name(), a.sampling_rate, a.steps
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
-fn steps(a: StepsArgs) -> anyhow::Result<ExitCode> {
+fn steps(a: StepsArgs) -> anyhow::Result<Outcome> {
     let (kind, nbr) = (AccountantKind::from(a.common.accountant), Neighbouring::from(a.common.neighbouring));
     let steps = vg_accounting::max_steps(kind, a.sampling_rate, a.noise_multiplier, a.epsilon, a.delta, nbr)
         .context("searching the number of steps")?;
@@ -214,7 +215,7 @@ fn steps(a: StepsArgs) -> anyhow::Result<ExitCode> {
             a.epsilon, a.delta, fmt_eps(achieved), kind.name(), nbr.name(), a.sampling_rate, a.noise_multiplier
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// ε with enough digits to compare runs, "inf" when unbounded.

@@ -5,18 +5,19 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use vg_attacks::audit::{audit_membership, AuditOptions, BoundDetail, MembershipAudit};
+use vg_attacks::membership_audit::{audit_membership, AuditOptions, BoundDetail, MembershipAudit};
 use vg_attacks::bounds::{GuessChoice, ThresholdChoice};
 use vg_attacks::mia::lira::LiraVariance;
 use vg_attacks::mia::rmia::RmiaOptions;
-use vg_attacks::table::{RowKind, ScoreTable};
+use vg_attacks::score_table::{RowKind, ScoreTable};
+
+use crate::Outcome;
 
 /// LiRA spread estimate.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum VarianceArg {
+pub(crate) enum VarianceArg {
     /// One σ per record (needs ≥ 64 shadows to be stable).
     PerExample,
     /// One σ pooled over all records (default below 64 shadows).
@@ -29,7 +30,7 @@ pub enum VarianceArg {
 attack (loss, lira_online, lira_offline, rmia, …) to auc, tpr_at_fpr_1e-3 and tpr_at_fpr_1e-2 (null when there are \
 too few non-members), and `epsilon_lower_bounds` maps each method (clopper_pearson, one_run, and their \
 Bonferroni-paid *_best_attack maxima) to epsilon, confidence, attack and counts.")]
-pub struct Args {
+pub(crate) struct Args {
     /// Run directory of `vg-audit run`: reads DIR/scores.parquet and DIR/canaries.json. Models whose
     /// name starts with "shadow" are shadow/reference models; every other model is audited.
     #[arg(long, value_name = "DIR", conflicts_with = "scores", required_unless_present = "scores")]
@@ -83,7 +84,7 @@ pub struct Args {
 }
 
 /// Runs `vg-audit attack`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     if let Some(d) = args.delta {
         if !(0.0..1.0).contains(&d) {
             bail!("--delta {d} must lie in [0, 1)");
@@ -124,7 +125,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             bail!("{}: no model to audit (models: {models:?}; names starting with \"shadow\" are shadow models)", table_path.display());
         }
         for t in &targets {
-            let delta = args.delta.unwrap_or_else(|| model_delta(dir, t).unwrap_or(1e-5));
+            let delta = match args.delta {
+                Some(d) => d,
+                None => model_delta(dir, t)?.unwrap_or(1e-5),
+            };
             let mut opts = options(&args, AuditOptions::for_run(t), delta);
             opts.shadows = Some(shadows.clone());
             opts.canary_repetitions = repetitions;
@@ -147,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             print!("{}", human(a));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 fn options(args: &Args, mut o: AuditOptions, delta: f64) -> AuditOptions {
@@ -168,7 +172,7 @@ fn options(args: &Args, mut o: AuditOptions, delta: f64) -> AuditOptions {
 }
 
 fn run_one(table: &ScoreTable, opts: &AuditOptions) -> anyhow::Result<MembershipAudit> {
-    let bar = crate::progress::bar(1, &format!("attack {}", opts.target), "steps");
+    let bar = vg_audit::progress::bar(1, &format!("attack {}", opts.target), "steps");
     let audit = audit_membership(table, opts, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
@@ -201,19 +205,10 @@ fn fill_canary_truth(table: &mut ScoreTable, set: &vg_canaries::CanarySet, path:
     Ok(())
 }
 
-/// δ recorded in models/<name>/model.json (the first "delta" number found), if any.
-fn model_delta(dir: &Path, model: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(dir.join("models").join(model).join("model.json")).ok()?;
-    fn find(v: &serde_json::Value) -> Option<f64> {
-        match v {
-            serde_json::Value::Object(m) => {
-                m.get("delta").and_then(|d| d.as_f64()).filter(|d| (0.0..1.0).contains(d)).or_else(|| m.values().find_map(find))
-            }
-            serde_json::Value::Array(a) => a.iter().find_map(find),
-            _ => None,
-        }
-    }
-    find(&serde_json::from_str(&text).ok()?)
+/// δ of the model's DP guarantee (models/<name>/model.json), if it has one.
+fn model_delta(dir: &Path, model: &str) -> anyhow::Result<Option<f64>> {
+    let info = vg_training::ModelJson::load(&dir.join("models").join(model))?;
+    Ok(info.dp.map(|d| d.delta))
 }
 
 fn write_per_record(path: &Path, audits: &[MembershipAudit]) -> anyhow::Result<()> {
@@ -252,11 +247,7 @@ fn write_per_record(path: &Path, audits: &[MembershipAudit]) -> anyhow::Result<(
             out.push('\n');
         }
     }
-    let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, out).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+    vg_corpora::fsutil::atomic_write(path, out.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -1,15 +1,16 @@
 //! `vg-audit bound`: ε lower bounds from attack counts obtained elsewhere (for researchers who
 //! ran the attack on their own infrastructure).
 
-use std::process::ExitCode;
 
 use anyhow::bail;
 use serde_json::json;
 use vg_attacks::bounds::{clopper_pearson_epsilon, one_run_epsilon, one_run_p_value, ErrorCounts};
 
+use crate::Outcome;
+
 /// Arguments of `vg-audit bound`.
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     method: Method,
 }
@@ -79,7 +80,7 @@ fn check_common(delta: f64, confidence: f64) -> anyhow::Result<()> {
 }
 
 /// Runs `vg-audit bound`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     match args.method {
         Method::OneRun { canaries, guesses, correct, delta, confidence, json } => {
             check_common(delta, confidence)?;
@@ -141,5 +142,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }

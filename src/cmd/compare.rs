@@ -2,11 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::io::Write as _;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use vg_reports::gate::fmt_num;
 use vg_reports::{comparison_rows, render_comparison, RunView};
+
+use crate::Outcome;
 
 /// Prints a line to stdout; a closed pipe (e.g. `| head`) is not an error worth a panic.
 macro_rules! say {
@@ -17,25 +18,25 @@ macro_rules! say {
 
 /// Compare two runs audited on the same corpus.
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// First run directory (A).
-    pub dir_a: PathBuf,
+    pub(crate) dir_a: PathBuf,
     /// Second run directory (B).
-    pub dir_b: PathBuf,
+    pub(crate) dir_b: PathBuf,
     /// Where to write the HTML comparison (table and overlaid plots).
     #[arg(long, value_name = "FILE.html", default_value = "compare.html")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Compare even when the runs were audited on different corpora (manifest hashes differ);
     /// the page then says so at the top.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Print one JSON object (every figure of both runs) on stdout instead of text.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// Writes the comparison page and prints the figures side by side.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut stdout = std::io::stdout().lock();
     let a = load(&args.dir_a)?;
     let b = load(&args.dir_b)?;
@@ -60,7 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         say!(stdout, "wrote {}", args.out.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 fn load(dir: &Path) -> anyhow::Result<RunView> {

@@ -1,17 +1,18 @@
 //! `vg-audit corpus`: prepare a corpus directory from raw text, or write the built-in demo corpus.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use vg_corpora::pii::{parse_kinds, PiiKind};
 use vg_corpora::{demo, prepare, InputFormat, PrepareOptions, RecordMode, Stage};
 
-use crate::progress;
+use vg_audit::progress;
+
+use crate::Outcome;
 
 /// Arguments of `vg-audit corpus`.
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     command: Command,
 }
@@ -141,14 +142,14 @@ fn parse_kind_list(s: &str) -> Result<KindList, String> {
 }
 
 /// Runs `vg-audit corpus`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     match args.command {
         Command::Prepare(a) => run_prepare(a),
         Command::Demo(a) => run_demo(a),
     }
 }
 
-fn run_demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
+fn run_demo(a: DemoArgs) -> anyhow::Result<Outcome> {
     if a.records == 0 {
         anyhow::bail!("--records must be at least 1");
     }
@@ -160,10 +161,10 @@ fn run_demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         a.seed,
         a.out.display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
-fn run_prepare(a: PrepareArgs) -> anyhow::Result<ExitCode> {
+fn run_prepare(a: PrepareArgs) -> anyhow::Result<Outcome> {
     let opts = PrepareOptions {
         inputs: a.inputs,
         out: a.out.clone(),
@@ -214,7 +215,7 @@ fn run_prepare(a: PrepareArgs) -> anyhow::Result<ExitCode> {
     let manifest = result.with_context(|| format!("corpus prepare into {}", a.out.display()))?;
     if a.json {
         println!("{}", serde_json::to_string(&manifest)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Success);
     }
     let c = &manifest.counts;
     println!("corpus written to {}", a.out.display());
@@ -242,5 +243,5 @@ fn run_prepare(a: PrepareArgs) -> anyhow::Result<ExitCode> {
         "  tokenizer: {} ({} entries); {} tokens, {:.1} per record, {} records longer than the {}-token context",
         manifest.tokenizer.source, manifest.tokenizer.vocab_size, t.total, t.mean_per_record, t.records_truncated_at_context, t.context
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }

@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::io::Write as _;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use vg_reports::gate::{evaluate, format_result, junit_xml, Policy};
+
+use crate::Outcome;
 
 const POLICY_HELP: &str = "\
 Policy file (TOML). Rules are [[rule]] tables:
@@ -47,25 +48,25 @@ macro_rules! say {
 /// Check a finished run against a policy.
 #[derive(clap::Args)]
 #[command(after_long_help = POLICY_HELP)]
-pub struct Args {
+pub(crate) struct Args {
     /// Run directory (holding summary.json), or a summary.json file.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Policy file (TOML); `--help` lists the rule syntax and the shorthands.
     #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    pub(crate) policy: PathBuf,
     /// Also write the results as JUnit XML (one test case per rule and model) for CI systems.
     #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+    pub(crate) junit: Option<PathBuf>,
     /// Print one JSON object (passed, counts, every rule) on stdout instead of text.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Record the verdict in the run's summary.json and re-render report.html and model-card.md.
     #[arg(long)]
-    pub record: bool,
+    pub(crate) record: bool,
 }
 
 /// Runs the gate.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut stdout = std::io::stdout().lock();
     let summary_path = summary_path(&args.dir);
     let mut summary = vg_reports::load_summary(&summary_path)
@@ -104,7 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             say!(stdout, "gate: FAIL ({failed} of {} rule checks failed)", results.len());
         }
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 { Outcome::Success } else { Outcome::ProblemFound })
 }
 
 /// `DIR/summary.json`, or the path itself when it names a file.

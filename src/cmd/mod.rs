@@ -1,13 +1,13 @@
 //! One module per subcommand; each exposes `Args` (clap) and `run`.
-pub mod corpus;
-pub mod accountant;
-pub mod train;
-pub mod attack;
-pub mod bound;
-pub mod extract;
-pub mod audit_engine;
-pub mod run;
-pub mod init;
-pub mod gate;
-pub mod report;
-pub mod compare;
+pub(crate) mod corpus;
+pub(crate) mod accountant;
+pub(crate) mod train;
+pub(crate) mod attack;
+pub(crate) mod bound;
+pub(crate) mod extract;
+pub(crate) mod engine_audit;
+pub(crate) mod run;
+pub(crate) mod init;
+pub(crate) mod gate;
+pub(crate) mod report;
+pub(crate) mod compare;

@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 use std::io::Write as _;
-use std::process::ExitCode;
 
 use anyhow::Context;
+
+use crate::Outcome;
 
 /// Prints a line to stdout; a closed pipe (e.g. `| head`) is not an error worth a panic.
 macro_rules! say {
@@ -16,16 +17,16 @@ macro_rules! say {
 
 /// Re-render report.html and model-card.md of a run from its summary.
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Run directory holding summary.json (and report-data.json for the plots).
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Print one JSON object (the files written) on stdout instead of text.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// Renders the report files of a run directory.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut stdout = std::io::stdout().lock();
     let out = vg_reports::render_run_dir(&args.dir)
         .with_context(|| format!("cannot render the report of {}", args.dir.display()))?;
@@ -46,5 +47,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         say!(stdout, "wrote {}", out.report.display());
         say!(stdout, "wrote {}", out.model_card.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }

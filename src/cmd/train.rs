@@ -2,110 +2,113 @@
 //! prepared corpus, writing `model.safetensors` + `model.json` per model.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use vg_training::checkpoint::ShadowRecord;
-use vg_training::{DpConfig, GptConfig, ModelJson, OptimizerConfig, PrivacyTarget, Provenance, TrainConfig};
+use vg_training::ShadowRecord;
+use vg_accounting::{AccountantKind, Neighbouring};
+use vg_training::{DpConfig, DpRequest, GptConfig, ModelJson, OptimizerConfig, Provenance, TrainConfig, TrainRequest};
+
+use crate::Outcome;
 
 /// Train a model on the member records of a prepared corpus (plus included canaries).
 ///
-/// By default the model is trained with DP-SGD at ε = 8 and δ = min(1e-5, 0.1/N); give
+/// By default the model is trained with DP-SGD at ε = 8 and δ = the largest power of ten at or
+/// below 1/(10 N) (N training examples; the same rule as `vg-audit run`); give
 /// `--epsilon/--delta`, or `--noise-multiplier` to fix σ and have ε reported, or `--no-dp`.
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// A corpus directory written by `vg-audit corpus prepare`.
     #[arg(long)]
-    pub corpus: PathBuf,
+    pub(crate) corpus: PathBuf,
     /// Output directory for the model (model.safetensors, model.json, checkpoint/).
     #[arg(long)]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Model size: tiny (<1M parameters, seconds), small (~1–2M), base (~10–15M).
     #[arg(long, default_value = "tiny")]
-    pub model: String,
+    pub(crate) model: String,
     /// Target ε of the whole run (σ is calibrated by the accountant).
     #[arg(long, conflicts_with_all = ["noise_multiplier", "no_dp"])]
-    pub epsilon: Option<f64>,
-    /// Target δ (default min(1e-5, 0.1/N)); δ > 1/N is refused unless --force-delta.
+    pub(crate) epsilon: Option<f64>,
+    /// Target δ (default: the largest power of ten ≤ 1/(10 N)); δ > 1/N is refused unless --force-delta.
     #[arg(long, conflicts_with = "no_dp")]
-    pub delta: Option<f64>,
+    pub(crate) delta: Option<f64>,
     /// Use this noise multiplier σ and report the ε it gives instead of calibrating.
     #[arg(long, conflicts_with = "no_dp")]
-    pub noise_multiplier: Option<f64>,
+    pub(crate) noise_multiplier: Option<f64>,
     /// Train without differential privacy (a baseline; the model carries no guarantee).
     #[arg(long)]
-    pub no_dp: bool,
+    pub(crate) no_dp: bool,
     /// Logical batch size: the expected Poisson batch qN under DP-SGD, fixed otherwise.
     #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Physical micro-batch (bounds memory; gradients are accumulated).
-    #[arg(long, default_value_t = 32)]
-    pub micro_batch_size: usize,
+    pub(crate) batch_size: usize,
+    /// Physical micro-batch (bounds memory; gradients are accumulated). Default: min(batch, 64).
+    #[arg(long)]
+    pub(crate) micro_batch_size: Option<usize>,
     /// Optimizer steps.
     #[arg(long, conflicts_with = "epochs")]
-    pub steps: Option<u64>,
+    pub(crate) steps: Option<u64>,
     /// Passes over the training data (steps = ceil(epochs·N / batch)); default 200 steps.
     #[arg(long)]
-    pub epochs: Option<f64>,
+    pub(crate) epochs: Option<f64>,
     /// Per-example clipping norm C (DP-SGD).
     #[arg(long, default_value_t = 1.0)]
-    pub clip_norm: f64,
+    pub(crate) clip_norm: f64,
     /// Peak learning rate (linear warm-up, then cosine decay to 10%).
     #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    /// Warm-up steps.
-    #[arg(long, default_value_t = 20)]
-    pub warmup_steps: u64,
+    pub(crate) lr: f64,
+    /// Warm-up steps (default: a tenth of the steps).
+    #[arg(long)]
+    pub(crate) warmup_steps: Option<u64>,
     /// Optimizer: adamw or sgd.
     #[arg(long, default_value = "adamw")]
-    pub optimizer: String,
+    pub(crate) optimizer: String,
     /// Privacy accountant: pld (tight, default) or rdp.
     #[arg(long, default_value = "pld")]
-    pub accountant: String,
+    pub(crate) accountant: AccountantKind,
     /// Neighbouring relation: add-remove (default), zero-out or replace-one.
     #[arg(long, default_value = "add-remove")]
-    pub neighbouring: String,
+    pub(crate) neighbouring: Neighbouring,
     /// Truncated Poisson: at most this many examples per batch (the failure probability is added to δ).
     #[arg(long)]
-    pub max_batch: Option<usize>,
+    pub(crate) max_batch: Option<usize>,
     /// Allow δ > 1/N.
     #[arg(long)]
-    pub force_delta: bool,
+    pub(crate) force_delta: bool,
     /// Draw noise as a sum of Gaussians (floating-point mitigation, slower).
     #[arg(long)]
-    pub secure_noise: bool,
+    pub(crate) secure_noise: bool,
     /// Make sampling and noise reproducible from this seed. The model then has NO DP guarantee.
     #[arg(long)]
-    pub insecure_seed: Option<u64>,
+    pub(crate) insecure_seed: Option<u64>,
     /// Seed of the weight initialisation (recorded).
     #[arg(long, default_value_t = 0)]
-    pub init_seed: u64,
-    /// Evaluate on held-out population records every this many steps.
-    #[arg(long, default_value_t = 50)]
-    pub eval_every: u64,
-    /// Write a resumable checkpoint every this many steps.
-    #[arg(long, default_value_t = 100)]
-    pub checkpoint_every: u64,
+    pub(crate) init_seed: u64,
+    /// Evaluate on held-out population records every this many steps (default: a quarter of the steps).
+    #[arg(long)]
+    pub(crate) eval_every: Option<u64>,
+    /// Write a resumable checkpoint every this many steps (default: a quarter of the steps).
+    #[arg(long)]
+    pub(crate) checkpoint_every: Option<u64>,
     /// Continue from the last checkpoint in --out (refused if it belongs to another run).
     #[arg(long)]
-    pub resume: bool,
+    pub(crate) resume: bool,
     /// Also train K shadow models (K even), each on a random half of the pool such that every
     /// record is IN for exactly K/2 of them; written to OUT/shadows/<k>/.
     #[arg(long, default_value_t = 0)]
-    pub shadows: usize,
+    pub(crate) shadows: usize,
     /// Seed of the shadow split (recorded in each shadow's model.json).
     #[arg(long, default_value_t = 0)]
-    pub shadow_seed: u64,
+    pub(crate) shadow_seed: u64,
     /// A canaries.json (vg-audit's answer key): its included canaries are added as training examples.
     #[arg(long)]
-    pub canaries: Option<PathBuf>,
+    pub(crate) canaries: Option<PathBuf>,
     /// Print the final model.json on stdout.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// Runs `vg-audit train`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let corpus = vg_corpora::PreparedCorpus::open(&args.corpus).with_context(|| format!("opening corpus {}", args.corpus.display()))?;
     let tokenizer = corpus.tokenizer()?;
     let vocab = tokenizer.get_vocab_size(true);
@@ -151,7 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 fn train_config(args: &Args, n: usize, provenance: Provenance) -> anyhow::Result<TrainConfig> {
@@ -161,48 +164,39 @@ fn train_config(args: &Args, n: usize, provenance: Provenance) -> anyhow::Result
         (None, Some(e)) => bail!("--epochs {e}: must be a positive number"),
         (None, None) => 200,
     };
-    let optimizer = match args.optimizer.as_str() {
+    let mut request = TrainRequest::new(steps, args.batch_size);
+    request.optimizer = match args.optimizer.as_str() {
         "adamw" => OptimizerConfig::default(),
         "sgd" => OptimizerConfig::Sgd { momentum: 0.0 },
         other => bail!("--optimizer {other}: use adamw or sgd"),
     };
-    let dp = if args.no_dp {
-        None
-    } else {
-        let delta = args.delta.unwrap_or_else(|| (1e-5f64).min(0.1 / n as f64));
-        let target = match args.noise_multiplier {
-            Some(sigma) => PrivacyTarget::NoiseMultiplier { sigma, delta },
-            None => PrivacyTarget::Epsilon { epsilon: args.epsilon.unwrap_or(8.0), delta },
-        };
-        Some(DpConfig {
+    request.lr = args.lr;
+    request.warmup_steps = args.warmup_steps;
+    request.micro_batch_size = args.micro_batch_size;
+    request.eval_every = args.eval_every;
+    request.checkpoint_every = args.checkpoint_every;
+    request.init_seed = args.init_seed;
+    request.provenance = provenance;
+    request.dp = (!args.no_dp).then(|| DpRequest {
+        epsilon: args.epsilon,
+        noise_multiplier: args.noise_multiplier,
+        delta: args.delta,
+        settings: Some(DpConfig {
             clip_norm: args.clip_norm,
-            target,
-            accountant: args.accountant.clone(),
-            neighbouring: args.neighbouring.clone(),
+            accountant: args.accountant,
+            neighbouring: args.neighbouring,
             max_batch: args.max_batch,
             insecure_seed: args.insecure_seed,
             force_delta: args.force_delta,
             secure_noise: args.secure_noise,
-        })
-    };
-    Ok(TrainConfig {
-        optimizer,
-        lr: args.lr,
-        warmup_steps: args.warmup_steps,
-        steps,
-        batch_size: args.batch_size,
-        micro_batch_size: args.micro_batch_size,
-        eval_every: args.eval_every,
-        checkpoint_every: args.checkpoint_every,
-        init_seed: args.init_seed,
-        dp,
-        provenance,
-        ..TrainConfig::default()
-    })
+            ..DpConfig::default()
+        }),
+    });
+    Ok(request.build(n))
 }
 
 fn train_one(train: &[Vec<u32>], eval: &[Vec<u32>], model_cfg: &GptConfig, cfg: &TrainConfig, out: &Path, resume: bool, label: &str) -> anyhow::Result<ModelJson> {
-    let bar = crate::progress::bar(cfg.steps, label, "steps");
+    let bar = vg_audit::progress::bar(cfg.steps, label, "steps");
     let json = vg_training::train(train, eval, model_cfg, cfg, out, resume, &mut |p| {
         bar.set_position(p.step);
         let eval = p.eval_loss.map(|e| format!(", eval {e:.3}")).unwrap_or_default();

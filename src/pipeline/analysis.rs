@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use vg_attacks::audit::{audit_membership, AuditOptions, MembershipAudit};
+use vg_attacks::membership_audit::{audit_membership, AuditOptions, MembershipAudit};
 use vg_attacks::exposure::{compute_exposures, ExposureCanary, ExposureReference, ExposureReport, DEFAULT_MIN_REFERENCES_FOR_FIT};
 use vg_attacks::mia::lira::LiraVariance;
-use vg_attacks::table::{RowKind, ScoreTable};
+use vg_attacks::score_table::{RowKind, ScoreTable};
 use vg_canaries::CanarySet;
 use vg_training::ModelJson;
 
@@ -155,7 +155,7 @@ pub fn extract_all(
     canaries: &CanarySet,
 ) -> anyhow::Result<()> {
     let x = &p.cfg.extraction;
-    let setup = crate::cmd::extract::ExtractionSetup::new(corpus, Some(canaries), p.cfg.corpus.pii_key.as_deref())?;
+    let setup = crate::extraction::ExtractionSetup::new(corpus, Some(canaries), p.cfg.corpus.pii_key.as_deref())?;
     let mut opts = vg_attacks::extraction::ExtractionOptions::default();
     opts.memorization.prefix_tokens = x.prefix_tokens;
     opts.memorization.suffix_tokens = x.suffix_tokens;
@@ -187,7 +187,7 @@ pub fn extract_all(
 
 /// Step 7: the white-box gradient-canary audit of the DP-SGD engine (`vg-audit audit-engine`).
 pub fn engine_audit(p: &Pipeline) -> anyhow::Result<()> {
-    use crate::cmd::audit_engine::{audit, Settings};
+    use crate::engine_audit::{audit, Settings};
     let e = &p.cfg.engine_audit;
     let mut settings = Settings::for_epsilon(e.epsilon, e.delta, e.steps as u64, e.canaries, p.cfg.run.seed);
     settings.noise_seed = p.cfg.run.insecure_seed;
@@ -197,13 +197,12 @@ pub fn engine_audit(p: &Pipeline) -> anyhow::Result<()> {
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
-    let value = serde_json::to_value(&report)?;
     std::fs::create_dir_all(p.dir.join("analysis"))?;
-    vg_corpora::fsutil::atomic_write(p.dir.join("analysis/engine-audit.json"), serde_json::to_string_pretty(&value)?.as_bytes())?;
-    let bound = |m: &str| value["lower_bounds"][m]["epsilon"].as_f64().map_or("n/a".into(), |x| format!("{x:.3}"));
+    vg_corpora::fsutil::atomic_write(p.dir.join("analysis/engine-audit.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    let bound = |m: &str| report.lower_bounds.get(m).map_or("n/a".into(), |b| format!("{:.3}", b.epsilon));
     p.say(&format!(
         "  engine audit: theoretical ε {:.3}; one-run {} · f-DP {}",
-        value["theoretical_epsilon"].as_f64().unwrap_or(f64::NAN),
+        report.theoretical_epsilon,
         bound("one_run"),
         bound("fdp_one_run")
     ));

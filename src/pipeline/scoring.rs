@@ -3,7 +3,7 @@
 
 use vg_attacks::model::TokenScorer;
 use vg_attacks::scores::{compute_scores_batch_with_zlib_lens, reference_calibrated, zlib_lengths, ScoreSet};
-use vg_attacks::table::{RowKind, ScoreColumn, ScoreTable};
+use vg_attacks::score_table::{RowKind, ScoreColumn, ScoreTable};
 
 use super::steps::{shadow_name, Subject, TrainingData};
 use super::Pipeline;
@@ -75,9 +75,10 @@ pub fn score_all(p: &Pipeline, data: &TrainingData, models: &[String]) -> anyhow
     table.columns =
         COLUMNS.iter().zip(values).map(|(name, values)| ScoreColumn { name: name.to_string(), values }).collect();
     table.validate()?;
-    let tmp = p.dir.join("scores.parquet.tmp");
-    table.write_parquet(&tmp)?;
-    std::fs::rename(&tmp, p.dir.join("scores.parquet"))?;
+    // polars writes to a path: a named temporary file beside the target, persisted once complete.
+    let tmp = tempfile::NamedTempFile::new_in(&p.dir)?;
+    table.write_parquet(tmp.path())?;
+    tmp.persist(p.dir.join("scores.parquet")).map_err(|e| e.error)?;
     p.say(&format!("  scoring: {n} sequences × {} models", models.len()));
     Ok(())
 }

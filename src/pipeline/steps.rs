@@ -3,12 +3,11 @@
 //! steps wrote, so any of them can be skipped on `--resume`.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context;
 use vg_canaries::{CanaryOptions, CanarySet};
 use vg_corpora::{PrepareOptions, PreparedCorpus};
-use vg_training::{model_input, DpConfig, GptConfig, PrivacyTarget, Provenance, TrainConfig};
+use vg_training::{model_input, DpConfig, DpRequest, GptConfig, Provenance, TrainRequest};
 
 use super::{outputs_digest, Pipeline};
 use crate::progress;
@@ -17,8 +16,8 @@ use crate::progress;
 pub struct RunResult {
     /// The summary as written to summary.json.
     pub summary: serde_json::Value,
-    /// 0, or 1 when a gate rule failed.
-    pub exit_code: ExitCode,
+    /// Whether the gate passed (None: no policy was applied).
+    pub gate_passed: Option<bool>,
 }
 
 /// Names of the audited target models, in summary order.
@@ -133,16 +132,14 @@ pub fn run_all(p: &mut Pipeline) -> anyhow::Result<RunResult> {
     )?;
 
     // 9. gate
-    let mut exit_code = ExitCode::SUCCESS;
+    let mut gate_passed = None;
     let mut summary_json = serde_json::to_value(&built.0)?;
     if let Some(policy) = p.cfg.gate.policy.clone() {
         let (passed, json) = super::summary::apply_gate(p, &built.0, &policy)?;
         summary_json = json;
-        if !passed {
-            exit_code = ExitCode::from(1);
-        }
+        gate_passed = Some(passed);
     }
-    Ok(RunResult { summary: summary_json, exit_code })
+    Ok(RunResult { summary: summary_json, gate_passed })
 }
 
 /// SHA-256 of every input file (or the demo corpus parameters), so a changed input reruns step 1.
@@ -363,12 +360,6 @@ pub fn shadow_split_seed(run_seed: u64) -> u64 {
     run_seed ^ 0x5AD0_5EED
 }
 
-/// δ default: below 1/(10 N), rounded down to a power of ten.
-pub fn default_delta(n: usize) -> f64 {
-    let raw = 1.0 / (10.0 * n.max(1) as f64);
-    10f64.powf(raw.log10().floor())
-}
-
 /// Step 3: one model. The DP target uses DP-SGD at the configured (ε, δ); the baseline and the
 /// shadows train without noise on the same schedule.
 fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<()> {
@@ -381,30 +372,23 @@ fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<
     let gpt = GptConfig::preset(&m.preset, data.vocab_size)?;
     let gpt = GptConfig { context_length: m.context, ..gpt };
     let private = name == DP_MODEL;
-    let dp = private.then(|| DpConfig {
-        clip_norm: m.clip_norm,
-        target: PrivacyTarget::Epsilon {
-            epsilon: m.epsilon,
-            delta: m.delta.unwrap_or_else(|| default_delta(examples.len())),
-        },
-        accountant: m.accountant.clone(),
-        insecure_seed: p.cfg.run.insecure_seed,
-        ..DpConfig::default()
+    let mut request = TrainRequest::new(m.steps as u64, m.batch_size);
+    request.lr = if private { m.dp_learning_rate } else { m.learning_rate };
+    request.init_seed = p.cfg.run.seed.wrapping_add(hash_name(name));
+    request.data_seed = p.cfg.run.insecure_seed.unwrap_or(p.cfg.run.seed).wrapping_add(hash_name(name));
+    request.provenance = Provenance { model_name: name.to_string(), ..data.provenance.clone() };
+    request.dp = private.then(|| DpRequest {
+        epsilon: Some(m.epsilon),
+        delta: m.delta,
+        settings: Some(DpConfig {
+            clip_norm: m.clip_norm,
+            accountant: m.accountant,
+            insecure_seed: p.cfg.run.insecure_seed,
+            ..DpConfig::default()
+        }),
+        ..DpRequest::default()
     });
-    let cfg = TrainConfig {
-        lr: if private { m.dp_learning_rate } else { m.learning_rate },
-        steps: m.steps as u64,
-        batch_size: m.batch_size,
-        micro_batch_size: m.batch_size.min(64),
-        warmup_steps: (m.steps as u64 / 10).max(1),
-        eval_every: (m.steps as u64 / 4).max(1),
-        checkpoint_every: (m.steps as u64 / 4).max(1),
-        init_seed: p.cfg.run.seed.wrapping_add(hash_name(name)),
-        data_seed: p.cfg.run.insecure_seed.unwrap_or(p.cfg.run.seed).wrapping_add(hash_name(name)),
-        dp,
-        provenance: Provenance { model_name: name.to_string(), ..data.provenance.clone() },
-        ..TrainConfig::default()
-    };
+    let cfg = request.build(examples.len());
     let dir = p.dir.join("models").join(name);
     let bar = progress::bar(m.steps as u64, name, "steps");
     let info = vg_training::train(&examples, &data.eval_examples(), &gpt, &cfg, &dir, true, &mut |pr| {

@@ -10,13 +10,15 @@ use serde_json::Value;
 use vg_canaries::CanarySet;
 use vg_corpora::PreparedCorpus;
 use vg_reports::{
-    Comparison, DpParams, EngineAudit, EngineBound, EpsilonBound, ExposureStats, ExposureSummary, ExtractionExample,
-    GateOutcome, Interval, Machine, Memorization, MiaResult, ModelSummary, ReportData, RocCurve, RunMetadata,
+    Comparison, DpParams, EngineAudit, EngineBound, BoundSummary, ExposureStats, ExposureSummary, ExtractionExample,
+    GateOutcome, RateInterval, Machine, Memorization, MiaResult, ModelSummary, ReportData, RocCurve, RunMetadata,
     ScoreSamples, ShadowModels, Summary, TrainingCurve, Utility, SCHEMA_VERSION,
 };
+use vg_attacks::extraction::MemorizationReport;
 use vg_training::ModelJson;
 
 use super::analysis::TargetAnalysis;
+use crate::engine_audit::Report as EngineAuditReport;
 use super::Pipeline;
 
 /// Builds the summary and the report data from the run directory's files.
@@ -34,7 +36,7 @@ pub fn build(
     for name in targets {
         let info = ModelJson::load(&p.dir.join("models").join(name))?;
         let analysis: TargetAnalysis = read_json(&p.dir.join(format!("analysis/attacks-{name}.json")))?;
-        let extraction: Option<Value> = read_optional(&p.dir.join(format!("analysis/extraction-{name}.json")))?;
+        let extraction: Option<MemorizationReport> = read_optional(&p.dir.join(format!("analysis/extraction-{name}.json")))?;
         models.push(model_summary(name, &info, &analysis, extraction.as_ref(), r));
         collect_plots(&mut data, name, &info, &analysis);
         if let Some(x) = &extraction {
@@ -45,7 +47,7 @@ pub fn build(
         .iter()
         .filter_map(|s| ModelJson::load(&p.dir.join("models").join(s)).ok()?.metrics.eval_loss)
         .collect();
-    let engine: Option<Value> = read_optional(&p.dir.join("analysis/engine-audit.json"))?;
+    let engine: Option<EngineAuditReport> = read_optional(&p.dir.join("analysis/engine-audit.json"))?;
     let mut seeds = BTreeMap::from([
         ("run".to_string(), p.cfg.run.seed),
         ("shadow_split".to_string(), super::steps::shadow_split_seed(p.cfg.run.seed)),
@@ -85,7 +87,7 @@ pub fn build(
     Ok((summary, data))
 }
 
-fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: Option<&Value>, r: u64) -> ModelSummary {
+fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: Option<&MemorizationReport>, r: u64) -> ModelSummary {
     let dp = info.dp.as_ref().map(|d| DpParams {
         epsilon: d.epsilon,
         delta: d.delta,
@@ -93,8 +95,8 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
         sampling_rate: d.sampling_rate,
         steps: d.steps,
         clip_norm: d.clip_norm,
-        accountant: d.accountant.clone(),
-        neighbouring: d.neighbouring.clone(),
+        accountant: d.accountant.to_string(),
+        neighbouring: d.neighbouring.to_string(),
         truncation_note: (d.delta_truncation > 0.0).then(|| {
             format!("δ includes {:.3e} for truncated Poisson sampling (max batch {:?})", d.delta_truncation, d.max_batch)
         }),
@@ -129,7 +131,7 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
                 note.push_str("; ");
                 note.push_str(n);
             }
-            (k.clone(), EpsilonBound {
+            (k.clone(), BoundSummary {
                 epsilon: b.epsilon,
                 confidence: b.confidence,
                 attack: b.attack.clone(),
@@ -200,79 +202,57 @@ fn comparison_for(dp: Option<&DpParams>, r: u64) -> Comparison {
     }
 }
 
-fn memorization_summary(x: &Value) -> Memorization {
-    let f = |k: &str| x.get(k).and_then(Value::as_f64);
-    let u = |k: &str| x.get(k).and_then(Value::as_u64);
-    let interval = |k: &str| {
-        let v = x.get(k)?;
-        Some(Interval { low: v.get("low")?.as_f64()?, high: v.get("high")?.as_f64()?, confidence: v.get("confidence")?.as_f64()? })
-    };
-    let by_type = x
-        .get("fragment_hits_by_type")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_u64()?))).collect())
-        .unwrap_or_default();
-    let recovery = x.get("canary_recovery").and_then(|c| {
-        Some(vg_reports::CanaryRecovery {
-            included_recovered: c.get("included_recovered")?.as_u64()?,
-            included: c.get("included")?.as_u64()?,
-            not_included_recovered: c.get("not_included_recovered")?.as_u64()?,
-            not_included: c.get("not_included")?.as_u64()?,
-        })
-    });
+fn memorization_summary(x: &MemorizationReport) -> Memorization {
+    let interval = |i: &vg_attacks::extraction::Interval| RateInterval { low: i.low, high: i.high, confidence: i.confidence };
+    let c = &x.canary_recovery;
     Memorization {
-        exact_rate: f("exact_rate"),
-        exact_rate_ci: interval("exact_rate_ci"),
-        approximate_rate: f("approximate_rate"),
-        approximate_rate_ci: interval("approximate_rate_ci"),
-        prompts: u("prompts").unwrap_or(0),
-        prefix_tokens: u("prefix_tokens").unwrap_or(0),
-        suffix_tokens: u("suffix_tokens").unwrap_or(0),
-        population_exact_rate: f("population_exact_rate"),
-        population_approximate_rate: f("population_approximate_rate"),
-        population_prompts: u("population_prompts"),
-        generations: u("generations"),
-        verbatim_min_tokens: u("verbatim_min_tokens"),
-        verbatim_generations: u("verbatim_generations").unwrap_or(0),
-        longest_verbatim_tokens: u("longest_verbatim_tokens").unwrap_or(0),
-        population_verbatim_generations: u("population_verbatim_generations"),
-        fragment_hits: u("fragment_hits").unwrap_or(0),
-        fragment_hits_by_type: by_type,
-        pii_not_in_training: u("pii_not_in_training"),
-        canary_recovery: recovery,
-        notes: x
-            .get("notes")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-            .unwrap_or_default(),
+        exact_rate: Some(x.exact_rate),
+        exact_rate_ci: Some(interval(&x.exact_rate_ci)),
+        approximate_rate: Some(x.approximate_rate),
+        approximate_rate_ci: Some(interval(&x.approximate_rate_ci)),
+        prompts: Some(x.prompts),
+        prefix_tokens: x.prefix_tokens as u64,
+        suffix_tokens: x.suffix_tokens as u64,
+        population_exact_rate: Some(x.population_exact_rate),
+        population_approximate_rate: Some(x.population_approximate_rate),
+        population_prompts: Some(x.population_prompts),
+        generations: Some(x.generations),
+        verbatim_min_tokens: Some(x.verbatim_min_tokens as u64),
+        verbatim_generations: Some(x.verbatim_generations),
+        longest_verbatim_tokens: Some(x.longest_verbatim_tokens),
+        population_verbatim_generations: Some(x.population_verbatim_generations),
+        fragment_hits: Some(x.fragment_hits),
+        fragment_hits_by_type: x.fragment_hits_by_type.clone(),
+        pii_not_in_training: Some(x.pii_not_in_training),
+        canary_recovery: Some(vg_reports::CanaryRecoverySummary {
+            included_recovered: c.included_recovered,
+            included: c.included,
+            not_included_recovered: c.not_included_recovered,
+            not_included: c.not_included,
+        }),
+        notes: x.notes.clone(),
     }
 }
 
-fn engine_summary(x: &Value) -> EngineAudit {
-    let f = |k: &str| x.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
-    let lower_bounds = x
-        .get("lower_bounds")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, b)| {
-                    Some((k.clone(), EngineBound {
-                        epsilon: b.get("epsilon")?.as_f64()?,
-                        ideal_epsilon: b.get("ideal_epsilon")?.as_f64()?,
-                        confidence: b.get("confidence")?.as_f64()?,
-                        observation: b.get("observation")?.as_str()?.to_string(),
-                    }))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+fn engine_summary(x: &EngineAuditReport) -> EngineAudit {
     EngineAudit {
-        theoretical_epsilon: f("theoretical_epsilon"),
-        delta: f("delta"),
-        canaries: x.get("canaries").and_then(Value::as_u64).unwrap_or(0),
-        steps: x.get("steps").and_then(Value::as_u64).unwrap_or(0),
-        noise_multiplier: f("noise_multiplier"),
-        lower_bounds,
+        theoretical_epsilon: x.theoretical_epsilon,
+        delta: x.delta,
+        canaries: x.canaries as u64,
+        steps: x.steps,
+        noise_multiplier: x.noise_multiplier,
+        lower_bounds: x
+            .lower_bounds
+            .iter()
+            .map(|(k, b)| {
+                (k.clone(), EngineBound {
+                    epsilon: b.epsilon,
+                    ideal_epsilon: b.ideal_epsilon,
+                    confidence: b.confidence,
+                    observation: b.observation.clone(),
+                })
+            })
+            .collect(),
     }
 }
 
@@ -304,42 +284,36 @@ fn collect_plots(data: &mut ReportData, name: &str, info: &ModelJson, a: &Target
 }
 
 /// Report examples from an extraction report (already redacted unless `show_extracted`).
-fn collect_examples(data: &mut ReportData, name: &str, x: &Value) {
-    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let list = |k: &str| x.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
-    for e in list("memorized_examples").iter().take(6) {
-        let exact = e.get("exact").and_then(Value::as_bool).unwrap_or(false);
+fn collect_examples(data: &mut ReportData, name: &str, x: &MemorizationReport) {
+    for e in x.memorized_examples.iter().take(6) {
         data.examples.push(ExtractionExample {
             model: name.into(),
-            kind: if exact { "memorization (exact)".into() } else { "memorization (approximate)".into() },
-            record_id: e.get("record_id").and_then(Value::as_u64),
+            kind: if e.exact { "memorization (exact)".into() } else { "memorization (approximate)".into() },
+            record_id: Some(e.record_id),
             prompt: String::new(),
-            generated: str_of(e, "continuation"),
+            generated: e.continuation.clone(),
             truth: None,
-            matched_tokens: e.get("suffix_tokens").and_then(Value::as_u64),
+            matched_tokens: Some(e.suffix_tokens as u64),
         });
     }
-    let verbatim = x.get("verbatim").and_then(|v| v.get("examples")).and_then(Value::as_array).cloned().unwrap_or_default();
-    for e in verbatim.iter().take(6) {
-        let span = e.get("span").cloned().unwrap_or(Value::Null);
+    for e in x.verbatim.examples.iter().take(6) {
         data.examples.push(ExtractionExample {
             model: name.into(),
             kind: "verbatim".into(),
-            record_id: span.get("record").and_then(|r| r.get("id")).and_then(Value::as_u64),
+            record_id: Some(e.span.record.id),
             prompt: String::new(),
-            generated: str_of(e, "text"),
+            generated: e.text.clone(),
             truth: None,
-            matched_tokens: span.get("len").and_then(Value::as_u64),
+            matched_tokens: Some(e.span.len as u64),
         });
     }
-    for e in list("fragment_examples").iter().take(6) {
-        let hit = e.get("hit").cloned().unwrap_or(Value::Null);
+    for e in x.fragment_examples.iter().take(6) {
         data.examples.push(ExtractionExample {
             model: name.into(),
-            kind: format!("fragment ({})", str_of(&hit, "kind")),
-            record_id: hit.get("canary_id").and_then(Value::as_u64),
+            kind: format!("fragment ({})", e.hit.kind),
+            record_id: e.hit.canary_id,
             prompt: String::new(),
-            generated: str_of(e, "context"),
+            generated: e.context.clone(),
             truth: None,
             matched_tokens: None,
         });
@@ -390,7 +364,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
 }
 
-fn read_optional(path: &Path) -> anyhow::Result<Option<Value>> {
+fn read_optional<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
     if path.exists() {
         Ok(Some(read_json(path)?))
     } else {

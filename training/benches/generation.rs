@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use candle_core::DType;
 use rand::{Rng, SeedableRng};
-use vg_training::generate::generate;
+use vg_training::generate;
 use vg_training::{Decoding, Gpt, GptConfig};
 
 #[global_allocator]

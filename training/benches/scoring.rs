@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
-use vg_training::scoring::{token_stats, SCORING_BATCH_SIZE};
+use vg_training::{token_stats, SCORING_BATCH_SIZE};
 use vg_training::{model_input, Gpt, GptConfig};
 
 #[global_allocator]

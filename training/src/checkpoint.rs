@@ -40,10 +40,14 @@ pub struct DpRecord {
     pub steps: u64,
     /// Flat clipping norm C.
     pub clip_norm: f64,
-    /// "pld" or "rdp".
-    pub accountant: String,
+    /// The accountant that turned `event` into ε.
+    pub accountant: vg_accounting::AccountantKind,
     /// Neighbouring relation (privacy unit: one training example).
-    pub neighbouring: String,
+    pub neighbouring: vg_accounting::Neighbouring,
+    /// The privacy event that was accounted, so ε can be recomputed from model.json alone
+    /// (None only in model.json files written before the ledger was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<vg_accounting::DpEvent>,
     /// Truncated Poisson bound, if any.
     pub max_batch: Option<usize>,
     /// Where sampling and noise came from.

@@ -136,10 +136,10 @@ pub struct DpConfig {
     pub clip_norm: f64,
     /// (ε, δ) target or a given σ.
     pub target: PrivacyTarget,
-    /// "pld" (default) or "rdp".
-    pub accountant: String,
-    /// "add-remove" (default), "zero-out" or "replace-one".
-    pub neighbouring: String,
+    /// The accountant (PLD by default).
+    pub accountant: vg_accounting::AccountantKind,
+    /// The neighbouring relation, i.e. the privacy unit (add/remove one example by default).
+    pub neighbouring: vg_accounting::Neighbouring,
     /// Truncated Poisson: drop examples beyond this many in a logical batch; T·P[Bin(N,q) > max] is added to δ.
     pub max_batch: Option<usize>,
     /// Reproducible sampling and noise from this seed: the model then carries NO DP guarantee.
@@ -156,8 +156,8 @@ impl Default for DpConfig {
         DpConfig {
             clip_norm: 1.0,
             target: PrivacyTarget::Epsilon { epsilon: 8.0, delta: 1e-5 },
-            accountant: "pld".into(),
-            neighbouring: "add-remove".into(),
+            accountant: vg_accounting::AccountantKind::Pld,
+            neighbouring: vg_accounting::Neighbouring::AddOrRemoveOne,
             max_batch: None,
             insecure_seed: None,
             force_delta: false,
@@ -252,12 +252,6 @@ impl TrainConfig {
         if let Some(dp) = &self.dp {
             if !(dp.clip_norm > 0.0 && dp.clip_norm.is_finite()) {
                 return Err(Error::privacy("clip_norm", dp.clip_norm, "must be a positive finite number"));
-            }
-            if !matches!(dp.accountant.as_str(), "pld" | "rdp") {
-                return Err(Error::privacy("accountant", &dp.accountant, "use pld or rdp"));
-            }
-            if !matches!(dp.neighbouring.as_str(), "add-remove" | "zero-out" | "replace-one") {
-                return Err(Error::privacy("neighbouring", &dp.neighbouring, "use add-remove, zero-out or replace-one"));
             }
             if let Some(m) = dp.max_batch {
                 if m < self.batch_size {

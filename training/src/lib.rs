@@ -9,7 +9,8 @@
 //! # Brief overview
 //! - [`Gpt`] / [`GptConfig`]: the model and its architecture (what `model.json` stores).
 //! - [`DpSgd`] (built by [`DpSgdBuilder`]): one private step = sample → clip → canaries → noise →
-//!   observe → scale; [`Optimizer`] applies the result.
+//!   observe → scale; [`Optimizer`] applies the result. [`GradientCanary`] and [`StepObserver`]
+//!   are the hooks the white-box engine audit (in the `vg-audit` library) drives.
 //! - [`train()`]: the whole loop with evaluation, curve, checkpoints and resume.
 //! - [`LoadedModel`]: a finished model for scoring ([`TokenStats`]) and generation.
 //!
@@ -26,37 +27,46 @@
 //!     let out = engine.step(&model, &data, step).unwrap();
 //!     opt.step(&model, &out.grads, 0.1).unwrap();
 //! }
-//! let eps = vg_training::privacy::epsilon_spent(engine.sampling_rate(), 1.0, 2, 1e-5, "pld", "add-remove").unwrap();
+//! let eps = vg_accounting::epsilon(vg_accounting::AccountantKind::Pld, engine.sampling_rate(), 1.0, 2, 1e-5,
+//!     vg_accounting::Neighbouring::AddOrRemoveOne).unwrap();
 //! assert!(eps > 0.0 && eps.is_finite());
 //! ```
 //!
 //! Threads: candle's matmuls use `RAYON_NUM_THREADS`; set it to 1 on shared machines.
+//!
+//! # Features
+//! - `test-utils`: [`EngineFaults`] and `DpSgdBuilder::faults`, deliberate engine faults for the
+//!   mutation tests of the white-box engine audit (never in a normal build).
 
 mod batch;
-pub mod checkpoint;
-pub mod config;
-pub mod dpsgd;
-pub mod engine_audit;
+mod checkpoint;
+mod config;
+mod dpsgd;
 mod error;
-pub mod generate;
+mod generate;
 mod hooks;
-pub mod model;
-pub mod optimizer;
-pub mod privacy;
-pub mod scoring;
-pub mod shadows;
-pub mod train;
+mod model;
+mod optimizer;
+mod privacy;
+mod request;
+mod scoring;
+mod shadows;
+mod train;
 
 pub use batch::model_input;
-pub use checkpoint::{save_model, CurvePoint, DataHashes, DpRecord, LoadedModel, Metrics, ModelJson, ShadowRecord};
+pub use checkpoint::{save_model, CurvePoint, DataHashes, DpRecord, LoadedModel, Metrics, ModelJson, ShadowRecord, MODEL_FORMAT};
 pub use config::{DpConfig, GptConfig, OptimizerConfig, PrivacyTarget, Provenance, TrainConfig};
 pub use dpsgd::clip::{clip_and_accumulate, clip_and_accumulate_reference, summed_gradient, ClippedGradients};
-pub use dpsgd::engine::{DpSgd, DpSgdBuilder, DpStep, EngineFaults, GradientCanary, StepObserver, StepView};
+pub use dpsgd::engine::{DpSgd, DpSgdBuilder, DpStep, GradientCanary, StepObserver, StepView};
+#[cfg(feature = "test-utils")]
+pub use dpsgd::engine::EngineFaults;
 pub use dpsgd::noise::{poisson_sample, DpRandomness};
 pub use error::{Error, Result};
-pub use generate::Decoding;
+pub use generate::{generate, Decoding};
 pub use model::Gpt;
 pub use optimizer::Optimizer;
-pub use scoring::TokenStats;
+pub use privacy::{resolve_privacy, sampling_rate};
+pub use request::{default_delta, DpRequest, TrainRequest, DEFAULT_EPSILON};
+pub use scoring::{mean_loss, token_stats, TokenStats, SCORING_BATCH_SIZE};
 pub use shadows::shadow_assignment;
 pub use train::{train, TrainProgress};

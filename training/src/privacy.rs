@@ -1,37 +1,45 @@
-//! From the user's privacy request to the `dp` record: σ calibrated for (ε, δ) or ε for a given σ,
-//! δ ≤ 1/N enforced, the truncated-Poisson δ added. The mathematics lives in vg-accounting.
+//! From the user's privacy request to the `dp` record: q = B/N checked once, σ calibrated for
+//! (ε, δ) or ε for a given σ, δ ≤ 1/N enforced, the truncated-Poisson δ added, and the
+//! [`DpEvent`] that was accounted kept in the record. The mathematics lives in vg-accounting.
+
+use vg_accounting::{dpsgd_event, DpEvent};
 
 use crate::checkpoint::DpRecord;
 use crate::config::{DpConfig, PrivacyTarget};
 use crate::{Error, Result};
 
-fn kinds(accountant: &str, neighbouring: &str) -> Result<(vg_accounting::AccountantKind, vg_accounting::Neighbouring)> {
-    let kind = accountant.parse().map_err(|e: vg_accounting::Error| Error::privacy("accountant", accountant, e.to_string()))?;
-    let nb = neighbouring.parse().map_err(|e: vg_accounting::Error| Error::privacy("neighbouring", neighbouring, e.to_string()))?;
-    Ok((kind, nb))
+/// The Poisson sampling rate q = expected batch / N, refused unless it lies in (0, 1]: the one
+/// place q is computed, for the accountant and for the engine's sampler alike.
+pub fn sampling_rate(expected_batch_size: f64, dataset_size: usize) -> Result<f64> {
+    if dataset_size == 0 {
+        return Err(Error::privacy("dataset_size", 0, "DP-SGD needs at least one training example"));
+    }
+    let q = expected_batch_size / dataset_size as f64;
+    if !(q > 0.0 && q <= 1.0) {
+        return Err(Error::privacy(
+            "sampling_rate",
+            q,
+            format!("q = expected batch {expected_batch_size} / N {dataset_size} must lie in (0, 1]"),
+        ));
+    }
+    Ok(q)
 }
 
-/// ε spent by `steps` Poisson-sampled Gaussian steps (rate q, multiplier σ) at δ.
-pub fn epsilon_spent(q: f64, sigma: f64, steps: u64, delta: f64, accountant: &str, neighbouring: &str) -> Result<f64> {
-    let (kind, nb) = kinds(accountant, neighbouring)?;
-    vg_accounting::epsilon(kind, q, sigma, steps, delta, nb).map_err(|e| Error::Accounting(e.to_string()))
+fn accounting(e: vg_accounting::Error) -> Error {
+    Error::Accounting(e.to_string())
 }
 
-/// The smallest σ whose run spends at most (ε, δ).
-pub fn calibrate_sigma(q: f64, steps: u64, epsilon: f64, delta: f64, accountant: &str, neighbouring: &str) -> Result<f64> {
-    let (kind, nb) = kinds(accountant, neighbouring)?;
-    // Monotone bisection in vg-accounting; rounding is chosen so σ never undershoots.
-    let mut eps_of = |sigma: f64| vg_accounting::epsilon(kind, q, sigma, steps, delta, nb);
-    vg_accounting::calibrate::smallest_sigma(&mut eps_of, epsilon, 1e-4).map_err(|e| Error::Accounting(e.to_string()))
+/// ε at `delta` of `event` under the configured accountant and neighbouring relation.
+fn epsilon_of(dp: &DpConfig, event: &DpEvent, delta: f64) -> Result<f64> {
+    let mut acc = vg_accounting::new_accountant(dp.accountant, dp.neighbouring);
+    acc.compose(event).map_err(accounting)?;
+    acc.epsilon(delta).map_err(accounting)
 }
 
 /// Resolves a [`DpConfig`] for `n` examples, expected batch `batch`, `steps` steps into the
 /// record model.json stores. Refuses δ ∉ (0, 1), δ > 1/N (unless forced), q ∉ (0, 1], ε ≤ 0, σ ≤ 0.
 pub fn resolve_privacy(dp: &DpConfig, batch: f64, n: usize, steps: u64) -> Result<DpRecord> {
-    let q = batch / n as f64;
-    if !(q > 0.0 && q <= 1.0) {
-        return Err(Error::privacy("sampling_rate", q, format!("expected batch {batch} / {n} examples must lie in (0, 1]")));
-    }
+    let q = sampling_rate(batch, n)?;
     let delta = match &dp.target {
         PrivacyTarget::Epsilon { delta, .. } | PrivacyTarget::NoiseMultiplier { delta, .. } => *delta,
     };
@@ -50,7 +58,8 @@ pub fn resolve_privacy(dp: &DpConfig, batch: f64, n: usize, steps: u64) -> Resul
             if !(*epsilon > 0.0 && epsilon.is_finite()) {
                 return Err(Error::privacy("epsilon", epsilon, "must be a positive finite number"));
             }
-            calibrate_sigma(q, steps, *epsilon, delta, &dp.accountant, &dp.neighbouring)?
+            // The one σ calibration (vg-accounting), rounded so that ε never exceeds the target.
+            vg_accounting::calibrate_noise_multiplier(dp.accountant, q, steps, *epsilon, delta, dp.neighbouring).map_err(accounting)?
         }
         PrivacyTarget::NoiseMultiplier { sigma, .. } => {
             if !(*sigma > 0.0 && sigma.is_finite()) {
@@ -59,9 +68,10 @@ pub fn resolve_privacy(dp: &DpConfig, batch: f64, n: usize, steps: u64) -> Resul
             *sigma
         }
     };
-    let epsilon = epsilon_spent(q, sigma, steps, delta, &dp.accountant, &dp.neighbouring)?;
+    let event = dpsgd_event(q, sigma, steps);
+    let epsilon = epsilon_of(dp, &event, delta)?;
     let delta_truncation = match dp.max_batch {
-        Some(m) => vg_accounting::truncation_delta(n as u64, q, m as u64, steps).map_err(|e| Error::Accounting(e.to_string()))?,
+        Some(m) => vg_accounting::truncation_delta(n as u64, q, m as u64, steps).map_err(accounting)?,
         None => 0.0,
     };
     Ok(DpRecord {
@@ -74,8 +84,9 @@ pub fn resolve_privacy(dp: &DpConfig, batch: f64, n: usize, steps: u64) -> Resul
         expected_batch_size: batch,
         steps,
         clip_norm: dp.clip_norm,
-        accountant: dp.accountant.clone(),
-        neighbouring: dp.neighbouring.clone(),
+        accountant: dp.accountant,
+        neighbouring: dp.neighbouring,
+        event: Some(event),
         max_batch: dp.max_batch,
         randomness: match dp.insecure_seed {
             Some(s) => format!("ChaCha20 keyed from --insecure-seed {s}: reproducible, NO DP guarantee"),

@@ -1,7 +1,7 @@
 //! The DP-SGD step: equivalence with SGD when σ = 0 and C is huge, the noise level, the bound on
 //! one example's contribution, gradient canaries and faults, and Poisson batch sizes.
 
-mod common;
+use crate::common;
 
 use candle_core::DType;
 use common::{micro_config, random_inputs, rel_err};

@@ -2,7 +2,7 @@
 //! variant "A" of shared/notes/dpsgd-on-candle.md), per parameter tensor, so every layer type
 //! (token and position embedding, LayerNorm γ/β, linear weight and bias, LM head) is checked.
 
-mod common;
+use crate::common;
 
 use candle_core::DType;
 use common::{micro_config, random_inputs, rel_err};

@@ -1,10 +1,10 @@
 //! Model-level checks: presets' sizes, model inputs, the learning-rate schedule, shadow splits,
 //! and the per-token statistics against a direct computation from the logits.
 
-mod common;
+use crate::common;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
-use vg_training::scoring::token_stats;
+use vg_training::token_stats;
 use vg_training::{model_input, shadow_assignment, Gpt, GptConfig, TrainConfig};
 
 #[test]

@@ -1,7 +1,7 @@
 //! End-to-end training: the loss goes down, checkpoints round-trip, resume is bit-identical,
 //! mismatching checkpoints are refused, scoring and KV-cached generation agree with the forward pass.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -60,7 +60,7 @@ fn kv_cache_generation_matches_full_forward() {
     let cfg = tiny(40);
     let model = vg_training::Gpt::new(&cfg, DType::F64, 1).unwrap();
     let prompt = vec![1u32, 5, 9, 13];
-    let out = vg_training::generate::generate(&model, &[prompt.clone()], 10, &Decoding::Greedy, 0).unwrap();
+    let out = vg_training::generate(&model, &[prompt.clone()], 10, &Decoding::Greedy, 0).unwrap();
     let mut seq = prompt.clone();
     for _ in 0..10 {
         let ids = Tensor::from_vec(seq.clone(), (1, seq.len()), &Device::Cpu).unwrap();
@@ -74,8 +74,8 @@ fn kv_cache_generation_matches_full_forward() {
     assert_eq!(out[0], seq[prompt.len()..].to_vec());
     // Top-k sampling is reproducible for a seed and stays inside the top k.
     let d = Decoding::TopK { k: 3, temperature: 0.8 };
-    let a = vg_training::generate::generate(&model, &[prompt.clone(), prompt.clone()], 8, &d, 7).unwrap();
-    let b = vg_training::generate::generate(&model, &[prompt.clone(), prompt.clone()], 8, &d, 7).unwrap();
+    let a = vg_training::generate(&model, &[prompt.clone(), prompt.clone()], 8, &d, 7).unwrap();
+    let b = vg_training::generate(&model, &[prompt.clone(), prompt.clone()], 8, &d, 7).unwrap();
     assert_eq!(a, b);
 }
 

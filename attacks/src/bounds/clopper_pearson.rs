@@ -14,7 +14,7 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AttackError, Result};
-use crate::special::inverse_regularized_incomplete_beta;
+use vg_accounting::special::inverse_regularized_incomplete_beta;
 
 /// One-sided upper confidence bound on a binomial rate: with probability ≥ 1 − `alpha` the
 /// true rate is ≤ the returned value (Clopper & Pearson 1934: Beta.ppf(1 − α, k + 1, n − k), 1 when k = n).

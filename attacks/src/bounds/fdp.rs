@@ -17,106 +17,16 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rand_distr::{Distribution, StandardNormal};
-use statrs::function::erf::erfc_inv;
-use vg_accounting::special::norm_cdf;
+use vg_accounting::special::{norm_cdf, norm_ppf};
 
+use crate::bounds::guesses::{best_over_grid, GridBound, GuessCounts, GuessRule, ScoreOrder};
 use crate::bounds::one_run::one_run_epsilon;
-use crate::error::AttackError;
+use crate::AttackError;
 
 /// Largest μ the search considers; μ = 64 is ε in the thousands at any sensible δ.
 const MU_SEARCH_MAX: f64 = 64.0;
 /// Absolute precision of the μ bisection.
 const MU_TOLERANCE: f64 = 1e-9;
-
-/// Errors of the f-DP bound: every message names the parameter and its value.
-#[derive(Debug, thiserror::Error)]
-pub enum FdpError {
-    /// No canaries.
-    #[error("number of canaries m = {0}: need at least 1")]
-    NoCanaries(usize),
-    /// More guesses than canaries.
-    #[error("guesses r = {guesses} exceed the number of canaries m = {m}")]
-    TooManyGuesses {
-        /// Guesses r.
-        guesses: usize,
-        /// Canaries m.
-        m: usize,
-    },
-    /// More correct guesses than guesses.
-    #[error("correct guesses v = {correct} exceed guesses r = {guesses}")]
-    TooManyCorrect {
-        /// Correct guesses v.
-        correct: usize,
-        /// Guesses r.
-        guesses: usize,
-    },
-    /// Confidence outside (0, 1).
-    #[error("confidence = {0} must lie strictly between 0 and 1")]
-    Confidence(f64),
-    /// Significance outside (0, 1).
-    #[error("significance = {0} must lie strictly between 0 and 1")]
-    Significance(f64),
-    /// δ outside (0, 1): a Gaussian mechanism has ε = ∞ at δ = 0.
-    #[error("delta = {0} must lie strictly between 0 and 1 (a Gaussian mechanism has ε = ∞ at δ = 0)")]
-    Delta(f64),
-    /// μ negative or not finite.
-    #[error("mu = {0} must be finite and ≥ 0")]
-    Mu(f64),
-    /// Scores and membership bits of different lengths.
-    #[error("{scores} scores but {members} membership bits: one of each per canary")]
-    LengthMismatch {
-        /// Number of scores.
-        scores: usize,
-        /// Number of membership bits.
-        members: usize,
-    },
-    /// A score that is NaN or infinite.
-    #[error("score of canary {index} is {value}: scores must be finite")]
-    NonFiniteScore {
-        /// Canary index.
-        index: usize,
-        /// The score.
-        value: f64,
-    },
-    /// A guessing rule that guesses more canaries than there are.
-    #[error("guess rule k+ = {k_plus}, k- = {k_minus} guesses more than the m = {m} canaries")]
-    RuleTooLarge {
-        /// Guesses "in".
-        k_plus: usize,
-        /// Guesses "out".
-        k_minus: usize,
-        /// Canaries m.
-        m: usize,
-    },
-    /// An empty grid of guessing rules.
-    #[error("the grid of guessing rules is empty")]
-    EmptyGrid,
-    /// Simulation trials = 0.
-    #[error("ideal-bound trials = {0}: need at least 1")]
-    NoTrials(usize),
-    /// The analytic-Gaussian conversion failed.
-    #[error("converting mu = {mu} to epsilon at delta = {delta}: {message}")]
-    Accounting {
-        /// μ converted.
-        mu: f64,
-        /// δ of the conversion.
-        delta: f64,
-        /// The accountant's message.
-        message: String,
-    },
-}
-
-/// Standard normal quantile Φ⁻¹(p) = −√2 erfc⁻¹(2p) (statrs' erfc⁻¹, Boost's rational
-/// approximations); ±∞ at p = 0 and p = 1. The recursion calls it once per step, so it must be fast.
-fn normal_quantile(p: f64) -> f64 {
-    if p <= 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if p >= 1.0 {
-        return f64::INFINITY;
-    }
-    -std::f64::consts::SQRT_2 * erfc_inv(2.0 * p)
-}
 
 /// Gaussian trade-off curve f_μ(α) = Φ(Φ⁻¹(1−α) − μ): the smallest type-II error of any test
 /// with type-I error α against a μ-GDP mechanism (Dong, Roth, Su 2019, eq. 6).
@@ -127,7 +37,7 @@ pub fn gaussian_tradeoff(mu: f64, alpha: f64) -> f64 {
     if alpha >= 1.0 {
         return 0.0;
     }
-    norm_cdf(normal_quantile(1.0 - alpha) - mu)
+    norm_cdf(norm_ppf(1.0 - alpha) - mu)
 }
 
 /// x ↦ Φ(Φ⁻¹(x) − μ): the inverse of the "blow-up" x ↦ 1 − f_μ(x) = Φ(Φ⁻¹(x) + μ), i.e. the
@@ -139,41 +49,14 @@ fn blow_up_inverse(mu: f64, x: f64) -> f64 {
     if x >= 1.0 {
         return 1.0;
     }
-    norm_cdf(normal_quantile(x) - mu)
-}
-
-/// Observed counts of a one-run audit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AuditCounts {
-    /// Canaries in the audit (each included with probability ½), guessed or not.
-    pub canaries: usize,
-    /// Guesses made (k₊ + k₋).
-    pub guesses: usize,
-    /// Correct guesses.
-    pub correct: usize,
-}
-
-impl AuditCounts {
-    /// Checks 1 ≤ m, r ≤ m, v ≤ r.
-    pub fn validate(&self) -> Result<(), FdpError> {
-        if self.canaries == 0 {
-            return Err(FdpError::NoCanaries(self.canaries));
-        }
-        if self.guesses > self.canaries {
-            return Err(FdpError::TooManyGuesses { guesses: self.guesses, m: self.canaries });
-        }
-        if self.correct > self.guesses {
-            return Err(FdpError::TooManyCorrect { correct: self.correct, guesses: self.guesses });
-        }
-        Ok(())
-    }
+    norm_cdf(norm_ppf(x) - mu)
 }
 
 /// The recursion of Mahloujifar et al. 2024 ("audit_rh_with_cap"): positive when the counts
 /// reject "μ-GDP" at `significance`, zero or negative when they are consistent with it.
 /// Starting from the mass τ·v/m of correct and τ·(r−v)/m of wrong guesses, each step adds the
 /// wrong-guess mass that f_μ forces; the claim is rejected when the total passes r/m.
-pub fn gdp_rejection_margin(mu: f64, counts: AuditCounts, significance: f64) -> f64 {
+pub fn gdp_rejection_margin(mu: f64, counts: GuessCounts, significance: f64) -> f64 {
     let m = counts.canaries as f64;
     let r_total = counts.guesses as f64;
     let mut correct_mass = significance * counts.correct as f64 / m;
@@ -191,16 +74,16 @@ pub fn gdp_rejection_margin(mu: f64, counts: AuditCounts, significance: f64) -> 
     correct_mass + wrong_mass - r_total / m
 }
 
-fn check_significance(significance: f64) -> Result<(), FdpError> {
+fn check_significance(significance: f64) -> Result<(), AttackError> {
     if !(significance > 0.0 && significance < 1.0) {
-        return Err(FdpError::Significance(significance));
+        return Err(AttackError::SignificanceOutOfRange(significance));
     }
     Ok(())
 }
 
 /// The largest μ such that "the mechanism is μ-GDP" is rejected at `significance` by these
 /// counts (0 when not even μ = 0 is rejected). Bisection; the margin decreases in μ.
-pub fn mu_lower_bound(counts: AuditCounts, significance: f64) -> Result<f64, FdpError> {
+pub fn mu_lower_bound(counts: GuessCounts, significance: f64) -> crate::Result<f64> {
     counts.validate()?;
     check_significance(significance)?;
     Ok(mu_lower_bound_above(counts, significance, 0.0))
@@ -208,7 +91,7 @@ pub fn mu_lower_bound(counts: AuditCounts, significance: f64) -> Result<f64, Fdp
 
 /// As [`mu_lower_bound`], but returns `floor` at once when μ = `floor` is not rejected (a grid
 /// search only needs bounds that beat the best so far). Inputs already validated.
-fn mu_lower_bound_above(counts: AuditCounts, significance: f64, floor: f64) -> f64 {
+fn mu_lower_bound_above(counts: GuessCounts, significance: f64, floor: f64) -> f64 {
     if counts.correct == 0 || gdp_rejection_margin(floor, counts, significance) <= 0.0 {
         return floor;
     }
@@ -233,17 +116,17 @@ fn mu_lower_bound_above(counts: AuditCounts, significance: f64, floor: f64) -> f
 }
 
 /// ε of a μ-GDP (Gaussian) mechanism at δ, from the analytic Gaussian (Balle & Wang 2018).
-pub fn gaussian_epsilon(mu: f64, delta: f64) -> Result<f64, FdpError> {
+pub fn gaussian_epsilon(mu: f64, delta: f64) -> crate::Result<f64> {
     if !(mu.is_finite() && mu >= 0.0) {
-        return Err(FdpError::Mu(mu));
+        return Err(AttackError::MuOutOfRange(mu));
     }
     if !(delta > 0.0 && delta < 1.0) {
-        return Err(FdpError::Delta(delta));
+        return Err(AttackError::DeltaOutOfRange(delta));
     }
     if mu == 0.0 {
         return Ok(0.0);
     }
-    vg_accounting::gaussian::epsilon_for_delta(mu, delta).map_err(|e| FdpError::Accounting {
+    vg_accounting::gaussian::epsilon_for_delta(mu, delta).map_err(|e| AttackError::GaussianConversion {
         mu,
         delta,
         message: e.to_string(),
@@ -262,30 +145,21 @@ pub struct FdpBound {
     /// Confidence of the bound (1 − significance).
     pub confidence: f64,
     /// The counts it rests on.
-    pub counts: AuditCounts,
+    pub counts: GuessCounts,
 }
 
 /// f-DP one-run ε lower bound from counts (one guessing rule fixed in advance).
 pub fn fdp_epsilon_lower_bound(
-    counts: AuditCounts,
+    counts: GuessCounts,
     delta: f64,
     confidence: f64,
-) -> Result<FdpBound, FdpError> {
+) -> Result<FdpBound, AttackError> {
     if !(confidence > 0.0 && confidence < 1.0) {
-        return Err(FdpError::Confidence(confidence));
+        return Err(AttackError::ConfidenceOutOfRange(confidence));
     }
     let mu = mu_lower_bound(counts, 1.0 - confidence)?;
     let epsilon = gaussian_epsilon(mu, delta)?;
     Ok(FdpBound { mu, epsilon, delta, confidence, counts })
-}
-
-/// A guessing rule: "in" for the k₊ highest scores, "out" for the k₋ lowest, abstain otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct GuessRule {
-    /// Canaries guessed included (highest scores).
-    pub k_plus: usize,
-    /// Canaries guessed excluded (lowest scores).
-    pub k_minus: usize,
 }
 
 /// The default grid for m canaries: symmetric rules k₊ = k₋ = k with k = ⌊m/2⌋, ⌊m/4⌋, … down
@@ -301,89 +175,6 @@ pub fn default_guess_grid(m: usize) -> Vec<GuessRule> {
         grid.push(GuessRule { k_plus: m / 2, k_minus: m - m / 2 });
     }
     grid
-}
-
-/// Canary indices ordered by score, lowest first (ties by index: a rule fixed in advance).
-fn order_by_score(scores: &[f64], members: &[bool]) -> Result<Vec<usize>, FdpError> {
-    if scores.len() != members.len() {
-        return Err(FdpError::LengthMismatch { scores: scores.len(), members: members.len() });
-    }
-    if scores.is_empty() {
-        return Err(FdpError::NoCanaries(0));
-    }
-    if let Some((index, &value)) = scores.iter().enumerate().find(|(_, s)| !s.is_finite()) {
-        return Err(FdpError::NonFiniteScore { index, value });
-    }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
-    Ok(order)
-}
-
-/// Counts of one rule applied to canaries already ordered by score.
-fn apply_rule(order: &[usize], members: &[bool], rule: GuessRule) -> Result<AuditCounts, FdpError> {
-    let m = order.len();
-    if rule.k_plus + rule.k_minus > m {
-        return Err(FdpError::RuleTooLarge { k_plus: rule.k_plus, k_minus: rule.k_minus, m });
-    }
-    let right_out = order[..rule.k_minus].iter().filter(|&&i| !members[i]).count();
-    let right_in = order[m - rule.k_plus..].iter().filter(|&&i| members[i]).count();
-    Ok(AuditCounts { canaries: m, guesses: rule.k_plus + rule.k_minus, correct: right_in + right_out })
-}
-
-/// Counts of the rule `rule` on these scores (higher = more likely included) and truths.
-pub fn guess_counts(scores: &[f64], members: &[bool], rule: GuessRule) -> Result<AuditCounts, FdpError> {
-    apply_rule(&order_by_score(scores, members)?, members, rule)
-}
-
-/// The best rule of a grid and the bound it gave, each rule tested at significance τ/|grid|.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct GridBound {
-    /// The bound's value (μ for the f-DP search, ε for bounds that give ε directly).
-    pub value: f64,
-    /// The rule that gave it.
-    pub rule: GuessRule,
-    /// Its counts.
-    pub counts: AuditCounts,
-    /// Rules tried (the Bonferroni factor).
-    pub rules_tried: usize,
-    /// Significance at which each rule was tested: (1 − confidence) / rules_tried.
-    pub per_rule_significance: f64,
-}
-
-/// Applies every rule of `grid` and keeps the largest bound. `bound(counts, significance,
-/// best_so_far)` returns the bound for one rule at the Bonferroni-corrected significance (it
-/// may return `best_so_far` early when it cannot beat it). The first rule wins ties.
-pub fn best_over_grid<E: From<FdpError>>(
-    scores: &[f64],
-    members: &[bool],
-    grid: &[GuessRule],
-    confidence: f64,
-    mut bound: impl FnMut(AuditCounts, f64, f64) -> Result<f64, E>,
-) -> Result<GridBound, E> {
-    if !(confidence > 0.0 && confidence < 1.0) {
-        return Err(FdpError::Confidence(confidence).into());
-    }
-    if grid.is_empty() {
-        return Err(FdpError::EmptyGrid.into());
-    }
-    let order = order_by_score(scores, members)?;
-    let per_rule_significance = (1.0 - confidence) / grid.len() as f64;
-    let mut best: Option<GridBound> = None;
-    for &rule in grid {
-        let counts = apply_rule(&order, members, rule)?;
-        let floor = best.as_ref().map_or(0.0, |b| b.value);
-        let value = bound(counts, per_rule_significance, floor)?;
-        if best.is_none() || value > floor {
-            best = Some(GridBound {
-                value,
-                rule,
-                counts,
-                rules_tried: grid.len(),
-                per_rule_significance,
-            });
-        }
-    }
-    Ok(best.expect("grid is not empty"))
 }
 
 /// An f-DP bound from scores, with the guessing rule chosen over a grid and paid for.
@@ -409,11 +200,12 @@ pub fn fdp_bound_from_scores(
     grid: &[GuessRule],
     delta: f64,
     confidence: f64,
-) -> Result<FdpScoreBound, FdpError> {
+) -> Result<FdpScoreBound, AttackError> {
     if !(delta > 0.0 && delta < 1.0) {
-        return Err(FdpError::Delta(delta));
+        return Err(AttackError::DeltaOutOfRange(delta));
     }
-    let grid_bound = best_over_grid::<FdpError>(scores, members, grid, confidence, |counts, sig, floor| {
+    let order = ScoreOrder::new(scores, members)?;
+    let grid_bound = best_over_grid(&order, grid, confidence, |counts, sig, floor| {
         check_significance(sig)?;
         Ok(mu_lower_bound_above(counts, sig, floor))
     })?;
@@ -451,7 +243,7 @@ pub struct IdealBound {
 }
 
 /// Runs `bound(scores, included) -> ε` on `trials` simulations of μ-GDP with m canaries.
-pub fn ideal_bound<E: From<FdpError>>(
+pub fn ideal_bound<E: From<AttackError>>(
     mu: f64,
     m: usize,
     trials: usize,
@@ -459,13 +251,13 @@ pub fn ideal_bound<E: From<FdpError>>(
     mut bound: impl FnMut(&[f64], &[bool]) -> Result<f64, E>,
 ) -> Result<IdealBound, E> {
     if !(mu.is_finite() && mu >= 0.0) {
-        return Err(FdpError::Mu(mu).into());
+        return Err(AttackError::MuOutOfRange(mu).into());
     }
     if m == 0 {
-        return Err(FdpError::NoCanaries(m).into());
+        return Err(AttackError::NoCanaries(m).into());
     }
     if trials == 0 {
-        return Err(FdpError::NoTrials(trials).into());
+        return Err(AttackError::NoTrials(trials).into());
     }
     let mut epsilons = Vec::with_capacity(trials);
     for t in 0..trials as u64 {
@@ -488,8 +280,8 @@ pub fn ideal_fdp_bound(
     confidence: f64,
     trials: usize,
     seed: u64,
-) -> Result<IdealBound, FdpError> {
-    ideal_bound::<FdpError>(mu, m, trials, seed, |scores, members| {
+) -> Result<IdealBound, AttackError> {
+    ideal_bound::<AttackError>(mu, m, trials, seed, |scores, members| {
         Ok(fdp_bound_from_scores(scores, members, grid, delta, confidence)?.epsilon)
     })
 }
@@ -549,9 +341,8 @@ fn one_run_over_grid(
     delta: f64,
     confidence: f64,
 ) -> Result<GridBound, AttackError> {
-    best_over_grid::<AttackError>(scores, members, grid, confidence, |c, sig, _| {
-        one_run_epsilon(c.canaries as u64, c.guesses as u64, c.correct as u64, delta, 1.0 - sig)
-    })
+    let order = ScoreOrder::new(scores, members)?;
+    best_over_grid(&order, grid, confidence, |c, sig, _| one_run_epsilon(c.canaries, c.guesses, c.correct, delta, 1.0 - sig))
 }
 
 /// Both one-run ε lower bounds from per-canary scores (higher = more likely included) and

@@ -5,8 +5,10 @@
 //! - [`clopper_pearson`]: from the error counts of a thresholded score (design.md formula).
 //! - [`one_run`]: Steinke–Nasr–Jagielski one-run audit on randomly included canaries.
 //! - [`fdp`]: the f-DP variant used by the DP-SGD engine audit.
+//! - [`guesses`]: the guessing rules, counts and grid search both one-run bounds share.
 pub mod clopper_pearson;
 pub mod fdp;
+pub mod guesses;
 pub mod one_run;
 
 pub use clopper_pearson::{
@@ -15,5 +17,6 @@ pub use clopper_pearson::{
 };
 pub use one_run::{
     one_run_epsilon, one_run_epsilon_appendix_d, one_run_from_scores, one_run_guesses, one_run_p_value, GuessChoice,
-    OneRunBound, OneRunCounts,
+    OneRunBound,
 };
+pub use guesses::{guess_counts, GuessCounts, GuessRule};

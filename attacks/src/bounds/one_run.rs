@@ -14,8 +14,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AttackError, Result};
-use crate::special::{binomial_ln_pmf, binomial_upper_tail};
+use crate::bounds::guesses::{best_over_grid, guess_counts, GuessCounts, GuessRule, ScoreOrder};
+use crate::{AttackError, Result};
+use vg_accounting::special::{binomial_ln_pmf, binomial_upper_tail};
 
 fn check_counts(m: u64, r: u64, v: u64, delta: f64) -> Result<()> {
     if v > r {
@@ -121,55 +122,10 @@ pub fn one_run_epsilon_appendix_d(m: u64, r: u64, v: u64, delta: f64, confidence
     Ok(lo)
 }
 
-/// Counts of one guessing rule on the canaries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OneRunCounts {
-    /// Canaries in the audit (m).
-    pub canaries: u64,
-    /// Guesses "in" (top scores).
-    pub k_plus: u64,
-    /// Guesses "out" (bottom scores).
-    pub k_minus: u64,
-    /// Guesses made, r = k₊ + k₋.
-    pub guesses: u64,
-    /// Correct guesses, v.
-    pub correct: u64,
-}
-
 /// Guess "in" for the `k_plus` highest scores and "out" for the `k_minus` lowest of the rest
-/// (ties broken by index: stable sort on (−score, i) and (score, i)), and count correct guesses.
-pub fn one_run_guesses(scores: &[f64], included: &[bool], k_plus: usize, k_minus: usize) -> Result<OneRunCounts> {
-    if scores.len() != included.len() {
-        return Err(AttackError::Shape(format!("{} canary scores but {} inclusion flags", scores.len(), included.len())));
-    }
-    if let Some(i) = scores.iter().position(|s| s.is_nan()) {
-        return Err(AttackError::BadScore(format!("canary score {i} is NaN")));
-    }
-    if k_plus + k_minus > scores.len() {
-        return Err(AttackError::InconsistentCounts(format!(
-            "k₊ + k₋ = {} + {} exceeds the {} canaries",
-            k_plus,
-            k_minus,
-            scores.len()
-        )));
-    }
-    let mut desc: Vec<usize> = (0..scores.len()).collect();
-    desc.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
-    let top = &desc[..k_plus];
-    let mut guessed_in = vec![false; scores.len()];
-    for &i in top {
-        guessed_in[i] = true;
-    }
-    let mut asc: Vec<usize> = (0..scores.len()).filter(|&i| !guessed_in[i]).collect();
-    asc.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
-    let correct = top.iter().filter(|&&i| included[i]).count() + asc[..k_minus].iter().filter(|&&i| !included[i]).count();
-    Ok(OneRunCounts {
-        canaries: scores.len() as u64,
-        k_plus: k_plus as u64,
-        k_minus: k_minus as u64,
-        guesses: (k_plus + k_minus) as u64,
-        correct: correct as u64,
-    })
+/// (ties broken by index), and count correct guesses.
+pub fn one_run_guesses(scores: &[f64], included: &[bool], k_plus: usize, k_minus: usize) -> Result<GuessCounts> {
+    guess_counts(scores, included, GuessRule { k_plus, k_minus })
 }
 
 /// How k₊ and k₋ are chosen, and how the choice is paid for.
@@ -225,7 +181,7 @@ pub struct OneRunBound {
     /// δ accounted for.
     pub delta: f64,
     /// Counts of the chosen rule (m is the canaries the final test ran on).
-    pub counts: OneRunCounts,
+    pub counts: GuessCounts,
     /// Number of (k₊, k₋) pairs the reported test paid for (1 for fixed or held-out).
     pub choices_paid: usize,
     /// "fixed", "bonferroni" or "held_out".
@@ -241,24 +197,28 @@ fn ks_from_fractions(m: usize, fp: f64, fm: f64) -> Result<(usize, usize)> {
     Ok((kp.min(m), km))
 }
 
+/// The best (k₊, k₋) fraction pair of `grid` (in the grid's order, first wins ties): (k₊/m,
+/// k₋/m, ε, counts). With `bonferroni` each pair is tested at 1 − (1 − `confidence`)/|grid|,
+/// otherwise at `confidence` (a selection whose test runs on other data).
 fn best_on_grid(
     scores: &[f64],
     included: &[bool],
     grid: &[(f64, f64)],
     delta: f64,
-    per_look_confidence: f64,
-) -> Result<(f64, f64, f64, OneRunCounts)> {
-    let m = scores.len();
-    let mut best: Option<(f64, f64, f64, OneRunCounts)> = None;
-    for &(fp, fm) in grid {
-        let (kp, km) = ks_from_fractions(m, fp, fm)?;
-        let c = one_run_guesses(scores, included, kp, km)?;
-        let e = one_run_epsilon(c.canaries, c.guesses, c.correct, delta, per_look_confidence)?;
-        if best.as_ref().is_none_or(|b| e > b.2) {
-            best = Some((fp, fm, e, c));
-        }
+    confidence: f64,
+    bonferroni: bool,
+) -> Result<(f64, f64, f64, GuessCounts)> {
+    if grid.is_empty() {
+        return Err(AttackError::NotEnoughData("empty (k₊, k₋) grid".into()));
     }
-    best.ok_or_else(|| AttackError::NotEnoughData("empty (k₊, k₋) grid".into()))
+    let m = scores.len();
+    let rules = grid.iter().map(|&(fp, fm)| ks_from_fractions(m, fp, fm).map(|(k_plus, k_minus)| GuessRule { k_plus, k_minus })).collect::<Result<Vec<_>>>()?;
+    let order = ScoreOrder::new(scores, included)?;
+    let best = best_over_grid(&order, &rules, confidence, |c, sig, _| {
+        one_run_epsilon(c.canaries, c.guesses, c.correct, delta, if bonferroni { 1.0 - sig } else { confidence })
+    })?;
+    let at = rules.iter().position(|r| *r == best.rule).expect("the best rule is on the grid");
+    Ok((grid[at].0, grid[at].1, best.value, best.counts))
 }
 
 /// The one-run ε lower bound from canary scores (higher = included) and inclusion truth S_i.
@@ -287,8 +247,7 @@ pub fn one_run_from_scores(
             })
         }
         GuessChoice::Bonferroni { grid } => {
-            let per_look = 1.0 - (1.0 - confidence) / grid.len().max(1) as f64;
-            let (_, _, epsilon, counts) = best_on_grid(scores, included, grid, delta, per_look)?;
+            let (_, _, epsilon, counts) = best_on_grid(scores, included, grid, delta, confidence, true)?;
             Ok(OneRunBound { epsilon, confidence, delta, counts, choices_paid: grid.len(), selection: "bonferroni".into() })
         }
         GuessChoice::HeldOut { grid, seed } => {
@@ -303,7 +262,7 @@ pub fn one_run_from_scores(
             };
             let (s1, i1) = take(sel);
             let (s2, i2) = take(eval);
-            let (fp, fm, _, _) = best_on_grid(&s1, &i1, grid, delta, confidence)?;
+            let (fp, fm, _, _) = best_on_grid(&s1, &i1, grid, delta, confidence, false)?;
             let (kp, km) = ks_from_fractions(s2.len(), fp, fm)?;
             let c = one_run_guesses(&s2, &i2, kp, km)?;
             // The selection half is fixed data for the test on the other half, whose m is its own size.

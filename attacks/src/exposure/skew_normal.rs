@@ -30,11 +30,8 @@ pub struct SkewNormal {
     pub shape: f64,
 }
 
-pub use crate::special::ln_normal_cdf;
+use vg_accounting::special::{ln_normal_pdf, log_norm_cdf as ln_normal_cdf};
 
-fn ln_normal_pdf(x: f64) -> f64 {
-    -0.5 * x * x - LN_SQRT_2PI
-}
 
 impl SkewNormal {
     /// δ = α / √(1 + α²).
@@ -50,12 +47,6 @@ impl SkewNormal {
     /// Variance ω²(1 − 2δ²/π).
     pub fn variance(&self) -> f64 {
         self.scale * self.scale * (1.0 - 2.0 * self.delta().powi(2) / std::f64::consts::PI)
-    }
-
-    /// Log density at x.
-    pub fn ln_pdf(&self, x: f64) -> f64 {
-        let z = (x - self.location) / self.scale;
-        std::f64::consts::LN_2 - self.scale.ln() + ln_normal_pdf(z) + ln_normal_cdf(self.shape * z)
     }
 
     /// ln P[X ≥ x], accurate in the far right tail (e.g. 1e-200) and near 1 alike.
@@ -93,7 +84,7 @@ impl SkewNormal {
                 .iter()
                 .map(|x| {
                     let t = (x - xi) / omega;
-                    ln_normal_pdf(t) + ln_normal_cdf(alpha * t)
+                    ln_normal_pdf(t, 0.0, 1.0) + ln_normal_cdf(alpha * t)
                 })
                 .sum();
             -(sum / z.len() as f64 - ln_omega)
@@ -140,8 +131,8 @@ fn standard_moment_fit(skew: f64) -> SkewNormal {
 /// h(t) = ln φ(t) + ln Φ(αt) is concave (both terms are), so it has one peak; we integrate
 /// e^{h − h_max} by Gauss–Legendre over the interval where h ≥ h_max − 60.
 fn standard_ln_sf(z: f64, alpha: f64) -> f64 {
-    let h = |t: f64| ln_normal_pdf(t) + ln_normal_cdf(alpha * t);
-    let dh = |t: f64| -t + alpha * (ln_normal_pdf(alpha * t) - ln_normal_cdf(alpha * t)).exp();
+    let h = |t: f64| ln_normal_pdf(t, 0.0, 1.0) + ln_normal_cdf(alpha * t);
+    let dh = |t: f64| -t + alpha * (ln_normal_pdf(alpha * t, 0.0, 1.0) - ln_normal_cdf(alpha * t)).exp();
     // Peak of h on [z, ∞).
     let peak = if dh(z) <= 0.0 {
         z

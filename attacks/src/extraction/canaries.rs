@@ -5,9 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{ExtractionError, Result};
+use crate::{AttackError, Result};
 use super::memorization::{rate_estimate, RateEstimate};
-use crate::model::{Decoding, Generator};
+use crate::model::{Sampling, Generator};
 
 /// One canary to probe.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,16 +54,16 @@ impl CanaryOptions {
     /// Refuses impossible parameters.
     pub fn validate(&self) -> Result<()> {
         if self.samples > 0 && self.top_k == 0 {
-            return Err(ExtractionError::invalid("top_k", self.top_k, "must be at least 1"));
+            return Err(AttackError::invalid("top_k", self.top_k, "must be at least 1"));
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(ExtractionError::invalid("temperature", self.temperature, "must be positive and finite"));
+            return Err(AttackError::invalid("temperature", self.temperature, "must be positive and finite"));
         }
         if !(self.partial_fraction > 0.0 && self.partial_fraction <= 1.0) {
-            return Err(ExtractionError::invalid("partial_fraction", self.partial_fraction, "must lie in (0, 1]"));
+            return Err(AttackError::invalid("partial_fraction", self.partial_fraction, "must lie in (0, 1]"));
         }
         if !(self.confidence > 0.0 && self.confidence < 1.0) {
-            return Err(ExtractionError::invalid("confidence", self.confidence, "must lie in (0, 1)"));
+            return Err(AttackError::invalid("confidence", self.confidence, "must lie in (0, 1)"));
         }
         Ok(())
     }
@@ -152,8 +152,8 @@ pub fn extract_canaries(
         })
         .collect();
     let mut texts = Vec::new();
-    let decodings: Vec<Decoding> = std::iter::once(Decoding::Greedy)
-        .chain((0..opts.samples).map(|_| Decoding::TopK { k: opts.top_k, temperature: opts.temperature }))
+    let decodings: Vec<Sampling> = std::iter::once(Sampling::Greedy)
+        .chain((0..opts.samples).map(|_| Sampling::TopK { k: opts.top_k, temperature: opts.temperature }))
         .collect();
     let mut order: Vec<usize> = (0..probes.len()).collect();
     order.sort_by_key(|&i| probes[i].max_new_tokens);
@@ -165,7 +165,7 @@ pub fn extract_canaries(
             let seed = opts.seed.wrapping_add(try_no as u64);
             let continuations = generator.generate(&prompts, max_new, decoding, seed)?;
             if continuations.len() != prompts.len() {
-                return Err(ExtractionError::GeneratorShape { expected: prompts.len(), got: continuations.len() });
+                return Err(AttackError::GeneratorShape { expected: prompts.len(), got: continuations.len() });
             }
             for (&i, tokens) in batch.iter().zip(continuations) {
                 let text = decode(&tokens);

@@ -13,7 +13,7 @@ use fst::raw::Output;
 use serde::{Deserialize, Serialize};
 use vg_corpora::pii::{PiiDetector, PiiHasher};
 
-use super::error::{ExtractionError, Result};
+use crate::{AttackError, Result};
 
 /// A canary whose secret is looked up.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,22 +112,22 @@ impl FragmentDictionary {
         order.dedup_by(|a, b| entries[*a].secret == entries[*b].secret);
         let mut builder = fst::MapBuilder::memory();
         for &i in &order {
-            builder.insert(&entries[i].secret, i as u64).map_err(|e| ExtractionError::Dictionary {
+            builder.insert(&entries[i].secret, i as u64).map_err(|e| AttackError::Dictionary {
                 path: PathBuf::from("(canary secrets)"),
                 reason: e.to_string(),
             })?;
         }
-        let bytes = builder.into_inner().map_err(|e| ExtractionError::Dictionary {
+        let bytes = builder.into_inner().map_err(|e| AttackError::Dictionary {
             path: PathBuf::from("(canary secrets)"),
             reason: e.to_string(),
         })?;
-        let secrets = fst::Map::new(bytes).map_err(|e| ExtractionError::Dictionary {
+        let secrets = fst::Map::new(bytes).map_err(|e| AttackError::Dictionary {
             path: PathBuf::from("(canary secrets)"),
             reason: e.to_string(),
         })?;
         let pii = match pii {
             Some((bytes, hasher)) => Some((
-                fst::Set::new(bytes).map_err(|e| ExtractionError::Dictionary {
+                fst::Set::new(bytes).map_err(|e| AttackError::Dictionary {
                     path: PathBuf::from("(kept PII hashes)"),
                     reason: e.to_string(),
                 })?,
@@ -140,12 +140,12 @@ impl FragmentDictionary {
 
     /// Reads the kept-PII set from `fst_path` (vg-corpora's `pii-kept.fst`).
     pub fn with_pii_file(entries: Vec<SecretEntry>, fst_path: &Path, hasher: PiiHasher) -> Result<Self> {
-        let bytes = std::fs::read(fst_path).map_err(|e| ExtractionError::Dictionary {
+        let bytes = std::fs::read(fst_path).map_err(|e| AttackError::Dictionary {
             path: fst_path.to_path_buf(),
             reason: e.to_string(),
         })?;
         fst::Set::new(bytes.clone())
-            .map_err(|e| ExtractionError::Dictionary { path: fst_path.to_path_buf(), reason: format!("not an fst set: {e}") })?;
+            .map_err(|e| AttackError::Dictionary { path: fst_path.to_path_buf(), reason: format!("not an fst set: {e}") })?;
         Self::new(entries, Some((bytes, hasher)))
     }
 

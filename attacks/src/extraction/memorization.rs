@@ -11,9 +11,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
-use super::error::{ExtractionError, Result};
+use crate::{AttackError, Result};
 use crate::bounds::{clopper_pearson_lower, clopper_pearson_upper};
-use crate::model::{Decoding, Generator};
+use crate::model::{Sampling, Generator};
 
 /// The text tokens of one record (no BOS/EOS), with its id.
 #[derive(Clone, Copy, Debug)]
@@ -65,22 +65,22 @@ impl MemorizationOptions {
     /// Refuses impossible parameters before any generation.
     pub fn validate(&self) -> Result<()> {
         if self.prefix_tokens == 0 {
-            return Err(ExtractionError::invalid("prefix_tokens", self.prefix_tokens, "must be at least 1"));
+            return Err(AttackError::invalid("prefix_tokens", self.prefix_tokens, "must be at least 1"));
         }
         if self.suffix_tokens == 0 {
-            return Err(ExtractionError::invalid("suffix_tokens", self.suffix_tokens, "must be at least 1"));
+            return Err(AttackError::invalid("suffix_tokens", self.suffix_tokens, "must be at least 1"));
         }
         if !(0.0..1.0).contains(&self.max_edit_fraction) {
-            return Err(ExtractionError::invalid("max_edit_fraction", self.max_edit_fraction, "must lie in [0, 1)"));
+            return Err(AttackError::invalid("max_edit_fraction", self.max_edit_fraction, "must lie in [0, 1)"));
         }
         if self.min_record_tokens < 2 {
-            return Err(ExtractionError::invalid("min_record_tokens", self.min_record_tokens, "must be at least 2 (one prompt and one suffix token)"));
+            return Err(AttackError::invalid("min_record_tokens", self.min_record_tokens, "must be at least 2 (one prompt and one suffix token)"));
         }
         if self.batch_size == 0 {
-            return Err(ExtractionError::invalid("batch_size", self.batch_size, "must be at least 1"));
+            return Err(AttackError::invalid("batch_size", self.batch_size, "must be at least 1"));
         }
         if !(self.confidence > 0.0 && self.confidence < 1.0) {
-            return Err(ExtractionError::invalid("confidence", self.confidence, "must lie in (0, 1)"));
+            return Err(AttackError::invalid("confidence", self.confidence, "must lie in (0, 1)"));
         }
         Ok(())
     }
@@ -226,9 +226,9 @@ pub fn discoverable_memorization(
                 .iter()
                 .map(|&(i, prefix, _)| std::iter::once(bos).chain(records[i].tokens[..prefix].iter().copied()).collect())
                 .collect();
-            let continuations = generator.generate(&prompts, suffix, &Decoding::Greedy, opts.seed)?;
+            let continuations = generator.generate(&prompts, suffix, &Sampling::Greedy, opts.seed)?;
             if continuations.len() != prompts.len() {
-                return Err(ExtractionError::GeneratorShape { expected: prompts.len(), got: continuations.len() });
+                return Err(AttackError::GeneratorShape { expected: prompts.len(), got: continuations.len() });
             }
             for (&(i, prefix, suffix), mut continuation) in batch.iter().zip(continuations) {
                 continuation.truncate(suffix);

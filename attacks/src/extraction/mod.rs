@@ -15,7 +15,6 @@
 //! three for one model and returns its [`MemorizationReport`].
 
 pub mod canaries;
-pub mod error;
 pub mod fragments;
 pub mod memorization;
 pub mod redact;
@@ -24,7 +23,6 @@ pub mod verbatim;
 use serde::{Deserialize, Serialize};
 
 pub use canaries::{CanaryExtraction, CanaryOptions, CanaryProbe};
-pub use error::{ExtractionError, Result};
 pub use fragments::{FragmentDictionary, FragmentReport, SecretEntry, TextSource};
 pub use memorization::{MemorizationOptions, MemorizationRates, RateEstimate, RecordTokens};
 pub use redact::Redactor;

@@ -24,11 +24,6 @@ impl Redactor {
         Redactor { secrets, detector: PiiDetector::new(), show }
     }
 
-    /// Whether text is shown verbatim.
-    pub fn shows_extracted(&self) -> bool {
-        self.show
-    }
-
     /// The text as it may appear in a report.
     pub fn redact(&self, text: &str) -> String {
         if self.show {

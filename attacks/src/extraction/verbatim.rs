@@ -13,8 +13,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use vg_corpora::suffix_array::{IndexStatus, SpanMatch, SuffixArray, Symbol};
 
-use super::error::{ExtractionError, Result};
-use crate::model::{Decoding, Generator};
+use crate::{AttackError, Result};
+use crate::model::{Sampling, Generator};
 
 /// What a record of the stream is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ fn concat(records: &[(StreamRecord, &[u32])]) -> Result<(Vec<u32>, Vec<usize>)> 
     let mut starts = Vec::with_capacity(records.len());
     for (record, tokens) in records {
         if let Some(&token) = tokens.iter().find(|&&t| t == u32::SEPARATOR) {
-            return Err(ExtractionError::ReservedToken { id: record.id, token });
+            return Err(AttackError::ReservedToken { id: record.id, token });
         }
         starts.push(stream.len());
         stream.extend_from_slice(tokens);
@@ -161,19 +161,19 @@ impl GenerationOptions {
     /// Refuses impossible parameters.
     pub fn validate(&self) -> Result<()> {
         if self.tokens == 0 {
-            return Err(ExtractionError::invalid("generation tokens", self.tokens, "must be at least 1"));
+            return Err(AttackError::invalid("generation tokens", self.tokens, "must be at least 1"));
         }
         if self.top_k == 0 {
-            return Err(ExtractionError::invalid("top_k", self.top_k, "must be at least 1"));
+            return Err(AttackError::invalid("top_k", self.top_k, "must be at least 1"));
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(ExtractionError::invalid("temperature", self.temperature, "must be positive and finite"));
+            return Err(AttackError::invalid("temperature", self.temperature, "must be positive and finite"));
         }
         if self.min_span_tokens == 0 {
-            return Err(ExtractionError::invalid("min_span_tokens (L)", self.min_span_tokens, "must be at least 1"));
+            return Err(AttackError::invalid("min_span_tokens (L)", self.min_span_tokens, "must be at least 1"));
         }
         if self.batch_size == 0 {
-            return Err(ExtractionError::invalid("batch_size", self.batch_size, "must be at least 1"));
+            return Err(AttackError::invalid("batch_size", self.batch_size, "must be at least 1"));
         }
         Ok(())
     }
@@ -189,7 +189,7 @@ pub fn sample_generations(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Vec<Vec<u32>>> {
     opts.validate()?;
-    let decoding = Decoding::TopK { k: opts.top_k, temperature: opts.temperature };
+    let decoding = Sampling::TopK { k: opts.top_k, temperature: opts.temperature };
     let mut generations = Vec::with_capacity(opts.generations);
     let mut batch_no = 0u64;
     while generations.len() < opts.generations {
@@ -202,7 +202,7 @@ pub fn sample_generations(
             .collect();
         let out = generator.generate(&batch, opts.tokens, &decoding, opts.seed.wrapping_add(batch_no))?;
         if out.len() != n {
-            return Err(ExtractionError::GeneratorShape { expected: n, got: out.len() });
+            return Err(AttackError::GeneratorShape { expected: n, got: out.len() });
         }
         generations.extend(out);
         batch_no += 1;

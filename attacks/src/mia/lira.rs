@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ShadowRole, ShadowScores};
 use crate::error::{AttackError, Result};
-use crate::special::{ln_normal_cdf, ln_normal_pdf};
+use vg_accounting::special::{log_norm_cdf as ln_normal_cdf, ln_normal_pdf};
 
 /// Where the spread of the shadow distributions comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

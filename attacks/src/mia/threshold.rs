@@ -18,10 +18,3 @@ pub fn single_score_attack(scores: &[f64], lower_is_member: bool) -> Result<Vec<
     Ok(if lower_is_member { scores.iter().map(|s| -s).collect() } else { scores.to_vec() })
 }
 
-/// Mean over `queries` consecutive values per record (augmentations averaged).
-pub fn mean_over_queries(scores: &[f64], queries: usize) -> Result<Vec<f64>> {
-    if queries == 0 || scores.len() % queries != 0 {
-        return Err(AttackError::Shape(format!("{} scores is not a multiple of {queries} queries", scores.len())));
-    }
-    Ok(scores.chunks(queries).map(|c| c.iter().sum::<f64>() / queries as f64).collect())
-}

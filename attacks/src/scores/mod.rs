@@ -15,17 +15,18 @@
 //! least 1 (see [`min_k_count`]), so a 1-token record uses its one token.
 
 mod calibrated;
-mod lira;
+mod sequence_probability;
 mod token;
 mod zlib;
 
 use rayon::prelude::*;
+use crate::AttackError;
 use serde::{Deserialize, Serialize};
 
-use crate::model::TokenStats;
+use crate::model::TokenLogProbs;
 
 pub use calibrated::{reference_calibrated, reference_calibrated_batch};
-pub use lira::{lira_phi, rmia_probability};
+pub use sequence_probability::{lira_phi, rmia_probability};
 pub use token::{min_k, min_k_count, min_k_plus_plus, SIGMA_FLOOR};
 pub use zlib::zlib_len;
 
@@ -35,58 +36,6 @@ pub const DEFAULT_MIN_K: f64 = 0.2;
 /// Log-probs above 0 by less than this are rounding in log-softmax and are clamped to 0;
 /// larger ones mean the scorer is broken and are refused.
 pub const LOGPROB_TOLERANCE: f64 = 1e-6;
-
-/// Why token statistics could not be turned into scores.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ScoreError {
-    /// No predicted tokens.
-    #[error("no predicted tokens: a record needs at least one scored token")]
-    Empty,
-    /// `mu`/`sigma` lengths differ from `logprob` (they may be empty together).
-    #[error("token statistics have different lengths: logprob {logprob}, mu {mu}, sigma {sigma} (mu and sigma must match logprob or both be empty)")]
-    LengthMismatch {
-        /// Length of `logprob`.
-        logprob: usize,
-        /// Length of `mu`.
-        mu: usize,
-        /// Length of `sigma`.
-        sigma: usize,
-    },
-    /// A value is NaN, infinite or out of range.
-    #[error("{what} = {value}{} is invalid", token.map(|t| format!(" at token {t}")).unwrap_or_default())]
-    InvalidValue {
-        /// Which quantity.
-        what: &'static str,
-        /// Token position, when per token.
-        token: Option<usize>,
-        /// The value.
-        value: f64,
-    },
-    /// The min-k fraction is outside (0, 1].
-    #[error("min-k fraction k = {0} must be in (0, 1] (0.2 means 20 %)")]
-    InvalidK(f64),
-    /// Batch inputs of different lengths.
-    #[error("{stats} token statistics but {other} {what}")]
-    BatchMismatch {
-        /// Number of records with statistics.
-        stats: usize,
-        /// Number of the other input.
-        other: usize,
-        /// What the other input is.
-        what: &'static str,
-    },
-    /// Reference calibration without any OUT reference model.
-    #[error("reference-calibrated loss needs at least one OUT reference model for the record")]
-    NoOutReferences,
-    /// An error for one record of a batch.
-    #[error("record {record} (position in the batch): {source}")]
-    Record {
-        /// Position in the batch.
-        record: usize,
-        /// The error.
-        source: Box<ScoreError>,
-    },
-}
 
 /// The single-model scores, by name (the names used in tables, JSON and the CLI).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -159,15 +108,15 @@ impl ScoreSet {
 
 /// All scores of one record: `stats` from the model, `text` the record's text (for zlib),
 /// `k` the min-k fraction in (0, 1] ([`DEFAULT_MIN_K`] = 0.2).
-pub fn compute_scores(stats: &TokenStats, text: &str, k: f64) -> Result<ScoreSet, ScoreError> {
+pub fn compute_scores(stats: &TokenLogProbs, text: &str, k: f64) -> Result<ScoreSet, AttackError> {
     compute_scores_with_zlib_len(stats, zlib_len(text), k)
 }
 
 /// As [`compute_scores`] with the text's zlib length already known (it does not depend on the
 /// model, so compute it once per record with [`zlib_len`] and reuse it for every model).
-pub fn compute_scores_with_zlib_len(stats: &TokenStats, zlib_bytes: usize, k: f64) -> Result<ScoreSet, ScoreError> {
+pub fn compute_scores_with_zlib_len(stats: &TokenLogProbs, zlib_bytes: usize, k: f64) -> Result<ScoreSet, AttackError> {
     if !(k > 0.0 && k <= 1.0) {
-        return Err(ScoreError::InvalidK(k));
+        return Err(AttackError::InvalidK(k));
     }
     let logprob = checked_logprobs(stats)?;
     let n = logprob.len();
@@ -193,28 +142,28 @@ pub fn compute_scores_with_zlib_len(stats: &TokenStats, zlib_bytes: usize, k: f6
 }
 
 /// [`compute_scores`] for many records of one model, in parallel (rayon).
-pub fn compute_scores_batch<S: AsRef<str> + Sync>(stats: &[TokenStats], texts: &[S], k: f64) -> Result<Vec<ScoreSet>, ScoreError> {
+pub fn compute_scores_batch<S: AsRef<str> + Sync>(stats: &[TokenLogProbs], texts: &[S], k: f64) -> Result<Vec<ScoreSet>, AttackError> {
     if stats.len() != texts.len() {
-        return Err(ScoreError::BatchMismatch { stats: stats.len(), other: texts.len(), what: "texts" });
+        return Err(AttackError::BatchMismatch { stats: stats.len(), other: texts.len(), what: "texts" });
     }
     let lens = zlib_lengths(texts);
     compute_scores_batch_with_zlib_lens(stats, &lens, k)
 }
 
 /// [`compute_scores_with_zlib_len`] for many records of one model, in parallel.
-pub fn compute_scores_batch_with_zlib_lens(stats: &[TokenStats], zlib_bytes: &[usize], k: f64) -> Result<Vec<ScoreSet>, ScoreError> {
+pub fn compute_scores_batch_with_zlib_lens(stats: &[TokenLogProbs], zlib_bytes: &[usize], k: f64) -> Result<Vec<ScoreSet>, AttackError> {
     if stats.len() != zlib_bytes.len() {
-        return Err(ScoreError::BatchMismatch { stats: stats.len(), other: zlib_bytes.len(), what: "zlib lengths" });
+        return Err(AttackError::BatchMismatch { stats: stats.len(), other: zlib_bytes.len(), what: "zlib lengths" });
     }
     if !(k > 0.0 && k <= 1.0) {
-        return Err(ScoreError::InvalidK(k));
+        return Err(AttackError::InvalidK(k));
     }
     stats
         .par_iter()
         .zip(zlib_bytes.par_iter())
         .enumerate()
         .map(|(record, (s, z))| {
-            compute_scores_with_zlib_len(s, *z, k).map_err(|e| ScoreError::Record { record, source: Box::new(e) })
+            compute_scores_with_zlib_len(s, *z, k).map_err(|e| AttackError::Record { record, source: Box::new(e) })
         })
         .collect()
 }
@@ -225,16 +174,16 @@ pub fn zlib_lengths<S: AsRef<str> + Sync>(texts: &[S]) -> Vec<usize> {
 }
 
 /// Checks lengths and values; returns the log-probs with rounding above 0 clamped to 0.
-fn checked_logprobs(stats: &TokenStats) -> Result<Vec<f64>, ScoreError> {
+fn checked_logprobs(stats: &TokenLogProbs) -> Result<Vec<f64>, AttackError> {
     let n = stats.logprob.len();
     if n == 0 {
-        return Err(ScoreError::Empty);
+        return Err(AttackError::NoPredictedTokens);
     }
     let with_dist = !(stats.mu.is_empty() && stats.sigma.is_empty());
     if with_dist && (stats.mu.len() != n || stats.sigma.len() != n) {
-        return Err(ScoreError::LengthMismatch { logprob: n, mu: stats.mu.len(), sigma: stats.sigma.len() });
+        return Err(AttackError::TokenStatLengths { logprob: n, mu: stats.mu.len(), sigma: stats.sigma.len() });
     }
-    let invalid = |what, token, value| ScoreError::InvalidValue { what, token: Some(token), value };
+    let invalid = |what, token, value| AttackError::InvalidValue { what, token: Some(token), value };
     let mut out = Vec::with_capacity(n);
     for (t, &lp) in stats.logprob.iter().enumerate() {
         if !lp.is_finite() || lp > LOGPROB_TOLERANCE {

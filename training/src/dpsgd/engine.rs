@@ -20,8 +20,8 @@ pub struct GradientCanary {
     pub value: f64,
 }
 
-/// Deliberate engine faults for mutation tests of the auditing code. Never use in training.
-#[doc(hidden)]
+/// Deliberate engine faults for mutation tests of the auditing code: settable only with the
+/// `test-utils` feature, so a normal build cannot train with them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineFaults {
     /// Multiplies the noise std (1.0 = correct).
@@ -146,8 +146,8 @@ impl DpSgdBuilder {
         self.secure_noise = on;
         self
     }
-    /// Deliberate faults (mutation tests only).
-    #[doc(hidden)]
+    /// Deliberate faults (mutation tests only; `test-utils` feature).
+    #[cfg(feature = "test-utils")]
     pub fn faults(mut self, f: EngineFaults) -> Self {
         self.faults = f;
         self
@@ -164,13 +164,7 @@ impl DpSgdBuilder {
     }
     /// Checks every parameter, then builds the engine.
     pub fn build(self) -> Result<DpSgd> {
-        if self.dataset_size == 0 {
-            return Err(Error::privacy("dataset_size", 0, "DP-SGD needs at least one training example"));
-        }
-        let q = self.expected_batch_size / self.dataset_size as f64;
-        if !(q > 0.0 && q <= 1.0) {
-            return Err(Error::privacy("sampling_rate", q, format!("q = expected batch {} / N {} must lie in (0, 1]", self.expected_batch_size, self.dataset_size)));
-        }
+        let q = crate::privacy::sampling_rate(self.expected_batch_size, self.dataset_size)?;
         if !(self.clip_norm > 0.0 && self.clip_norm.is_finite()) {
             return Err(Error::privacy("clip_norm", self.clip_norm, "must be a positive finite number"));
         }
@@ -219,14 +213,6 @@ impl DpSgd {
     /// The insecure seed, if the randomness is not secret.
     pub fn insecure_seed(&self) -> Option<u64> {
         self.randomness.insecure_seed()
-    }
-    /// Replaces the gradient canaries injected at every step.
-    pub fn set_canaries(&mut self, canaries: Vec<GradientCanary>) {
-        self.canaries = canaries;
-    }
-    /// Installs (or removes) the step observer.
-    pub fn set_observer(&mut self, observer: Option<StepObserver>) {
-        self.observer = observer;
     }
 
     /// Stage 1: the Poisson-sampled indices of step `step` out of `n` examples.

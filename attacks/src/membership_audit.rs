@@ -16,13 +16,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bounds::{clopper_pearson_from_scores, one_run_from_scores, ErrorCounts, GuessChoice, OneRunCounts, ThresholdChoice};
+use crate::bounds::{clopper_pearson_from_scores, one_run_from_scores, ErrorCounts, GuessChoice, GuessCounts, ThresholdChoice};
 use crate::error::{AttackError, Result};
 use crate::metrics::{attack_metrics, AttackMetrics};
 use crate::mia::lira::{lira, LiraOptions, LiraVariance, Location};
 use crate::mia::rmia::{mean_out_probability, rmia_offline, tune_offline_a, RmiaOptions};
 use crate::mia::{ShadowRole, ShadowScores};
-use crate::table::{RowKind, ScoreTable};
+use crate::score_table::{RowKind, ScoreTable};
 
 /// What to run and at which levels.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -124,7 +124,7 @@ pub enum BoundDetail {
     /// One-run audit.
     OneRun {
         /// Guess counts.
-        counts: OneRunCounts,
+        counts: GuessCounts,
         /// (k₊, k₋) pairs paid for.
         choices_paid: usize,
         /// "canaries" or "records".

@@ -1,26 +1,12 @@
 //! Issue 6's model-level check: a tiny model trained non-privately for many epochs on a handful
 //! of records is reported as having memorized them by vg-attacks' discoverable-memorization test,
-//! while population records it never saw are not.
-
-mod common;
+//! seen through the binary's own adapter (`vg_audit::adapters::TrainedModel`), while population
+//! records it never saw are not.
 
 use vg_attacks::extraction::memorization::{discoverable_memorization, MemorizationOptions, RecordTokens};
-use vg_attacks::model::{Decoding, Generator, ModelError};
+use vg_audit::adapters::TrainedModel;
 use vg_corpora::tokens::BOS;
-use vg_training::{train, LoadedModel, OptimizerConfig, TrainConfig};
-
-/// The trait adapter the binary uses, restated for the test (vg-training knows no vg-attacks).
-struct Model(LoadedModel);
-
-impl Generator for Model {
-    fn generate(&self, prompts: &[Vec<u32>], n: usize, d: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>, ModelError> {
-        let d = match d {
-            Decoding::Greedy => vg_training::Decoding::Greedy,
-            Decoding::TopK { k, temperature } => vg_training::Decoding::TopK { k: *k, temperature: *temperature },
-        };
-        self.0.generate(prompts, n, &d, seed).map_err(|e| ModelError(e.to_string()))
-    }
-}
+use vg_training::{train, GptConfig, OptimizerConfig, TrainConfig};
 
 fn random_records(n: usize, len: usize, vocab: u32, seed: u64) -> Vec<Vec<u32>> {
     use rand::{Rng, SeedableRng};
@@ -31,7 +17,7 @@ fn random_records(n: usize, len: usize, vocab: u32, seed: u64) -> Vec<Vec<u32>> 
 #[test]
 fn a_model_trained_for_many_epochs_on_a_few_records_has_memorized_them() {
     let vocab = 64;
-    let cfg = common::micro_config(vocab as usize, 48);
+    let cfg = GptConfig { preset: "custom".into(), vocab_size: vocab as usize, context_length: 48, n_layer: 2, n_embd: 32, n_head: 4, mlp_ratio: 4, ln_eps: 1e-5 };
     let members = random_records(6, 40, vocab, 1);
     let population = random_records(6, 40, vocab, 2);
     let train_cfg = TrainConfig {
@@ -48,7 +34,7 @@ fn a_model_trained_for_many_epochs_on_a_few_records_has_memorized_them() {
     };
     let dir = tempfile::tempdir().unwrap();
     train(&members, &population, &cfg, &train_cfg, dir.path(), false, &mut |_| {}).unwrap();
-    let model = Model(LoadedModel::load(dir.path()).unwrap());
+    let model = TrainedModel::load(dir.path()).unwrap();
 
     let opts = MemorizationOptions { prefix_tokens: 20, suffix_tokens: 20, prompts: 6, ..MemorizationOptions::default() };
     let as_records = |v: &[Vec<u32>]| -> Vec<(u64, Vec<u32>)> { v.iter().cloned().enumerate().map(|(i, t)| (i as u64, t)).collect() };

@@ -5,12 +5,13 @@
 //! - fidelity: mean bound / mean ideal bound (target ≥ 0.9);
 //! - tightness: mean bound / ε.
 //!
-//! Run: `RAYON_NUM_THREADS=1 cargo bench -p vg-training --bench engine_audit`
+//! Run: `RAYON_NUM_THREADS=1 cargo bench -p vg-audit --bench engine_audit`
 
 use std::time::Instant;
 
 use vg_attacks::bounds::fdp::{canary_audit_bounds, CanaryAuditSettings};
-use vg_training::engine_audit::{noise_for_epsilon, run_engine_audit, EngineAuditConfig};
+use vg_accounting::gaussian::noise_for_epsilon;
+use vg_audit::engine_audit::{run_engine_audit, EngineAuditConfig};
 use vg_training::{model_input, GptConfig};
 
 const DELTA: f64 = 1e-5;
@@ -83,7 +84,7 @@ fn main() {
                     noise_seed: Some(10_000 + seed),
                     ..EngineAuditConfig::default()
                 };
-                let out = run_engine_audit(&model, &examples, &cfg, &mut |_, _| {}).expect("engine audit");
+                let out = run_engine_audit(&model, &examples, &cfg, &|b| b, &mut |_, _| {}).expect("engine audit");
                 let settings = CanaryAuditSettings {
                     claimed_mu: out.mu,
                     delta: DELTA,

@@ -23,12 +23,7 @@ use candle_core::DType;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::config::{GptConfig, OptimizerConfig};
-use crate::dpsgd::engine::{DpSgdBuilder, EngineFaults, GradientCanary, StepView};
-use crate::dpsgd::noise::DpRandomness;
-use crate::model::Gpt;
-use crate::optimizer::Optimizer;
-use crate::{Error, Result};
+use vg_training::{DpRandomness, DpSgdBuilder, Error, Gpt, GptConfig, GradientCanary, Optimizer, OptimizerConfig, Result, StepView};
 
 /// Seed offset of the warm-up engine's key (noise-free and on fixed batches, so it draws nothing).
 const WARMUP_SEED_OFFSET: u64 = 0x5741_524d_5550;
@@ -103,8 +98,6 @@ pub struct EngineAuditConfig {
     pub init_seed: u64,
     /// Seed of DP sampling and noise; `None` draws a secret key from the operating system.
     pub noise_seed: Option<u64>,
-    /// Deliberate engine faults (mutation tests only).
-    pub faults: EngineFaults,
 }
 
 impl Default for EngineAuditConfig {
@@ -124,7 +117,6 @@ impl Default for EngineAuditConfig {
             seed: 0,
             init_seed: 0,
             noise_seed: None,
-            faults: EngineFaults::default(),
         }
     }
 }
@@ -301,12 +293,14 @@ fn values_at(model: &Gpt, p: usize, coords: &[usize]) -> Result<Vec<f64>> {
 }
 
 /// Trains `model_cfg` on `data` (full model inputs) with DP-SGD and m gradient canaries, and
-/// returns each canary's statistic with the answer key. `progress(done, total)` counts the
-/// warm-up as one step.
+/// returns each canary's statistic with the answer key. `configure` may adjust the engine's
+/// builder before it is built (mutation tests inject faults there; pass `&|b| b` otherwise).
+/// `progress(done, total)` counts the warm-up as one step.
 pub fn run_engine_audit(
     model_cfg: &GptConfig,
     data: &[Vec<u32>],
     cfg: &EngineAuditConfig,
+    configure: &dyn Fn(DpSgdBuilder) -> DpSgdBuilder,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<EngineAuditOutcome> {
     cfg.validate()?;
@@ -345,15 +339,14 @@ pub fn run_engine_audit(
         Some(s) => DpRandomness::insecure(s),
         None => DpRandomness::from_os()?,
     };
-    let mut engine = DpSgdBuilder::new(data.len(), cfg.expected_batch_size)
+    let builder = DpSgdBuilder::new(data.len(), cfg.expected_batch_size)
         .clip_norm(cfg.clip_norm)
         .noise_multiplier(cfg.noise_multiplier)
         .micro_batch_size(cfg.micro_batch_size)
         .randomness(randomness)
-        .faults(cfg.faults.clone())
         .canaries(canaries)
-        .observer(observer)
-        .build()?;
+        .observer(observer);
+    let mut engine = configure(builder).build()?;
     let mut optimizer = Optimizer::new(&OptimizerConfig::Sgd { momentum: 0.0 }, &model)?;
     let before = values_at(&model, p, &coords)?;
     let (mut loss_sum, mut loss_steps) = (0.0, 0u64);
@@ -396,36 +389,4 @@ pub fn run_engine_audit(
         mean_loss: if loss_steps == 0 { f64::NAN } else { loss_sum / loss_steps as f64 },
         seed: cfg.seed,
     })
-}
-
-/// Noise multiplier σ whose T-step audit mechanism (μ = √T/σ) has exactly ε at δ, by bisection
-/// on μ of the analytic Gaussian ε(μ, δ) (Balle & Wang 2018).
-pub fn noise_for_epsilon(epsilon: f64, delta: f64, steps: u64) -> Result<f64> {
-    if !(epsilon > 0.0 && epsilon.is_finite()) {
-        return Err(Error::privacy("epsilon", epsilon, "must be > 0 and finite"));
-    }
-    if steps == 0 {
-        return Err(Error::param("steps", 0, "need at least one DP-SGD step"));
-    }
-    let eps_of = |mu: f64| {
-        vg_accounting::gaussian::epsilon_for_delta(mu, delta).map_err(|e| Error::Accounting(e.to_string()))
-    };
-    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
-    while eps_of(hi)? < epsilon {
-        lo = hi;
-        hi *= 2.0;
-        if hi > 1e6 {
-            return Err(Error::privacy("epsilon", epsilon, "no Gaussian mechanism reaches it"));
-        }
-    }
-    while hi - lo > 1e-12 * hi {
-        let mid = 0.5 * (lo + hi);
-        if eps_of(mid)? < epsilon {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    // The smaller μ (larger σ) side: the claimed ε is never exceeded.
-    Ok((steps as f64).sqrt() / lo.max(f64::MIN_POSITIVE))
 }

@@ -1,20 +1,23 @@
-//! `vg-audit audit-engine`: white-box audit of the DP-SGD engine with gradient canaries in one
-//! training run (issue 8). Trains a tiny model on the built-in demo corpus with m "Dirac"
-//! gradient canaries, each included with probability ½, and compares what the engine releases
-//! with what a correct engine may release: the one-run ε lower bounds (Steinke et al. 2023; f-DP,
-//! Mahloujifar et al. 2024), each next to its ideal bound, against the theoretical ε of the
-//! T-fold Gaussian mechanism the canaries see.
+//! The white-box audit of the DP-SGD engine with gradient canaries in one training run (issue 8):
+//! trains a tiny model on the built-in demo corpus with m "Dirac" gradient canaries, each included
+//! with probability ½, and compares what the engine releases with what a correct engine may
+//! release — the one-run ε lower bounds (Steinke et al. 2023; f-DP, Mahloujifar et al. 2024), each
+//! next to its ideal bound, against the theoretical ε of the T-fold Gaussian mechanism the
+//! canaries see. vg-training supplies only the hooks (gradient canaries, the step observer);
+//! [`mechanism`] drives them and vg-attacks computes the bounds.
 //!
-//! [`audit`] is the library entry point `vg-audit run` uses; [`run`] is the subcommand.
+//! [`membership_audit`] is the entry point of `vg-audit audit-engine` and of the `run` pipeline.
+
+pub mod mechanism;
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use vg_attacks::bounds::fdp::{canary_audit_bounds, CanaryAuditSettings, MethodBound};
-use vg_training::engine_audit::{noise_for_epsilon, run_engine_audit, EngineAuditConfig, Observation};
-use vg_training::{model_input, GptConfig};
+use vg_training::{model_input, DpSgdBuilder, GptConfig};
+
+pub use mechanism::{run_engine_audit, EngineAuditConfig, EngineAuditOutcome, Observation};
 
 /// Vocabulary of the audit model: byte tokens 3..=258 and unused rows above them, where real
 /// gradients never reach (room for up to ~16,000 untouched embedding coordinates).
@@ -28,52 +31,6 @@ privatised gradient at every step. The bounds test whether the DP-SGD engine add
 (for a canary present in every step, the T-fold Gaussian mechanism with μ = √T/σ); they are not a statement about \
 how much the trained model leaks about real records.";
 
-/// Audit the DP-SGD engine itself: plant gradient canaries, train a tiny model, and put the
-/// one-run ε lower bounds next to the theoretical ε of the mechanism the canaries see.
-///
-/// Give either --epsilon (σ is calibrated so that the T-step Gaussian mechanism has exactly
-/// that ε at δ) or --noise-multiplier (ε is computed). Exit code 1 when a lower bound exceeds
-/// the theoretical ε (the engine releases more than it claims), 0 otherwise, 2 on errors.
-#[derive(clap::Args)]
-pub struct Args {
-    /// Claimed ε of the audited mechanism (σ calibrated from it, δ and the steps).
-    #[arg(long, conflicts_with = "noise_multiplier")]
-    pub epsilon: Option<f64>,
-    /// δ at which ε is stated, in (0, 1).
-    #[arg(long, default_value_t = 1e-5)]
-    pub delta: f64,
-    /// Noise multiplier σ (noise std σ·C on the summed gradient); ε is then computed.
-    #[arg(long)]
-    pub noise_multiplier: Option<f64>,
-    /// DP-SGD steps T; every included canary is in every step.
-    #[arg(long, default_value_t = 50)]
-    pub steps: u64,
-    /// Number of gradient canaries m (each included with probability ½).
-    #[arg(long, default_value_t = 1000)]
-    pub canaries: usize,
-    /// What the auditor observes: `sum` (privatised gradient summed over all steps) or
-    /// `last-iterate` (the parameter shift after the last plain-SGD step).
-    #[arg(long, default_value = "sum")]
-    pub observation: String,
-    /// Seed of the canaries' inclusion, the model initialisation and the ideal-bound simulations.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Fix the DP noise with this seed (reproducible audits); by default it is drawn from the OS.
-    #[arg(long)]
-    pub noise_seed: Option<u64>,
-    /// Confidence of every lower bound.
-    #[arg(long, default_value_t = 0.95)]
-    pub confidence: f64,
-    /// Simulations of the exact Gaussian mechanism behind each ideal bound (median taken).
-    #[arg(long, default_value_t = 5)]
-    pub ideal_trials: usize,
-    /// Parameter tensor for the canaries (default: the one real gradients touch least).
-    #[arg(long)]
-    pub tensor: Option<String>,
-    /// Print one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// Settings of one engine audit (what `vg-audit run` passes from `[engine_audit]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -219,7 +176,7 @@ pub fn audit(settings: &Settings, progress: &mut dyn FnMut(u64, u64)) -> anyhow:
         bail!("confidence = {} must lie strictly between 0 and 1", settings.confidence);
     }
     let noise_multiplier = match (settings.epsilon, settings.noise_multiplier) {
-        (Some(e), None) => noise_for_epsilon(e, settings.delta, settings.steps)?,
+        (Some(e), None) => vg_accounting::gaussian::noise_for_epsilon(e, settings.delta, settings.steps)?,
         (None, Some(s)) => s,
         (Some(_), Some(_)) => bail!("give --epsilon or --noise-multiplier, not both"),
         (None, None) => bail!("give --epsilon (σ is calibrated) or --noise-multiplier (ε is computed)"),
@@ -281,62 +238,3 @@ pub fn audit(settings: &Settings, progress: &mut dyn FnMut(u64, u64)) -> anyhow:
     })
 }
 
-/// Prints the report for a person.
-fn print_human(r: &Report) {
-    println!("White-box audit of the DP-SGD engine (gradient canaries, one training run)");
-    println!(
-        "  audited mechanism: {}-fold Gaussian, σ = {:.4}, μ = √T/σ = {:.4}; theoretical ε = {:.3} at δ = {:e}",
-        r.steps, r.noise_multiplier, r.mu, r.theoretical_epsilon, r.delta
-    );
-    println!(
-        "  canaries: {} ({} included) in tensor {} (largest warm-up gradient there: {:.3e}); observation: {}",
-        r.canaries, r.included, r.tensor, r.max_warmup_touch, r.observation
-    );
-    for key in ["one_run", "fdp_one_run"] {
-        if let Some(b) = r.lower_bounds.get(key) {
-            println!(
-                "  {:<12} ε ≥ {:.3}  (ideal {:.3}, {:.0} % confidence; k+ = {}, k- = {}: {} of {} right; {} rules paid for) — {}",
-                key, b.epsilon, b.ideal_epsilon, b.confidence * 100.0, b.k_plus, b.k_minus, b.correct, b.guesses, b.rules_tried, b.method
-            );
-        }
-    }
-    if r.exceeds_theoretical {
-        println!("  verdict: PROBLEM — a lower bound exceeds the theoretical ε: the engine releases more than it claims");
-    } else {
-        println!("  verdict: consistent — no lower bound exceeds the theoretical ε");
-    }
-    if r.noise_seeded {
-        println!("  note: the DP noise came from a fixed seed (reproducible audit)");
-    }
-    println!("  {}", r.note);
-}
-
-/// Runs `vg-audit audit-engine`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let observation: Observation = args.observation.parse()?;
-    let settings = Settings {
-        epsilon: args.epsilon,
-        noise_multiplier: args.noise_multiplier,
-        delta: args.delta,
-        steps: args.steps,
-        canaries: args.canaries,
-        observation,
-        seed: args.seed,
-        noise_seed: args.noise_seed,
-        confidence: args.confidence,
-        ideal_trials: args.ideal_trials,
-        tensor: args.tensor,
-    };
-    let bar = crate::progress::bar(0, "engine audit", "steps");
-    let report = audit(&settings, &mut |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })?;
-    bar.finish_and_clear();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_human(&report);
-    }
-    Ok(if report.exceeds_theoretical { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}

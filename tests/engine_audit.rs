@@ -1,9 +1,10 @@
-//! The white-box engine audit (training/src/engine_audit.rs) on a tiny model: the statistics
+//! The white-box engine audit (src/engine_audit/) on a tiny model: the statistics
 //! behave as the exact Gaussian mechanism predicts, and the mutation check of issue 8 — each
 //! broken engine gives an ε lower bound above the claimed ε = 2, the correct engine never does.
 
 use vg_attacks::bounds::fdp::{canary_audit_bounds, CanaryAuditBounds, CanaryAuditSettings};
-use vg_training::engine_audit::{noise_for_epsilon, run_engine_audit, EngineAuditConfig, EngineAuditOutcome, Observation};
+use vg_accounting::gaussian::noise_for_epsilon;
+use vg_audit::engine_audit::{run_engine_audit, EngineAuditConfig, EngineAuditOutcome, Observation};
 use vg_training::{model_input, EngineFaults, GptConfig};
 
 const DELTA: f64 = 1e-5;
@@ -27,8 +28,9 @@ fn model() -> GptConfig {
     GptConfig::preset("tiny", 256).unwrap()
 }
 
-fn config(seed: u64, faults: EngineFaults) -> EngineAuditConfig {
-    EngineAuditConfig {
+/// An audit configuration and the faults its engine runs with.
+fn config(seed: u64, faults: EngineFaults) -> (EngineAuditConfig, EngineFaults) {
+    let cfg = EngineAuditConfig {
         canaries: CANARIES,
         steps: STEPS,
         noise_multiplier: noise_for_epsilon(CLAIMED_EPSILON, DELTA, STEPS).unwrap(),
@@ -37,14 +39,14 @@ fn config(seed: u64, faults: EngineFaults) -> EngineAuditConfig {
         seed,
         init_seed: seed,
         noise_seed: Some(1000 + seed),
-        faults,
         ..EngineAuditConfig::default()
-    }
+    };
+    (cfg, faults)
 }
 
-fn audit(cfg: &EngineAuditConfig) -> EngineAuditOutcome {
+fn audit((cfg, faults): &(EngineAuditConfig, EngineFaults)) -> EngineAuditOutcome {
     let m = model();
-    run_engine_audit(&m, &data(m.context_length), cfg, &mut |_, _| {}).unwrap()
+    run_engine_audit(&m, &data(m.context_length), cfg, &|b| b.faults(faults.clone()), &mut |_, _| {}).unwrap()
 }
 
 fn bounds(out: &EngineAuditOutcome) -> CanaryAuditBounds {
@@ -93,9 +95,9 @@ fn correct_engine_statistics_are_the_gaussian_mechanism() {
 #[test]
 fn last_iterate_under_sgd_equals_the_summed_observation() {
     let mut cfg = config(2, EngineFaults::default());
-    cfg.canaries = 500;
+    cfg.0.canaries = 500;
     let sum = audit(&cfg);
-    cfg.observation = Observation::LastIterate;
+    cfg.0.observation = Observation::LastIterate;
     let last = audit(&cfg);
     assert_eq!(last.observation, Observation::LastIterate);
     assert_eq!(sum.coordinates, last.coordinates);
@@ -148,8 +150,8 @@ fn omitted_noise_on_one_tensor_is_caught() {
 fn impossible_settings_are_refused_with_their_values() {
     let m = model();
     let d = data(m.context_length);
-    let err = |cfg: EngineAuditConfig| run_engine_audit(&m, &d, &cfg, &mut |_, _| {}).unwrap_err().to_string();
-    let base = config(0, EngineFaults::default());
+    let err = |cfg: EngineAuditConfig| run_engine_audit(&m, &d, &cfg, &|b| b, &mut |_, _| {}).unwrap_err().to_string();
+    let base = config(0, EngineFaults::default()).0;
     assert!(err(EngineAuditConfig { noise_multiplier: 0.0, ..base.clone() }).contains("noise_multiplier = 0"));
     assert!(err(EngineAuditConfig { canaries: 20_000, ..base.clone() }).contains("tensor wte has only 16384 coordinates"));
     assert!(err(EngineAuditConfig { tensor: Some("nope".into()), ..base.clone() }).contains("nope"));
@@ -161,8 +163,8 @@ fn impossible_settings_are_refused_with_their_values() {
 fn canaries_go_where_real_gradients_never_reach() {
     // No tensor named: the warm-up picks the one whose m least-touched coordinates are least
     // touched — rows of the token embedding no input token selects (padding, EOS, 24..).
-    let cfg = EngineAuditConfig { canaries: 2000, tensor: None, ..config(3, EngineFaults::default()) };
-    let out = audit(&cfg);
+    let cfg = EngineAuditConfig { canaries: 2000, tensor: None, ..config(3, EngineFaults::default()).0 };
+    let out = audit(&(cfg, EngineFaults::default()));
     assert_eq!(out.tensor, "wte");
     assert_eq!(out.max_warmup_touch, 0.0);
     let m = model();

@@ -1,22 +1,16 @@
-//! Special functions the bounds and LiRA need, in double precision: the regularized incomplete
-//! beta function and its inverse, binomial tails, and the log of the normal CDF.
+//! The regularized incomplete beta function and its inverse, and the binomial distribution
+//! through it (pmf in log space, upper tail), in double precision: what the Clopper–Pearson and
+//! one-run bounds of vg-attacks and the truncated-Poisson δ here need.
 //!
 //! The incomplete beta is evaluated by its continued fraction with the modified Lentz method
 //! (Press et al., Numerical Recipes 3rd ed. §6.4; DLMF 8.17.22), switching to the symmetric
 //! form 1 − I_{1−x}(b, a) past the mean, which converges in O(√max(a, b)) terms. Its inverse is
 //! plain bisection to the last representable bit — slower than Newton, but it cannot fail.
 //! The prefactor x^a(1−x)^b/B(a, b) uses Loader's saddle-point form, so a, b in the thousands keep
-//! ~1e-14 relative accuracy (the plain ln Γ difference loses ~1e-12). ln Φ is vg-accounting's
-//! (its erfc uses Boost's coefficients read as Boost does; statrs 0.18's erfc was measured ~5e-11
-//! off at z = −1, too coarse for the 1e-9 LiRA reference). Tests check both against exact binomial sums (for integer parameters
+//! ~1e-14 relative accuracy (the plain ln Γ difference loses ~1e-12). Tests check it against exact binomial sums (for integer parameters
 //! I_x(k, n−k+1) = P[Bin(n, x) ≥ k]) and against scipy's `beta.ppf` values in the reference data.
 
-use statrs::function::gamma::ln_gamma;
-
-/// ln B(a, b) = ln Γ(a) + ln Γ(b) − ln Γ(a + b).
-pub fn ln_beta(a: f64, b: f64) -> f64 {
-    ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
-}
+use super::ln_gamma;
 
 /// ln C(n, k), the log binomial coefficient.
 pub fn ln_choose(n: u64, k: u64) -> f64 {
@@ -174,14 +168,4 @@ pub fn binomial_upper_tail(n: u64, k: u64, p: f64) -> f64 {
         return 0.0;
     }
     regularized_incomplete_beta(k as f64, (n - k + 1) as f64, p)
-}
-
-/// ln Φ(z), the log of the standard normal CDF, accurate in both tails: the one implementation in
-/// the tree lives in vg-accounting (the accountants need it too).
-pub use vg_accounting::special::log_norm_cdf as ln_normal_cdf;
-
-/// ln of the normal density N(x; mean, sd²).
-pub fn ln_normal_pdf(x: f64, mean: f64, sd: f64) -> f64 {
-    let z = (x - mean) / sd;
-    -0.5 * z * z - sd.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
 }

@@ -1,0 +1,5 @@
+//! Integration tests of vg-accounting: one test binary, one module per topic.
+
+mod calibration;
+mod properties;
+mod reference;

@@ -1,0 +1,7 @@
+//! Integration tests of vg-reports: one test binary, one module per topic.
+
+mod common;
+mod gate;
+mod html;
+mod report;
+mod schema;

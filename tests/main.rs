@@ -1,0 +1,10 @@
+//! Integration tests of the vg-audit binary and library: one test binary, one module per topic.
+
+mod canary_audit;
+mod config;
+mod corpus_cli;
+mod engine_audit;
+mod gate;
+mod memorization;
+mod report;
+mod run;

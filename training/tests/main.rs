@@ -1,0 +1,7 @@
+//! Integration tests of vg-training: one test binary, one module per topic.
+
+mod common;
+mod dp_engine;
+mod ghost_clipping;
+mod model;
+mod training;
