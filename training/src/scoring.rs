@@ -57,7 +57,7 @@ pub fn token_stats(model: &Gpt, seqs: &[Vec<u32>], batch_size: usize) -> Result<
 }
 
 fn stats_of_batch(model: &Gpt, seqs: &[&[u32]]) -> Result<Vec<TokenStats>> {
-    let batch = Batch::new(seqs, model.dtype())?;
+    let batch = Batch::new(seqs)?;
     let logits = model.logits(&batch.ids)?.contiguous()?;
     let v = logits.dim(2)?;
     let (storage, layout) = logits.storage_and_layout();

@@ -74,7 +74,7 @@ fn embedding_sq_norm(g: &Tensor, batch: &Batch) -> Result<Tensor> {
 /// `skip_clip` (test-only fault) leaves that parameter's contribution unclipped.
 pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_clip: Option<usize>) -> Result<ClippedGradients> {
     let dtype = model.dtype();
-    let batch = Batch::new(seqs, dtype)?;
+    let batch = Batch::new(seqs)?;
     let mut tape = HookTape::default();
     let logits = model.forward_with(&batch.ids, &mut Mode::Hook(&mut tape), None, 0)?;
     let losses = per_example_loss(&logits, &batch)?;
@@ -174,7 +174,7 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
 
 /// Gradient of Σ_i loss_i (no clipping) by ordinary autograd: the non-private micro-batch step.
 pub fn summed_gradient(model: &Gpt, seqs: &[&[u32]]) -> Result<(Vec<Tensor>, f64, usize)> {
-    let batch = Batch::new(seqs, model.dtype())?;
+    let batch = Batch::new(seqs)?;
     let logits = model.forward_with(&batch.ids, &mut Mode::Train, None, 0)?;
     let losses = per_example_loss(&logits, &batch)?;
     let loss_sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
