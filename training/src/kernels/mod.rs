@@ -12,6 +12,7 @@ mod cross_entropy;
 mod gelu;
 mod layer_norm;
 mod linear;
+mod per_example;
 
 pub(crate) use adamw::{adamw_update, AdamWStep};
 pub(crate) use attention::CausalAttention;
@@ -19,6 +20,7 @@ pub(crate) use cross_entropy::SoftmaxCrossEntropy;
 pub(crate) use gelu::Gelu;
 pub(crate) use layer_norm::{LayerNorm, LnNormalize};
 pub(crate) use linear::{linear_forward, linear_input_grad, Linear};
+pub(crate) use per_example::per_example_sums;
 
 use candle_core::{CpuStorage, DType, Device, Layout, Result, Shape, Storage, Tensor, WithDType};
 use rayon::prelude::*;
