@@ -85,6 +85,7 @@ fn audit_of_two_checkpoints_writes_a_run_that_gate_and_compare_read() {
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     let names: Vec<&str> = summary["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["gemma2", "vaultgemma"], "the reference model is not audited");
+    vg_reports::schema::validate_summary(&summary).expect("summary.json follows the schema");
     let x = &summary["external_audit"];
     assert_eq!(x["members"], 20);
     assert_eq!(x["random_inclusion"], false);
