@@ -10,6 +10,7 @@
 mod attention;
 pub mod config;
 pub mod decoder;
+pub mod export;
 pub mod generate;
 pub mod weights;
 
