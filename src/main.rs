@@ -63,6 +63,12 @@ enum Command {
     Report(cmd::report::Args),
     /// Compare two runs audited on the same corpus.
     Compare(cmd::compare::Args),
+    /// Per-record losses and membership scores of a Hugging Face checkpoint (or a run's model).
+    Score(cmd::score::Args),
+    /// Greedy or sampled continuations of record prefixes from a Hugging Face checkpoint (or a run's model).
+    Generate(cmd::generate::Args),
+    /// Audit models trained elsewhere (Hugging Face checkpoints) on a member / non-member split.
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +86,9 @@ fn main() -> ExitCode {
         Command::Gate(a) => cmd::gate::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Compare(a) => cmd::compare::run(a),
+        Command::Score(a) => cmd::score::run(a),
+        Command::Generate(a) => cmd::generate::run(a),
+        Command::Audit(a) => cmd::audit::run(a),
     };
     match result {
         Ok(code) => code,

@@ -23,15 +23,17 @@ this model on the strength of this card.\n\n");
         c.push_str("> **Smoke run (`--quick`).** Fewer canaries and steps than an audit needs; the audit figures \
 are too imprecise to support a release decision.\n\n");
     }
-    let _ = writeln!(
-        c,
-        "This card was written by {} {} from an audit that trained {} model(s) on the same data: {}.\n",
-        md(&summary.run.tool),
-        md(&summary.run.tool_version),
-        summary.models.len(),
-        summary.models.iter().map(|m| format!("`{}` ({})", md(&m.name), if m.private { "DP-SGD" } else { "non-private" })).collect::<Vec<_>>().join(", ")
-    );
-
+    if summary.external_audit.is_none() {
+        let _ = writeln!(
+            c,
+            "This card was written by {} {} from an audit that trained {} model(s) on the same data: {}.\n",
+            md(&summary.run.tool),
+            md(&summary.run.tool_version),
+            summary.models.len(),
+            summary.models.iter().map(|m| format!("`{}` ({})", md(&m.name), if m.private { "DP-SGD" } else { "non-private" })).collect::<Vec<_>>().join(", ")
+        );
+    }
+    c.push_str(&crate::external::card_section(summary));
     c.push_str("## Training data\n\n");
     let _ = writeln!(c, "- Corpus manifest SHA-256: `{}`", md(&summary.run.corpus_manifest_sha256));
     if let Value::Object(map) = &data.manifest {
@@ -43,9 +45,13 @@ are too imprecise to support a release decision.\n\n");
             let _ = writeln!(c, "- {}: {}", md(k), md(&shown));
         }
     }
-    c.push_str("- Records were normalised, de-identified (personal data replaced by typed placeholders) and exact and \
+    if summary.external_audit.is_none() {
+        c.push_str("- Records were normalised, de-identified (personal data replaced by typed placeholders) and exact and \
 near-duplicates removed before training; each candidate record was a member with probability ½, decided by a \
 recorded seed, and a disjoint population set was never trained on.\n\n");
+    } else {
+        c.push_str("- The audited models were trained elsewhere; the manifest above describes the member and non-member files of the audit.\n\n");
+    }
 
     c.push_str("## Privacy guarantee\n\n");
     for m in &summary.models {
@@ -71,7 +77,8 @@ times is r units, and its audit is compared with the group guarantee of r record
     c.push_str("## Audit results\n\n");
     c.push_str("| model | theoretical ε (δ) | method | ε lower bound | confidence | compared with |\n|---|---|---|---|---|---|\n");
     for m in &summary.models {
-        let theo = m.dp.as_ref().map(|d| format!("{} ({})", fmt_num(d.epsilon), fmt_num(d.delta))).unwrap_or_else(|| "∞ (non-private)".into());
+        let stated = crate::external::stated_guarantee(summary, &m.name);
+        let theo = m.dp.as_ref().map(|d| format!("{} ({})", fmt_num(d.epsilon), fmt_num(d.delta))).or(stated).unwrap_or_else(|| "∞ (non-private)".into());
         if m.epsilon_lower_bounds.is_empty() {
             let _ = writeln!(c, "| {} | {} | — | n/a | | |", md(&m.name), theo);
         }

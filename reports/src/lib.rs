@@ -21,6 +21,7 @@ mod card;
 mod compare;
 mod data;
 mod error;
+mod external;
 pub mod fsutil;
 pub mod gate;
 pub mod html;
@@ -39,6 +40,7 @@ pub use data::{
     REPORT_DATA_VERSION,
 };
 pub use error::Error;
+pub use external::{ExternalAudit, ExternalModelInfo, HEURISTIC_NOTE};
 pub use render::render_report;
 pub use rundir::{
     load_run, load_summary, render_run_dir, save_report_data, save_summary, RenderedFiles, MODEL_CARD_FILE,

@@ -44,7 +44,7 @@ pub fn render_report(summary: &Summary, data: &ReportData) -> String {
 
 /// The banners a reviewer must not miss: no DP guarantee, smoke run, verbatim extracted text.
 pub(crate) fn banners(summary: &Summary) -> String {
-    let mut b = String::new();
+    let mut b = crate::external::banner(summary);
     if summary.run.insecure_seed {
         b.push_str(
             "<div class=\"banner danger\" id=\"banner-insecure-seed\">NO DP GUARANTEE: fixed noise seed\

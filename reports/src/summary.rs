@@ -31,6 +31,9 @@ pub struct Summary {
     /// Outcome of the gate policy, when one was applied (every rule, every model).
     #[serde(default)]
     pub gate: Option<GateOutcome>,
+    /// Set by `vg-audit audit --model`: models trained elsewhere, on a given member/non-member split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_audit: Option<crate::ExternalAudit>,
 }
 
 /// Run metadata: versions, input hashes, non-secret seeds, timing, machine, run flags.

@@ -11,3 +11,6 @@ pub mod init;
 pub mod gate;
 pub mod report;
 pub mod compare;
+pub mod score;
+pub mod generate;
+pub mod audit;

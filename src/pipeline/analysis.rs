@@ -119,7 +119,7 @@ fn exposure_of(
 }
 
 /// ROC points and member/non-member score samples of every attack, from the per-record scores.
-fn plot_data(m: &MembershipAudit) -> PlotData {
+pub(super) fn plot_data(m: &MembershipAudit) -> PlotData {
     let pr = &m.per_record;
     let mut data = PlotData::default();
     for (attack, scores) in &pr.scores {

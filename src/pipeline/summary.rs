@@ -81,6 +81,7 @@ pub fn build(
         }),
         engine_audit: engine.as_ref().map(engine_summary),
         gate: None,
+        external_audit: None,
     };
     Ok((summary, data))
 }
@@ -100,6 +101,20 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
         }),
     });
     let comparison = comparison_for(dp.as_ref(), r);
+    let utility = info.metrics.eval_loss.map(|l| Utility { eval_loss: l, perplexity: l.exp() });
+    model_summary_of(name, dp, utility, comparison, a, extraction)
+}
+
+/// A model's summary from its DP parameters (if any), utility, the guarantee its bounds are
+/// compared with, and its analysis files: shared by `run` and `audit --model`.
+pub(super) fn model_summary_of(
+    name: &str,
+    dp: Option<DpParams>,
+    utility: Option<Utility>,
+    comparison: Comparison,
+    a: &TargetAnalysis,
+    extraction: Option<&Value>,
+) -> ModelSummary {
     let mia = a
         .membership
         .attacks
@@ -160,9 +175,9 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
     });
     ModelSummary {
         name: name.to_string(),
-        private: info.dp.is_some(),
+        private: dp.is_some(),
         dp,
-        utility: info.metrics.eval_loss.map(|l| Utility { eval_loss: l, perplexity: l.exp() }),
+        utility,
         mia,
         epsilon_lower_bounds: bounds,
         exposure,
@@ -277,6 +292,15 @@ fn engine_summary(x: &Value) -> EngineAudit {
 }
 
 fn collect_plots(data: &mut ReportData, name: &str, info: &ModelJson, a: &TargetAnalysis) {
+    collect_attack_plots(data, name, a);
+    let loss: Vec<[f64; 2]> = info.curve.iter().map(|c| [c.step as f64, c.loss]).filter(|p| p[1].is_finite()).collect();
+    let eval: Vec<[f64; 2]> = info.curve.iter().filter_map(|c| Some([c.step as f64, c.eval_loss?])).collect();
+    data.training_curves.push(TrainingCurve { model: name.into(), metric: "train_loss".into(), points: loss });
+    data.training_curves.push(TrainingCurve { model: name.into(), metric: "eval_loss".into(), points: eval });
+}
+
+/// ROC curves, score histograms and exposure values of one model's analysis.
+pub(super) fn collect_attack_plots(data: &mut ReportData, name: &str, a: &TargetAnalysis) {
     for (attack, points) in &a.plots.roc {
         let pts: Vec<[f64; 2]> = points.iter().map(|&(x, y)| [x, y]).collect();
         data.roc.push(RocCurve::thinned(name, attack, &pts, 400));
@@ -297,14 +321,10 @@ fn collect_plots(data: &mut ReportData, name: &str, info: &ModelJson, a: &Target
             not_included: out.iter().map(|c| c.exposure_rank).collect(),
         });
     }
-    let loss: Vec<[f64; 2]> = info.curve.iter().map(|c| [c.step as f64, c.loss]).filter(|p| p[1].is_finite()).collect();
-    let eval: Vec<[f64; 2]> = info.curve.iter().filter_map(|c| Some([c.step as f64, c.eval_loss?])).collect();
-    data.training_curves.push(TrainingCurve { model: name.into(), metric: "train_loss".into(), points: loss });
-    data.training_curves.push(TrainingCurve { model: name.into(), metric: "eval_loss".into(), points: eval });
 }
 
 /// Report examples from an extraction report (already redacted unless `show_extracted`).
-fn collect_examples(data: &mut ReportData, name: &str, x: &Value) {
+pub(super) fn collect_examples(data: &mut ReportData, name: &str, x: &Value) {
     let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     let list = |k: &str| x.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
     for e in list("memorized_examples").iter().take(6) {
@@ -375,7 +395,7 @@ pub fn apply_gate(p: &Pipeline, summary: &Summary, policy_path: &Path) -> anyhow
     Ok((passed, serde_json::to_value(&s)?))
 }
 
-fn machine() -> Machine {
+pub(super) fn machine() -> Machine {
     Machine {
         os: std::env::consts::OS.into(),
         arch: std::env::consts::ARCH.into(),
@@ -385,12 +405,12 @@ fn machine() -> Machine {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
 }
 
-fn read_optional(path: &Path) -> anyhow::Result<Option<Value>> {
+pub(super) fn read_optional(path: &Path) -> anyhow::Result<Option<Value>> {
     if path.exists() {
         Ok(Some(read_json(path)?))
     } else {

@@ -40,6 +40,7 @@ pub mod engine_audit;
 mod error;
 pub mod generate;
 mod hooks;
+pub mod hf;
 mod kernels;
 pub mod model;
 pub mod optimizer;

@@ -302,6 +302,11 @@ fn causal_mask(t: usize, total: usize, offset: usize, dtype: DType) -> Result<Te
     Ok(Tensor::from_vec(m, (t, total), &Device::Cpu)?.to_dtype(dtype)?)
 }
 
+/// The vectorised tanh-GELU below for f32 inference in this crate's other decoders (`hf`).
+pub(crate) fn fast_gelu(x: &Tensor) -> Result<Tensor> {
+    Ok(x.contiguous()?.apply_op1_no_bwd(&FastGelu)?)
+}
+
 /// GELU, tanh form (Hendrycks & Gimpel 2016; candle's `gelu`), for f32 inference:
 /// 0.5·v·(1 + tanh u) = v / (1 + e^(−2u)), u = √(2/π)·(v + 0.044715·v³), with the vectorisable
 /// [`exp_f32`]. Forward only.
