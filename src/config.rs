@@ -148,6 +148,9 @@ pub struct ModelsSection {
     pub clip_norm: f64,
     /// Accountant used to calibrate σ: "pld" or "rdp".
     pub accountant: String,
+    /// Truncated Poisson batches for the DP model: a draw larger than this is cut to a random
+    /// subset of this size, and σ is calibrated with the truncated-Poisson PLD (pld only).
+    pub max_batch: Option<usize>,
     /// Train the non-private baseline next to the DP target.
     pub baseline: bool,
     /// Shadow/reference models for LiRA and RMIA (each record IN for half of them).
@@ -167,6 +170,7 @@ impl Default for ModelsSection {
             delta: None,
             clip_norm: 1.0,
             accountant: "pld".into(),
+            max_batch: None,
             baseline: true,
             shadows: 4,
         }
@@ -343,6 +347,11 @@ impl AuditConfig {
         }
         if !["pld", "rdp"].contains(&m.accountant.as_str()) {
             bail!("models.accountant must be \"pld\" or \"rdp\" (got {:?})", m.accountant);
+        }
+        if let Some(mb) = m.max_batch {
+            if mb < m.batch_size || m.accountant != "pld" {
+                bail!("models.max_batch must be ≥ models.batch_size ({}) and needs accountant = \"pld\" (got {mb} with {:?})", m.batch_size, m.accountant);
+            }
         }
         if m.shadows == 1 || m.shadows % 2 == 1 {
             bail!("models.shadows must be 0 or an even number, so every record is IN for half of them (got {})", m.shadows);

@@ -24,9 +24,11 @@ mod error;
 mod external;
 pub mod fsutil;
 pub mod gate;
+pub mod headline;
 pub mod html;
 mod page;
 mod plots;
+pub mod release_policy;
 mod render;
 mod rundir;
 pub mod schema;
@@ -34,7 +36,7 @@ mod sections;
 mod summary;
 
 pub use card::render_model_card;
-pub use compare::{comparison_rows, render_comparison, ComparisonRow, RunView};
+pub use compare::{comparison_rows, render_comparison, same_corpus, ComparisonRow, RunView};
 pub use data::{
     ExposureValues, ExtractionExample, ReportData, RocCurve, ScoreSamples, TrainingCurve,
     REPORT_DATA_VERSION,
@@ -47,7 +49,7 @@ pub use rundir::{
     REPORT_DATA_FILE, REPORT_FILE, SUMMARY_FILE,
 };
 pub use summary::{
-    CanaryRecovery, Comparison, DpParams, EngineAudit, EngineBound, EpsilonBound, ExposureStats,
+    CanaryRecovery, Comparison, Cost, DpParams, EngineAudit, EngineBound, EpsilonBound, ExposureStats,
     ExposureSummary, GateOutcome, Interval, Machine, Memorization, MiaResult, ModelSummary,
     RuleResult, RunMetadata, ShadowModels, Summary, Utility, SCHEMA_VERSION,
 };

@@ -36,16 +36,22 @@ pub struct PlotData {
     pub histograms: Vec<(String, Vec<f64>, Vec<f64>)>,
 }
 
-/// δ the bounds are stated at: the DP model's δ (the same for every target, so they compare).
-pub fn audit_delta(p: &Pipeline) -> anyhow::Result<f64> {
+/// The DP model's (ε, δ): the bounds of every target are stated at its δ, so they compare
+/// (ε = ∞ and δ = 1e-5 when there is no DP model).
+fn audit_guarantee(p: &Pipeline) -> anyhow::Result<(f64, f64)> {
     let info = ModelJson::load(&p.dir.join("models").join(DP_MODEL))?;
-    Ok(info.dp.map(|d| d.delta).unwrap_or(1e-5))
+    Ok(info.dp.map(|d| (d.epsilon, d.delta)).unwrap_or((f64::INFINITY, 1e-5)))
+}
+
+/// δ of bounds on canaries inserted `r` times: the group guarantee's δ, r·e^((r−1)ε)·δ.
+fn canary_delta(epsilon: f64, delta: f64, r: u32) -> Option<f64> {
+    (r > 1 && epsilon.is_finite()).then(|| vg_accounting::group_privacy(epsilon, delta, u64::from(r)).map(|(_, d)| d.min(0.999)).unwrap_or(0.999))
 }
 
 /// Step 5: every attack on every target model, plus canary exposure.
 pub fn attack_all(p: &Pipeline, targets: &[String], shadows: &[String], canaries: &CanarySet) -> anyhow::Result<()> {
     let table = ScoreTable::read_parquet(&p.dir.join("scores.parquet"))?;
-    let delta = audit_delta(p)?;
+    let (epsilon, delta) = audit_guarantee(p)?;
     let families: HashMap<u64, (&str, f64)> =
         canaries.canaries.iter().map(|c| (c.id, (c.family.as_str(), c.secret_space_log2))).collect();
     std::fs::create_dir_all(p.dir.join("analysis"))?;
@@ -55,6 +61,7 @@ pub fn attack_all(p: &Pipeline, targets: &[String], shadows: &[String], canaries
         opts.delta = delta;
         opts.confidence = p.cfg.attacks.confidence;
         opts.canary_repetitions = p.cfg.canaries.repetitions;
+        opts.canary_delta = canary_delta(epsilon, delta, p.cfg.canaries.repetitions);
         opts.rmia.a = p.cfg.attacks.rmia_a;
         opts.rmia.gamma = p.cfg.attacks.rmia_gamma;
         opts.lira_variance = match p.cfg.attacks.lira_variance.as_deref() {

@@ -2,11 +2,13 @@
 //! Google `dp_accounting`'s `pld/`): discretise the loss of one step pessimistically
 //! with connect-the-dots, compose by FFT, read ε(δ) and δ(ε) off the result.
 //!
-//! Layers: [`mechanism`] (one step's privacy loss and its discretisation), [`pmf`]
-//! (a discretised PLD and its composition), [`PldAccountant`] (events → PLDs).
+//! Layers: [`mechanism`] (one step's privacy loss and its discretisation), [`truncated`]
+//! (truncated Poisson batches), [`pmf`] (a discretised PLD and its composition),
+//! [`PldAccountant`] (events → PLDs).
 
 pub mod mechanism;
 pub mod pmf;
+pub mod truncated;
 
 use crate::accountant::Accountant;
 use crate::error::{check, check_delta};
@@ -41,6 +43,14 @@ impl PldPair {
             }
         };
         Ok(PldPair { remove, add })
+    }
+}
+
+/// `state` followed by `pair` (just `pair` when nothing was composed yet).
+fn then(state: Option<PldPair>, pair: PldPair) -> Result<PldPair> {
+    match state {
+        None => Ok(pair),
+        Some(s) => s.compose(&pair),
     }
 }
 
@@ -145,13 +155,8 @@ impl Accountant for PldAccountant {
         for f in flat {
             match f {
                 Flat::NonPrivate => non_private = true,
-                Flat::Gaussian(g) => {
-                    let pair = self.gaussian_pair(g.q, g.sigma, g.count)?;
-                    state = Some(match state {
-                        None => pair,
-                        Some(s) => s.compose(&pair)?,
-                    });
-                }
+                Flat::Gaussian(g) => state = Some(then(state, self.gaussian_pair(g.q, g.sigma, g.count)?)?),
+                Flat::Truncated(t) => state = Some(then(state, truncated::truncated_pair(self.interval, self.neighbouring, t)?)?),
             }
         }
         self.state = state;
