@@ -38,6 +38,14 @@ pub enum ExtractionError {
         /// The offending token id.
         token: u32,
     },
+    /// A saved stream's record list does not match its separators.
+    #[error("the token stream has {separators} record separators but {records} records are listed")]
+    StreamRecords {
+        /// Separators in the stream.
+        separators: usize,
+        /// Records listed beside it.
+        records: usize,
+    },
     /// Building, saving or opening a suffix-array index failed.
     #[error(transparent)]
     Index(#[from] SuffixArrayError),
