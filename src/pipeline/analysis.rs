@@ -61,7 +61,9 @@ pub fn attack_all(p: &Pipeline, targets: &[String], shadows: &[String], canaries
         opts.delta = delta;
         opts.confidence = p.cfg.attacks.confidence;
         opts.canary_repetitions = p.cfg.canaries.repetitions;
-        opts.canary_delta = canary_delta(epsilon, delta, p.cfg.canaries.repetitions);
+        // A model without a guarantee has no group guarantee either: its canary bounds stay at δ.
+        let private = ModelJson::load(&p.dir.join("models").join(target))?.dp.is_some();
+        opts.canary_delta = if private { canary_delta(epsilon, delta, p.cfg.canaries.repetitions) } else { None };
         opts.rmia.a = p.cfg.attacks.rmia_a;
         opts.rmia.gamma = p.cfg.attacks.rmia_gamma;
         opts.lira_variance = match p.cfg.attacks.lira_variance.as_deref() {

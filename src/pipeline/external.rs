@@ -439,7 +439,7 @@ fn build_summary(p: &Pipeline, targets: &[String], claims: &[Option<DpClaim>], e
             let l = held_out.iter().sum::<f64>() / held_out.len() as f64;
             Utility { eval_loss: l, perplexity: l.exp() }
         });
-        let summary = super::summary::model_summary_of(name, None, utility, comparison_for_claim(claim.as_ref()), &analysis, extraction.as_ref());
+        let summary = super::summary::model_summary_of(name, None, utility, comparison_for_claim(claim.as_ref()), 1, &analysis, extraction.as_ref());
         models.push(summary);
         super::summary::collect_attack_plots(&mut data, name, &analysis);
         if let Some(x) = &extraction {
@@ -454,6 +454,7 @@ fn build_summary(p: &Pipeline, targets: &[String], claims: &[Option<DpClaim>], e
             tool: "vg-audit".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             config_sha256: p.config_sha256.clone(),
+            corpus_identity_sha256: Some(split_sha.clone()),
             corpus_manifest_sha256: split_sha,
             tokenizer_sha256: None,
             seeds: BTreeMap::from([("run".to_string(), p.cfg.run.seed)]),

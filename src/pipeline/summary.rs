@@ -102,18 +102,23 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
         truncation_note: (d.sampler != vg_accounting::Sampler::Poisson)
             .then(|| format!("ε accounts for {} (truncated-Poisson PLD, arXiv:2508.15089)", d.sampler.describe())),
     });
-    let comparison = comparison_for(dp.as_ref(), r);
+    // Records meet the per-record guarantee; canaries repeated r times the group guarantee.
+    let comparison = comparison_for(dp.as_ref(), 1);
     let utility = info.metrics.eval_loss.map(|l| Utility { eval_loss: l, perplexity: l.exp() });
-    model_summary_of(name, dp, utility, comparison, a, extraction)
+    let mut summary = model_summary_of(name, dp, utility, comparison, r, a, extraction);
+    summary.cost = Some(cost_of(info));
+    summary
 }
 
-/// A model's summary from its DP parameters (if any), utility, the guarantee its bounds are
-/// compared with, and its analysis files: shared by `run` and `audit --model`.
+/// A model's summary from its DP parameters (if any), utility, the guarantee its record-level
+/// bounds are compared with, the canary repetitions r (canary bounds meet the group guarantee of
+/// r units) and its analysis files: shared by `run` and `audit --model`.
 pub(super) fn model_summary_of(
     name: &str,
     dp: Option<DpParams>,
     utility: Option<Utility>,
     comparison: Comparison,
+    repetitions: u64,
     a: &TargetAnalysis,
     extraction: Option<&Value>,
 ) -> ModelSummary {
@@ -153,7 +158,7 @@ pub(super) fn model_summary_of(
                 confidence: b.confidence,
                 attack: b.attack.clone(),
                 counts,
-                compared_with: comparison_for(dp.as_ref(), if on_canaries { r } else { 1 }),
+                compared_with: if on_canaries && repetitions > 1 { comparison_for(dp.as_ref(), repetitions) } else { comparison.clone() },
                 note: Some(note),
             })
         })
@@ -187,7 +192,7 @@ pub(super) fn model_summary_of(
         exposure,
         memorization: extraction.map(memorization_summary),
         verdict: None,
-        cost: Some(cost_of(info)),
+        cost: None,
     }
 }
 

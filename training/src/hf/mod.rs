@@ -16,7 +16,6 @@ pub mod weights;
 
 use std::path::{Path, PathBuf};
 
-use candle_core::DType;
 
 pub use config::{Family, HfArch};
 pub use decoder::Decoder;
