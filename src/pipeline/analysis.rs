@@ -156,15 +156,9 @@ pub(super) fn plot_data(m: &MembershipAudit) -> PlotData {
     data
 }
 
-/// Step 6: extraction tests (memorization, verbatim search, fragment search) on every target.
-pub fn extract_all(
-    p: &Pipeline,
-    targets: &[String],
-    corpus: &vg_corpora::PreparedCorpus,
-    canaries: &CanarySet,
-) -> anyhow::Result<()> {
+/// The extraction settings of `[extraction]`, seeded by the run seed (run and `audit --model` alike).
+pub(super) fn extraction_options(p: &Pipeline) -> vg_attacks::extraction::ExtractionOptions {
     let x = &p.cfg.extraction;
-    let setup = crate::cmd::extract::ExtractionSetup::new(corpus, Some(canaries), p.cfg.corpus.pii_key.as_deref())?;
     let mut opts = vg_attacks::extraction::ExtractionOptions::default();
     opts.memorization.prefix_tokens = x.prefix_tokens;
     opts.memorization.suffix_tokens = x.suffix_tokens;
@@ -178,6 +172,18 @@ pub fn extract_all(
     opts.generation.min_span_tokens = x.min_verbatim_tokens;
     opts.generation.seed = p.cfg.run.seed;
     opts.show_extracted = x.show_extracted;
+    opts
+}
+
+/// Step 6: extraction tests (memorization, verbatim search, fragment search) on every target.
+pub fn extract_all(
+    p: &Pipeline,
+    targets: &[String],
+    corpus: &vg_corpora::PreparedCorpus,
+    canaries: &CanarySet,
+) -> anyhow::Result<()> {
+    let setup = crate::cmd::extract::ExtractionSetup::new(corpus, Some(canaries), p.cfg.corpus.pii_key.as_deref())?;
+    let opts = extraction_options(p);
     opts.memorization.validate()?;
     opts.canaries.validate()?;
     std::fs::create_dir_all(p.dir.join("analysis"))?;

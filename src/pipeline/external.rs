@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use vg_attacks::audit::{audit_membership, AuditOptions};
-use vg_attacks::extraction::{run_extraction, ExtractionInputs, ExtractionOptions, FragmentDictionary, RecordTokens, StreamRecord, StreamRecordKind, TokenStream};
+use vg_attacks::extraction::{run_extraction, ExtractionInputs, FragmentDictionary, RecordTokens, StreamRecord, StreamRecordKind, TokenStream};
 use vg_attacks::model::TokenScorer;
 use vg_attacks::scores::{compute_scores_batch_with_zlib_lens, reference_calibrated, zlib_lengths, ScoreSet};
 use vg_attacks::table::{RowKind, ScoreColumn, ScoreTable};
@@ -325,20 +325,7 @@ fn extraction_tokens(model: &ExternalModel, text: &str) -> anyhow::Result<(u32, 
 }
 
 fn extract_external(p: &Pipeline, audited: &[Audited], members: &[InputRecord], non_members: &[InputRecord]) -> anyhow::Result<()> {
-    let x = &p.cfg.extraction;
-    let mut opts = ExtractionOptions::default();
-    opts.memorization.prefix_tokens = x.prefix_tokens;
-    opts.memorization.suffix_tokens = x.suffix_tokens;
-    opts.memorization.prompts = x.prompts;
-    opts.memorization.seed = p.cfg.run.seed;
-    opts.canaries.top_k = x.top_k;
-    opts.canaries.seed = p.cfg.run.seed;
-    opts.generation.generations = x.generations;
-    opts.generation.tokens = x.generation_tokens;
-    opts.generation.top_k = x.top_k;
-    opts.generation.min_span_tokens = x.min_verbatim_tokens;
-    opts.generation.seed = p.cfg.run.seed;
-    opts.show_extracted = x.show_extracted;
+    let opts = super::analysis::extraction_options(p);
     std::fs::create_dir_all(p.dir.join("analysis"))?;
     // No canaries and no PII key: the fragment dictionary is empty (nothing planted to look for).
     let fragments = FragmentDictionary::new(Vec::new(), None)?;

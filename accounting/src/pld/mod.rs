@@ -31,6 +31,18 @@ struct PldPair {
     add: Option<DensePmf>,
 }
 
+/// The add/remove pair of PLDs from `build(direction)`, the two directions built at once on two
+/// threads (they are independent).
+fn both_directions(build: &(dyn Fn(Direction) -> Result<DensePmf> + Sync)) -> Result<PldPair> {
+    let (remove, add) = std::thread::scope(|scope| {
+        let add = scope.spawn(|| build(Direction::Add));
+        let remove = build(Direction::Remove);
+        (remove, add.join())
+    });
+    let add = add.map_err(|_| crate::Error::Numerical("PLD worker thread panicked".into()))??;
+    Ok(PldPair { remove: remove?, add: Some(add) })
+}
+
 impl PldPair {
     fn compose(&self, other: &PldPair) -> Result<PldPair> {
         let remove = self.remove.compose(&other.remove, TAIL_MASS_TRUNCATION)?;
@@ -108,13 +120,7 @@ impl PldAccountant {
                 .connect_the_dots(interval)
                 .and_then(|one| one.self_compose(count, TAIL_MASS_TRUNCATION))
         };
-        let (remove, add) = std::thread::scope(|scope| {
-            let add = scope.spawn(move || build(Direction::Add));
-            let remove = build(Direction::Remove);
-            (remove, add.join())
-        });
-        let add = add.map_err(|_| crate::Error::Numerical("PLD worker thread panicked".into()))??;
-        Ok(PldPair { remove: remove?, add: Some(add) })
+        both_directions(&build)
     }
 
     fn flat(&self, event: &DpEvent) -> Result<Vec<Flat>> {

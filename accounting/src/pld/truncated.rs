@@ -19,7 +19,7 @@
 
 use super::mechanism::{Direction, SubsampledGaussianLoss};
 use super::pmf::DensePmf;
-use super::{PldPair, TAIL_MASS_TRUNCATION};
+use super::{both_directions, PldPair, TAIL_MASS_TRUNCATION};
 use crate::event::{Neighbouring, TruncatedRuns};
 use crate::special::binomial_sf;
 use crate::Result;
@@ -65,13 +65,7 @@ pub(super) fn truncated_pair(interval: f64, neighbouring: Neighbouring, runs: Tr
     if neighbouring == Neighbouring::ReplaceOne {
         return Ok(PldPair { remove: build(Direction::Replace)?, add: None });
     }
-    let (remove, add) = std::thread::scope(|scope| {
-        let add = scope.spawn(move || build(Direction::Add));
-        let remove = build(Direction::Remove);
-        (remove, add.join())
-    });
-    let add = add.map_err(|_| crate::Error::Numerical("PLD worker thread panicked".into()))??;
-    Ok(PldPair { remove: remove?, add: Some(add) })
+    both_directions(&build)
 }
 
 #[cfg(test)]
