@@ -69,6 +69,8 @@ enum Command {
     Generate(cmd::generate::Args),
     /// Audit models trained elsewhere (Hugging Face checkpoints) on a member / non-member split.
     Audit(cmd::audit::Args),
+    /// Write a run's model as a Hugging Face gpt2 checkpoint (transformers loads it).
+    Export(cmd::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
         Command::Score(a) => cmd::score::run(a),
         Command::Generate(a) => cmd::generate::run(a),
         Command::Audit(a) => cmd::audit::run(a),
+        Command::Export(a) => cmd::export::run(a),
     };
     match result {
         Ok(code) => code,

@@ -14,3 +14,4 @@ pub mod compare;
 pub mod score;
 pub mod generate;
 pub mod audit;
+pub mod export;
