@@ -47,7 +47,7 @@ pub struct RunMetadata {
     pub corpus_manifest_sha256: String,
     /// SHA-256 (hex) of the corpus identity: input contents, preparation options, seeds and
     /// output contents, never paths. Two runs are comparable when equal.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corpus_identity_sha256: Option<String>,
     /// SHA-256 (hex) of the tokenizer file, when known.
     #[serde(default)]
@@ -116,7 +116,7 @@ pub struct ModelSummary {
     #[serde(default)]
     pub verdict: Option<Vec<RuleResult>>,
     /// What training this model cost.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
 }
 
@@ -304,7 +304,7 @@ pub struct Memorization {
     pub population_prompts: Option<u64>,
     /// Clopper–Pearson interval of `population_exact_rate` (its upper end is the floor a
     /// model's exact memorization is held to by the default release policy).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub population_exact_rate_ci: Option<Interval>,
     /// Sampled generations searched against the training stream.
     #[serde(default)]
