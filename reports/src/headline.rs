@@ -124,7 +124,7 @@ pub fn cost_words(m: &ModelSummary, summary: &Summary) -> String {
         "{} wall, {} CPU, ≈ {} FLOPs (6 × {} parameters × {} token positions) on {} × {} {} ({})",
         duration(c.wall_seconds),
         c.cpu_seconds.map(duration).unwrap_or_else(|| "unknown".into()),
-        fmt_num(c.flops),
+        format!("{:.2e}", c.flops),
         fmt_num(c.parameters as f64),
         fmt_num(c.token_positions),
         machine.cpus,
