@@ -1,5 +1,6 @@
 //! Integration tests of the vg-audit binary and library: one test binary, one module per topic.
 
+mod audit_external;
 mod canary_audit;
 mod config;
 mod corpus_cli;

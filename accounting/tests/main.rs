@@ -3,3 +3,4 @@
 mod calibration;
 mod properties;
 mod reference;
+mod truncated;

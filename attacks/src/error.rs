@@ -217,6 +217,14 @@ pub enum AttackError {
         /// The offending token id.
         token: u32,
     },
+    /// A saved stream's record list does not match its separators.
+    #[error("the token stream has {separators} record separators but {records} records are listed")]
+    StreamRecords {
+        /// Separators in the stream.
+        separators: usize,
+        /// Records listed beside it.
+        records: usize,
+    },
     /// Building, saving or opening a suffix-array index failed.
     #[error(transparent)]
     Index(#[from] SuffixArrayError),
@@ -228,13 +236,39 @@ pub enum AttackError {
         /// What is wrong.
         reason: String,
     },
-
+    // The output scanner.
+    /// A scan index folder that is incomplete, altered, or of another format version.
+    #[error("{path}: refusing scan index: {reason}")]
+    InvalidIndex {
+        /// The file that was refused.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An output folder that exists (never overwritten without being asked).
+    #[error("{path}: already exists (pass --force to replace it)")]
+    Exists {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// The tokenizer failed to load or encode.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// The PII key is missing or is not the one the hashes were made with.
+    #[error("PII key: {0}")]
+    PiiKey(String),
 }
 
 impl AttackError {
     /// Shorthand for [`AttackError::InvalidParameter`].
     pub fn invalid(name: &'static str, value: impl std::fmt::Display, rule: &'static str) -> Self {
         AttackError::InvalidParameter { name, value: value.to_string(), rule }
+    }
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        AttackError::Io { path: path.into(), source }
+    }
+    pub(crate) fn invalid_index(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        AttackError::InvalidIndex { path: path.into(), reason: reason.into() }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use vg_attacks::model::TokenLogProbs;
 use vg_attacks::scores::*;
+use vg_attacks::AttackError;
 
 fn stats(logprob: &[f64], mu: &[f64], sigma: &[f64]) -> TokenLogProbs {
     TokenLogProbs { logprob: logprob.to_vec(), mu: mu.to_vec(), sigma: sigma.to_vec() }
@@ -120,9 +121,9 @@ fn invalid_inputs_are_refused() {
     for k in [0.0, -0.1, 1.5, f64::NAN] {
         assert!(matches!(compute_scores(&e, "a", k), Err(AttackError::InvalidK(_))), "k = {k}");
     }
-    assert_eq!(compute_scores(&stats(&[], &[], &[]), "", 0.2), Err(AttackError::NoPredictedTokens));
+    assert!(matches!(compute_scores(&stats(&[], &[], &[]), "", 0.2), Err(AttackError::NoPredictedTokens)));
     let err = compute_scores(&stats(&[-1.0, -2.0], &[-1.0], &[1.0]), "", 0.2).unwrap_err();
-    assert_eq!(err, AttackError::TokenStatLengths { logprob: 2, mu: 1, sigma: 1 });
+    assert!(matches!(err, AttackError::TokenStatLengths { logprob: 2, mu: 1, sigma: 1 }), "{err}");
     let err = compute_scores(&stats(&[-1.0, 0.1], &[], &[]), "", 0.2).unwrap_err();
     assert!(err.to_string().contains("log-prob = 0.1 at token 1"), "{err}");
     assert!(compute_scores(&stats(&[-1.0, f64::NAN], &[], &[]), "", 0.2).is_err());
@@ -156,8 +157,8 @@ fn batch_equals_single_and_names_the_failing_record() {
 fn reference_calibrated_loss() {
     // Target loss 1 (m = −1); OUT losses 2 and 3 (mean 2.5): calibrated loss 1 − 2.5 = −1.5,
     // oriented score 1.5.
-    assert_eq!(reference_calibrated(-1.0, &[-2.0, -3.0]), Ok(1.5));
-    assert_eq!(reference_calibrated(-1.0, &[]), Err(AttackError::NoOutReferences));
+    assert_eq!(reference_calibrated(-1.0, &[-2.0, -3.0]).unwrap(), 1.5);
+    assert!(matches!(reference_calibrated(-1.0, &[]), Err(AttackError::NoOutReferences)));
     let batch = reference_calibrated_batch(&[-1.0, -4.0], &[vec![-2.0, -3.0], vec![-1.0]]).unwrap();
     assert_eq!(batch, vec![1.5, -3.0]);
     assert!(matches!(

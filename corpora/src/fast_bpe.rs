@@ -93,7 +93,8 @@ fn ascii_piece_end(b: &[u8], pos: usize) -> usize {
 
 /// Encoder for tokenizers of the shape [`crate::tokenizer::train_bpe`] builds.
 pub struct FastEncoder<'t> {
-    tokenizer: &'t Tokenizer,
+    // Borrowed for batch encoding; owned by long-lived scanners (`FastEncoder::owned`).
+    tokenizer: std::borrow::Cow<'t, Tokenizer>,
     split: Regex,
     byte_chars: [char; 256],
 }
@@ -106,7 +107,23 @@ impl<'t> FastEncoder<'t> {
         if !pre_ok || !model_ok || tokenizer.get_normalizer().is_some() {
             return None;
         }
-        Some(FastEncoder { tokenizer, split: Regex::new(GPT2_SPLIT).expect("GPT-2 pattern compiles"), byte_chars: byte_chars() })
+        Some(FastEncoder {
+            tokenizer: std::borrow::Cow::Borrowed(tokenizer),
+            split: Regex::new(GPT2_SPLIT).expect("GPT-2 pattern compiles"),
+            byte_chars: byte_chars(),
+        })
+    }
+
+    /// Like [`FastEncoder::new`], owning the tokenizer (for encoders kept for a process's lifetime).
+    pub fn owned(tokenizer: Tokenizer) -> Option<FastEncoder<'static>> {
+        let borrowed = FastEncoder::new(&tokenizer)?;
+        let (split, byte_chars) = (borrowed.split, borrowed.byte_chars);
+        Some(FastEncoder { tokenizer: std::borrow::Cow::Owned(tokenizer), split, byte_chars })
+    }
+
+    /// The tokenizer it encodes for.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
     }
 
     /// The pre-tokenizer pieces of `text`, as GPT-2's regex splits it.

@@ -1,6 +1,6 @@
 //! File helpers every crate shares: atomic writes (temp file + fsync + rename) and SHA-256 digests.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
@@ -66,6 +66,7 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use super::*;
 
     #[test]

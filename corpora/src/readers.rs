@@ -255,41 +255,41 @@ fn read_jsonl(path: &Path, field: &str, sink: &mut dyn FnMut(Item) -> Result<()>
         if is_blank(bytes) {
             return Ok(());
         }
-        if let Err(e) = std::str::from_utf8(bytes) {
-            return sink(Item::Bad { line, kind: BadInputKind::InvalidUtf8, reason: utf8_reason(e) });
-        }
-        let mut value: serde_json::Value = match serde_json::from_slice(bytes) {
-            Ok(v) => v,
-            Err(e) => {
-                return sink(Item::Bad { line, kind: BadInputKind::MalformedJson, reason: format!("malformed JSON: {e}") })
-            }
-        };
-        let Some(obj) = value.as_object_mut() else {
-            let t = json_type(&value);
-            return sink(Item::Bad { line, kind: BadInputKind::MalformedJson, reason: format!("expected a JSON object, found {t}") });
-        };
-        let found = match obj.remove(field) {
-            Some(v) => Some(v),
-            None if field.contains('.') => {
-                let pointer = format!("/{}", field.replace('.', "/"));
-                value.pointer_mut(&pointer).map(serde_json::Value::take)
-            }
-            None => None,
-        };
-        match found {
-            Some(serde_json::Value::String(s)) => sink(Item::Record { line, text: s }),
-            None | Some(serde_json::Value::Null) => sink(Item::Bad {
-                line,
-                kind: BadInputKind::MissingField,
-                reason: format!("missing field {field:?} (choose the text field with --field)"),
-            }),
-            Some(other) => sink(Item::Bad {
-                line,
-                kind: BadInputKind::NotText,
-                reason: format!("field {field:?} is {}, not a string", json_type(&other)),
-            }),
+        match parse_jsonl_record(bytes, field) {
+            Ok((text, _)) => sink(Item::Record { line, text }),
+            Err((kind, reason)) => sink(Item::Bad { line, kind, reason }),
         }
     })
+}
+
+/// One JSON Lines record: the text of `field` (a dotted path reaches into objects) and the rest
+/// of the object (the field removed), or why the line is bad (invalid UTF-8, malformed JSON, not
+/// an object, field missing or not a string).
+pub fn parse_jsonl_record(bytes: &[u8], field: &str) -> std::result::Result<(String, serde_json::Value), (BadInputKind, String)> {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err((BadInputKind::InvalidUtf8, utf8_reason(e)));
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| (BadInputKind::MalformedJson, format!("malformed JSON: {e}")))?;
+    let Some(obj) = value.as_object_mut() else {
+        let t = json_type(&value);
+        return Err((BadInputKind::MalformedJson, format!("expected a JSON object, found {t}")));
+    };
+    let found = match obj.remove(field) {
+        Some(v) => Some(v),
+        None if field.contains('.') => {
+            let pointer = format!("/{}", field.replace('.', "/"));
+            value.pointer_mut(&pointer).map(serde_json::Value::take)
+        }
+        None => None,
+    };
+    match found {
+        Some(serde_json::Value::String(s)) => Ok((s, value)),
+        None | Some(serde_json::Value::Null) => {
+            Err((BadInputKind::MissingField, format!("missing field {field:?} (choose the text field with --field)")))
+        }
+        Some(other) => Err((BadInputKind::NotText, format!("field {field:?} is {}, not a string", json_type(&other)))),
+    }
 }
 
 fn read_csv(path: &Path, column: &str, sink: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {

@@ -1,5 +1,6 @@
 //! Integration tests of vg-corpora: one test binary, one module per topic.
 
+mod identity;
 mod pii_table;
 mod prepare;
 mod readers;

@@ -21,11 +21,14 @@ mod card;
 mod compare;
 mod data;
 mod error;
+mod external;
 pub mod fsutil;
 pub mod gate;
+pub mod headline;
 pub mod html;
 mod page;
 mod plots;
+pub mod release_policy;
 mod render;
 mod rundir;
 pub mod schema;
@@ -33,20 +36,21 @@ mod sections;
 mod summary;
 
 pub use card::render_model_card;
-pub use compare::{comparison_rows, render_comparison, ComparisonRow, RunView};
+pub use compare::{comparison_rows, render_comparison, same_corpus, ComparisonRow, RunView};
 pub use data::{
     ExposureValues, ExtractionExample, ReportData, RocCurve, ScoreSamples, TrainingCurve,
     REPORT_DATA_VERSION,
 };
 pub use error::Error;
+pub use external::{ExternalAudit, ExternalModelInfo, HEURISTIC_NOTE};
 pub use render::render_report;
 pub use rundir::{
     load_run, load_summary, render_run_dir, save_report_data, save_summary, RenderedFiles, MODEL_CARD_FILE,
     REPORT_DATA_FILE, REPORT_FILE, SUMMARY_FILE,
 };
 pub use summary::{
-    CanaryRecoverySummary, Comparison, DpParams, EngineAudit, EngineBound, BoundSummary, ExposureStats,
-    ExposureSummary, GateOutcome, RateInterval, Machine, Memorization, MiaResult, ModelSummary,
+    BoundSummary, CanaryRecoverySummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, ExposureStats,
+    ExposureSummary, GateOutcome, Machine, Memorization, MiaResult, ModelSummary, RateInterval,
     RuleResult, RunMetadata, ShadowModels, Summary, Utility, SCHEMA_VERSION,
 };
 

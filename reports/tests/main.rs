@@ -4,4 +4,5 @@ mod common;
 mod gate;
 mod html;
 mod report;
+mod release_policy;
 mod schema;

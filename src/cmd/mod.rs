@@ -11,3 +11,7 @@ pub(crate) mod init;
 pub(crate) mod gate;
 pub(crate) mod report;
 pub(crate) mod compare;
+pub(crate) mod score;
+pub(crate) mod generate;
+pub(crate) mod audit;
+pub(crate) mod export;

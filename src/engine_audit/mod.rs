@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use vg_attacks::bounds::fdp::{canary_audit_bounds, CanaryAuditSettings, MethodBound};
-use vg_training::{model_input, DpSgdBuilder, GptConfig};
+use vg_training::{model_input, GptConfig};
 
 pub use mechanism::{run_engine_audit, EngineAuditConfig, EngineAuditOutcome, Observation};
 
@@ -96,9 +96,9 @@ pub struct BoundReport {
     /// See `k_plus`.
     pub k_minus: usize,
     /// Guesses r and correct guesses v of the winning rule.
-    pub guesses: usize,
+    pub guesses: u64,
     /// See `guesses`.
-    pub correct: usize,
+    pub correct: u64,
     /// Rules tried (Bonferroni factor).
     pub rules_tried: usize,
 }
@@ -195,7 +195,7 @@ pub fn audit(settings: &Settings, progress: &mut dyn FnMut(u64, u64)) -> anyhow:
         expected_batch_size: 16.0,
         ..EngineAuditConfig::default()
     };
-    let out = run_engine_audit(&model, &data, &cfg, progress).context("engine audit training")?;
+    let out = run_engine_audit(&model, &data, &cfg, &|b| b, progress).context("engine audit training")?;
     let theoretical_epsilon = vg_accounting::gaussian::epsilon_for_delta(out.mu, settings.delta)?;
     let bounds = canary_audit_bounds(
         &out.statistics,

@@ -41,10 +41,13 @@
 mod batch;
 mod checkpoint;
 mod config;
+mod cpu_time;
 mod dpsgd;
 mod error;
 mod generate;
 mod hooks;
+pub mod hf;
+mod kernels;
 mod model;
 mod optimizer;
 mod privacy;

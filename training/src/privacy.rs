@@ -1,12 +1,14 @@
 //! From the user's privacy request to the `dp` record: q = B/N checked once, σ calibrated for
-//! (ε, δ) or ε for a given σ, δ ≤ 1/N enforced, the truncated-Poisson δ added, and the
-//! [`DpEvent`] that was accounted kept in the record. The mathematics lives in vg-accounting.
+//! (ε, δ) or ε for a given σ, δ ≤ 1/N enforced, truncated Poisson batches accounted by their own
+//! PLD, and the [`DpEvent`] that was accounted kept in the record. The mathematics lives in
+//! vg-accounting.
 
-use vg_accounting::{dpsgd_event, DpEvent};
+use vg_accounting::DpEvent;
 
 use crate::checkpoint::DpRecord;
 use crate::config::{DpConfig, PrivacyTarget};
 use crate::{Error, Result};
+use vg_accounting::Sampler;
 
 /// The Poisson sampling rate q = expected batch / N, refused unless it lies in (0, 1]: the one
 /// place q is computed, for the accountant and for the engine's sampler alike.
@@ -36,6 +38,11 @@ fn epsilon_of(dp: &DpConfig, event: &DpEvent, delta: f64) -> Result<f64> {
     acc.epsilon(delta).map_err(accounting)
 }
 
+/// The sampler the engine runs for `n` examples with an optional maximum batch.
+pub(crate) fn sampler_for(n: usize, max_batch: Option<usize>) -> Result<Sampler> {
+    Sampler::new(n as u64, max_batch.map(|m| m as u64)).map_err(|e| Error::privacy("max_batch", format!("{max_batch:?}"), e.to_string()))
+}
+
 /// Resolves a [`DpConfig`] for `n` examples, expected batch `batch`, `steps` steps into the
 /// record model.json stores. Refuses δ ∉ (0, 1), δ > 1/N (unless forced), q ∉ (0, 1], ε ≤ 0, σ ≤ 0.
 pub fn resolve_privacy(dp: &DpConfig, batch: f64, n: usize, steps: u64) -> Result<DpRecord> {
@@ -53,13 +60,15 @@ pub fn resolve_privacy(dp: &DpConfig, batch: f64, n: usize, steps: u64) -> Resul
             format!("exceeds 1/N = {:.3e} for N = {n} examples: a mechanism that publishes one random record in full satisfies it; lower δ or force it", 1.0 / n as f64),
         ));
     }
+    let sampler = sampler_for(n, dp.max_batch)?;
     let sigma = match &dp.target {
         PrivacyTarget::Epsilon { epsilon, .. } => {
             if !(*epsilon > 0.0 && epsilon.is_finite()) {
                 return Err(Error::privacy("epsilon", epsilon, "must be a positive finite number"));
             }
             // The one σ calibration (vg-accounting), rounded so that ε never exceeds the target.
-            vg_accounting::calibrate_noise_multiplier(dp.accountant, q, steps, *epsilon, delta, dp.neighbouring).map_err(accounting)?
+            vg_accounting::calibrate_noise_multiplier_with(dp.accountant, sampler, q, steps, *epsilon, delta, dp.neighbouring)
+                .map_err(accounting)?
         }
         PrivacyTarget::NoiseMultiplier { sigma, .. } => {
             if !(*sigma > 0.0 && sigma.is_finite()) {
@@ -68,17 +77,12 @@ pub fn resolve_privacy(dp: &DpConfig, batch: f64, n: usize, steps: u64) -> Resul
             *sigma
         }
     };
-    let event = dpsgd_event(q, sigma, steps);
+    let event = sampler.event(q, sigma, steps);
     let epsilon = epsilon_of(dp, &event, delta)?;
-    let delta_truncation = match dp.max_batch {
-        Some(m) => vg_accounting::truncation_delta(n as u64, q, m as u64, steps).map_err(accounting)?,
-        None => 0.0,
-    };
     Ok(DpRecord {
         epsilon,
-        delta: delta + delta_truncation,
-        delta_accountant: delta,
-        delta_truncation,
+        delta,
+        sampler,
         noise_multiplier: sigma,
         sampling_rate: q,
         expected_batch_size: batch,

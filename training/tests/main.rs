@@ -3,5 +3,7 @@
 mod common;
 mod dp_engine;
 mod ghost_clipping;
+mod hf_checkpoints;
+mod hf_export;
 mod model;
 mod training;

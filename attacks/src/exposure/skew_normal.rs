@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 /// samples (Azzalini & Arellano-Valle 2013); beyond ~50 the shape is a half-normal anyway.
 pub const MAX_SHAPE: f64 = 50.0;
 
-const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 // Sample skewness is capped below the skew-normal's limit 0.99527 for the moment start.
 const MAX_MOMENT_SKEWNESS: f64 = 0.99;
 // Quadrature: the integrand is kept where it is within e^-60 of its peak.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use fst::raw::Output;
 use serde::{Deserialize, Serialize};
-use vg_corpora::pii::{PiiDetector, PiiHasher};
+use vg_corpora::pii::{PiiDetector, PiiHasher, PiiMatch};
 
 use crate::{AttackError, Result};
 
@@ -149,6 +149,11 @@ impl FragmentDictionary {
         Self::new(entries, Some((bytes, hasher)))
     }
 
+    /// Whether kept-PII hashes were given (PII in outputs can be attributed to the training text).
+    pub fn has_pii_hashes(&self) -> bool {
+        self.pii.is_some()
+    }
+
     /// The canary secrets (for redaction).
     pub fn secrets(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|e| e.secret.as_str())
@@ -183,6 +188,11 @@ impl FragmentDictionary {
 
     /// Every hit in `text`. PII overlapping a canary-secret hit is attributed to the canary only.
     pub fn scan(&self, text: &str, source: &TextSource) -> Vec<FragmentHit> {
+        self.scan_found(text, &self.detector.find(text), source)
+    }
+
+    /// [`FragmentDictionary::scan`] with the detector's findings on `text` already at hand.
+    pub fn scan_found(&self, text: &str, found: &[PiiMatch], source: &TextSource) -> Vec<FragmentHit> {
         let mut hits: Vec<FragmentHit> = self
             .find_secrets(text)
             .into_iter()
@@ -196,7 +206,7 @@ impl FragmentDictionary {
             })
             .collect();
         let canary_ranges: Vec<(usize, usize)> = hits.iter().map(|h| (h.start, h.end)).collect();
-        for m in self.detector.find(text) {
+        for &m in found {
             if canary_ranges.iter().any(|&(s, e)| m.start < e && s < m.end) {
                 continue;
             }

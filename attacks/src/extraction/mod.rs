@@ -11,6 +11,8 @@
 //!    crosses a record boundary); the population stream is the floor.
 //! 3. [`fragments`] — canary secrets and keyed hashes of kept PII looked up in every output.
 //!
+//! After launch, [`scan`] runs the same verbatim and fragment search as an output filter.
+//!
 //! Text shown in the report is redacted by default ([`redact`]). [`run_extraction`] runs all
 //! three for one model and returns its [`MemorizationReport`].
 
@@ -18,6 +20,7 @@ pub mod canaries;
 pub mod fragments;
 pub mod memorization;
 pub mod redact;
+pub mod scan;
 pub mod verbatim;
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +32,7 @@ pub use redact::Redactor;
 pub use verbatim::{GenerationOptions, StreamRecord, StreamRecordKind, TokenStream, VerbatimStats};
 
 use crate::model::Generator;
+use crate::Result;
 
 /// All parameters of the extraction tests.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

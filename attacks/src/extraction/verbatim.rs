@@ -96,6 +96,23 @@ impl TokenStream {
         Ok((TokenStream { index, starts, records: records.iter().map(|(r, _)| *r).collect() }, status))
     }
 
+    /// A stream from a saved index (e.g. memory-mapped by [`SuffixArray::open`]) and its records
+    /// in stream order; record starts are recovered from the separators, which must number one per record.
+    pub fn from_index(index: SuffixArray<u32>, records: Vec<StreamRecord>) -> Result<Self> {
+        let mut starts = Vec::with_capacity(records.len());
+        let mut next = 0usize;
+        for (pos, &t) in index.text().iter().enumerate() {
+            if t == u32::SEPARATOR {
+                starts.push(next);
+                next = pos + 1;
+            }
+        }
+        if starts.len() != records.len() || next != index.len() {
+            return Err(AttackError::StreamRecords { separators: starts.len(), records: records.len() });
+        }
+        Ok(TokenStream { index, starts, records })
+    }
+
     /// The suffix array of the stream.
     pub fn index(&self) -> &SuffixArray<u32> {
         &self.index

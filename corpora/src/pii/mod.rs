@@ -342,7 +342,12 @@ pub fn kind_index(kind: PiiKind) -> usize {
 
 /// Replaces every finding whose kind is not in `keep` by its placeholder; kept ones are reported.
 pub fn deidentify(detector: &PiiDetector, text: &str, keep: &[PiiKind]) -> Deidentified {
-    let found = detector.find(text);
+    deidentify_found(text, detector.find(text), keep)
+}
+
+/// [`deidentify`] with the findings of [`PiiDetector::find`] on `text` already at hand (callers
+/// that also need the positions run the detector once).
+pub fn deidentify_found(text: &str, found: Vec<PiiMatch>, keep: &[PiiKind]) -> Deidentified {
     let mut out = Deidentified::default();
     if found.is_empty() {
         out.text = text.to_string();
