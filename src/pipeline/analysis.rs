@@ -48,6 +48,29 @@ fn canary_delta(epsilon: f64, delta: f64, r: u32) -> Option<f64> {
     (r > 1 && epsilon.is_finite()).then(|| vg_accounting::group_privacy(epsilon, delta, u64::from(r)).map(|(_, d)| d.min(0.999)).unwrap_or(0.999))
 }
 
+/// Runs the membership audit of `target` with `opts` (progress bar), adds the plot data and the
+/// canary exposure, and writes `analysis/attacks-<target>.json` (run and `audit --model` alike).
+pub(super) fn analyse_target(
+    p: &Pipeline,
+    table: &ScoreTable,
+    target: &str,
+    opts: &AuditOptions,
+    exposure: Option<ExposureReport>,
+) -> anyhow::Result<TargetAnalysis> {
+    let bar = progress::bar(0, &format!("attacks {target}"), "steps");
+    let membership = audit_membership(table, opts, &mut |d, t| {
+        bar.set_length(t);
+        bar.set_position(d);
+    })
+    .with_context(|| format!("membership audit of {target}"))?;
+    bar.finish_and_clear();
+    let plots = plot_data(&membership);
+    let analysis = TargetAnalysis { membership, exposure, plots };
+    let path = p.dir.join(format!("analysis/attacks-{target}.json"));
+    vg_corpora::fsutil::atomic_write(&path, serde_json::to_string_pretty(&analysis)?.as_bytes())?;
+    Ok(analysis)
+}
+
 /// Step 5: every attack on every target model, plus canary exposure.
 pub fn attack_all(p: &Pipeline, targets: &[String], shadows: &[String], canaries: &CanarySet) -> anyhow::Result<()> {
     let table = ScoreTable::read_parquet(&p.dir.join("scores.parquet"))?;
@@ -74,18 +97,8 @@ pub fn attack_all(p: &Pipeline, targets: &[String], shadows: &[String], canaries
         if shadows.is_empty() {
             opts.single_scores.retain(|(n, _)| n != "reference_calibrated");
         }
-        let bar = progress::bar(0, &format!("attacks {target}"), "steps");
-        let membership = audit_membership(&table, &opts, &mut |d, t| {
-            bar.set_length(t);
-            bar.set_position(d);
-        })
-        .with_context(|| format!("membership audit of {target}"))?;
-        bar.finish_and_clear();
         let exposure = exposure_of(&table, target, &families)?;
-        let plots = plot_data(&membership);
-        let analysis = TargetAnalysis { membership, exposure, plots };
-        let path = p.dir.join(format!("analysis/attacks-{target}.json"));
-        vg_corpora::fsutil::atomic_write(&path, serde_json::to_string_pretty(&analysis)?.as_bytes())?;
+        let analysis = analyse_target(p, &table, target, &opts, exposure)?;
         let one_run = analysis.membership.epsilon_lower_bounds.get("one_run").map(|b| b.epsilon);
         p.say(&format!(
             "  {target}: primary attack {}, one-run ε lower bound {}",

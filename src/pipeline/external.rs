@@ -12,14 +12,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use vg_attacks::membership_audit::{audit_membership, AuditOptions};
+use vg_attacks::membership_audit::AuditOptions;
 use vg_attacks::extraction::{run_extraction, ExtractionInputs, FragmentDictionary, RecordTokens, StreamRecord, StreamRecordKind, TokenStream};
 use vg_attacks::model::TokenScorer;
 use vg_attacks::scores::{compute_scores_batch_with_zlib_lens, reference_calibrated, zlib_lengths, ScoreSet};
 use vg_attacks::score_table::{RowKind, ScoreColumn, ScoreTable};
 use vg_reports::{Comparison, ExternalAudit, ExternalModelInfo, ReportData, RunMetadata, Summary, Utility, SCHEMA_VERSION};
 
-use super::analysis::{plot_data, TargetAnalysis};
+use super::analysis::TargetAnalysis;
 use super::records::{read_jsonl, InputRecord};
 use super::scoring::COLUMNS;
 use super::steps::RunResult;
@@ -182,24 +182,10 @@ pub fn audit_external(p: &mut Pipeline, spec: &ExternalSpec) -> anyhow::Result<R
             .collect(),
         reference_model: reference.as_ref().map(|r| format!("{} ({})", r.name, r.model.describe())),
     };
+    // 5–6. report and gate.
     let built = build_summary(p, &targets, &claims, external, &started_at)?;
     let upstream = format!("{}{}", outputs_digest(&attack_out), extraction_out.as_ref().map(outputs_digest).unwrap_or_default());
-    p.step(
-        "report",
-        &p.inputs_hash(&["report", &upstream]),
-        &["summary.json", "report-data.json", "report.html", "model-card.md"],
-        |p| super::summary::write_all(p, &built),
-    )?;
-
-    // 6. gate.
-    let mut gate_passed = None;
-    let mut summary_json = serde_json::to_value(&built.0)?;
-    if let Some(policy) = p.cfg.gate.policy.clone() {
-        let (passed, json) = super::summary::apply_gate(p, &built.0, &policy)?;
-        summary_json = json;
-        gate_passed = Some(passed);
-    }
-    Ok(RunResult { summary: summary_json, gate_passed })
+    super::summary::report_and_gate(p, &built, &upstream)
 }
 
 /// The record's input for a model: its tokenizer's ids, cut to `max_tokens` and the context.
@@ -287,17 +273,7 @@ fn attack_external(p: &Pipeline, targets: &[String], claims: &[Option<DpClaim>],
         if reference.is_none() {
             opts.single_scores.retain(|(n, _)| n != "reference_calibrated");
         }
-        let bar = progress::bar(0, &format!("attacks {target}"), "steps");
-        let membership = audit_membership(&table, &opts, &mut |d, t| {
-            bar.set_length(t);
-            bar.set_position(d);
-        })
-        .with_context(|| format!("membership audit of {target}"))?;
-        bar.finish_and_clear();
-        let plots = plot_data(&membership);
-        let analysis = TargetAnalysis { membership, exposure: None, plots };
-        let path = p.dir.join(format!("analysis/attacks-{target}.json"));
-        vg_corpora::fsutil::atomic_write(&path, serde_json::to_string_pretty(&analysis)?.as_bytes())?;
+        let analysis = super::analysis::analyse_target(p, &table, target, &opts, None)?;
         let auc = analysis.membership.attacks.get(&analysis.membership.primary_attack).map(|a| a.metrics.auc);
         p.say(&format!("  {target}: primary attack {}, AUC {}", analysis.membership.primary_attack, auc.map_or("n/a".into(), |a| format!("{a:.3}"))));
     }

@@ -123,23 +123,9 @@ pub fn run_all(p: &mut Pipeline) -> anyhow::Result<RunResult> {
         extraction_out.as_ref().map(outputs_digest).unwrap_or_default(),
         trained_digest
     );
+    // 8–9. report and gate
     let built = super::summary::build(p, &corpus, &canaries, &targets, &shadows, &started_at)?;
-    p.step(
-        "report",
-        &p.inputs_hash(&["report", &upstream_all]),
-        &["summary.json", "report-data.json", "report.html", "model-card.md"],
-        |p| super::summary::write_all(p, &built),
-    )?;
-
-    // 9. gate
-    let mut gate_passed = None;
-    let mut summary_json = serde_json::to_value(&built.0)?;
-    if let Some(policy) = p.cfg.gate.policy.clone() {
-        let (passed, json) = super::summary::apply_gate(p, &built.0, &policy)?;
-        summary_json = json;
-        gate_passed = Some(passed);
-    }
-    Ok(RunResult { summary: summary_json, gate_passed })
+    super::summary::report_and_gate(p, &built, &upstream_all)
 }
 
 /// SHA-256 of every input file (or the demo corpus parameters), so a changed input reruns step 1.

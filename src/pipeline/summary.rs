@@ -374,6 +374,25 @@ pub(super) fn collect_examples(data: &mut ReportData, name: &str, x: &Memorizati
 }
 
 /// Writes summary.json, report-data.json, report.html and model-card.md (each atomically).
+/// The report step (summary.json, report data, report.html, model card; skipped on resume when
+/// `upstream` is unchanged), then the gate when a policy is configured.
+pub(super) fn report_and_gate(p: &mut Pipeline, built: &(Summary, ReportData), upstream: &str) -> anyhow::Result<super::steps::RunResult> {
+    p.step(
+        "report",
+        &p.inputs_hash(&["report", upstream]),
+        &["summary.json", "report-data.json", "report.html", "model-card.md"],
+        |p| write_all(p, built),
+    )?;
+    let mut gate_passed = None;
+    let mut summary_json = serde_json::to_value(&built.0)?;
+    if let Some(policy) = p.cfg.gate.policy.clone() {
+        let (passed, json) = apply_gate(p, &built.0, &policy)?;
+        summary_json = json;
+        gate_passed = Some(passed);
+    }
+    Ok(super::steps::RunResult { summary: summary_json, gate_passed })
+}
+
 pub fn write_all(p: &Pipeline, summary: &(Summary, ReportData)) -> anyhow::Result<()> {
     vg_reports::save_summary(&p.dir, &summary.0)?;
     vg_reports::save_report_data(&p.dir, &summary.1)?;
