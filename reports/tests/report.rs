@@ -204,20 +204,29 @@ fn roc_thinning_keeps_ends_and_low_fpr_detail() {
     assert!(c.points.windows(2).all(|w| w[0][0] <= w[1][0]), "order kept");
 }
 
-/// `VG_REPORT_SAMPLE_DIR=DIR cargo test --release -p vg-reports --test report write_sample`
-/// writes a sample run directory (fixture summary + synthetic plot data) for looking at.
+/// A sample run directory (fixture summary, synthetic plot data, a failing gate) rendered from
+/// disk: both files are written and carry the verdict, every plot and the escaped corpus text.
+/// `VG_REPORT_SAMPLE_DIR=DIR` keeps the directory for looking at in a browser.
 #[test]
-fn write_sample() {
-    let Some(dir) = std::env::var_os("VG_REPORT_SAMPLE_DIR") else { return };
-    let dir = std::path::PathBuf::from(dir);
+fn run_dir_renders_from_disk_with_plots_and_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("VG_REPORT_SAMPLE_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir).unwrap();
     let mut s = fixture();
-    let p = vg_reports::gate::Policy::from_toml("models = [\"dp\"]\nmax_empirical_epsilon = 1.0\nmax_auc = 0.6\nrequire_secure_noise = true\n").unwrap();
+    let p = vg_reports::gate::Policy::from_toml("models = [\"dp\"]\nmax_empirical_epsilon = 1.0\nmax_auc = 0.501\nrequire_secure_noise = true\n").unwrap();
     let r = vg_reports::gate::evaluate(&s, &p);
+    assert!(r.iter().any(|x| !x.passed), "the fixture's attacks beat AUC 0.501, so this policy fails");
     s.apply_verdict("release-gate.toml", &r);
     save_summary(&dir, &s).unwrap();
     save_report_data(&dir, &sample_data()).unwrap();
-    render_run_dir(&dir).unwrap();
+    let files = render_run_dir(&dir).unwrap();
+    assert!(files.had_report_data);
+    let html = std::fs::read_to_string(&files.report).unwrap();
+    let card = std::fs::read_to_string(&files.model_card).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(html.matches("<svg").count() >= 4, "ROC, histograms, exposure and training curves are drawn");
+    assert!(html.contains("release-gate.toml") && card.contains("release-gate.toml"), "the gate verdict is shown");
+    assert!(html.contains("Customer wrote: &lt;script&gt;") && !html.contains("<script>alert"), "corpus text is escaped");
 }
 
 #[test]
