@@ -22,16 +22,8 @@ model's end-of-sequence token (not written). HfDecoding applies the temperature,
 transformers does; prompt i draws from its own stream of --seed, so the output does not depend on batching \
 or threads. Output lines: {\"id\", \"prompt_ids\", \"continuation_ids\", \"text\"} (text = the decoded continuation).")]
 pub(crate) struct Args {
-    /// The model: a Hugging Face directory (gpt2, llama, gemma, gemma2, gemma3, vaultgemma) or a
-    /// vg-audit run's model directory (RUN/models/NAME).
-    #[arg(long, value_name = "DIR")]
-    model: PathBuf,
-    /// Records, one JSON object per line.
-    #[arg(long, value_name = "F.jsonl")]
-    input: PathBuf,
-    /// The field holding the text.
-    #[arg(long, default_value = "text", value_name = "NAME")]
-    field: String,
+    #[command(flatten)]
+    records: super::ModelRecords,
     /// P: prompt length in token ids (the first P ids of each encoded record).
     #[arg(long, value_name = "P")]
     prompt_tokens: usize,
@@ -68,15 +60,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.prompt_tokens == 0 {
         bail!("--prompt-tokens must be ≥ 1");
     }
-    let records = read_jsonl(&args.input, &args.field)?;
-    let model = ExternalModel::open(&args.model)?;
+    let records = read_jsonl(&args.records.input, &args.records.field)?;
+    let model = ExternalModel::open(&args.records.model)?;
     if args.prompt_tokens >= model.max_positions() {
         bail!("--prompt-tokens {} leaves no room in the model's {} positions", args.prompt_tokens, model.max_positions());
     }
     let t0 = Instant::now();
     let mut prompts = Vec::with_capacity(records.len());
     for r in &records {
-        let mut ids = model.encode(&r.text).with_context(|| format!("{}: record id {}", args.input.display(), r.id))?;
+        let mut ids = model.encode(&r.text).with_context(|| format!("{}: record id {}", args.records.input.display(), r.id))?;
         ids.truncate(args.prompt_tokens);
         prompts.push(ids);
     }

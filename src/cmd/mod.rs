@@ -15,3 +15,18 @@ pub(crate) mod score;
 pub(crate) mod generate;
 pub(crate) mod audit;
 pub(crate) mod export;
+
+/// The model and the JSON Lines records that `score` and `generate` read.
+#[derive(clap::Args)]
+pub(crate) struct ModelRecords {
+    /// The model: a Hugging Face directory (config.json, model.safetensors or shards, tokenizer.json;
+    /// gpt2, llama, gemma, gemma2, gemma3, vaultgemma) or a vg-audit run's model directory (RUN/models/NAME).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) model: std::path::PathBuf,
+    /// Records, one JSON object per line.
+    #[arg(long, value_name = "F.jsonl")]
+    pub(crate) input: std::path::PathBuf,
+    /// The field holding the text.
+    #[arg(long, default_value = "text", value_name = "NAME")]
+    pub(crate) field: String,
+}

@@ -24,16 +24,8 @@ predicted_tokens, mean_nll and sum_nll (nats), and the membership scores the att
 higher = more likely a training member: zlib (−mean_nll / zlib bytes), min_k and min_k_plus_plus (k = 20 %). \
 A record with fewer than two tokens has predicted_tokens 0 and empty scores.")]
 pub(crate) struct Args {
-    /// The model: a Hugging Face directory (config.json, model.safetensors or shards, tokenizer.json;
-    /// gpt2, llama, gemma, gemma2, gemma3, vaultgemma) or a vg-audit run's model directory (RUN/models/NAME).
-    #[arg(long, value_name = "DIR")]
-    model: PathBuf,
-    /// Records, one JSON object per line.
-    #[arg(long, value_name = "F.jsonl")]
-    input: PathBuf,
-    /// The field holding the text.
-    #[arg(long, default_value = "text", value_name = "NAME")]
-    field: String,
+    #[command(flatten)]
+    records: super::ModelRecords,
     /// Keep the first N token ids of each record (default: the model's context length).
     #[arg(long, value_name = "N")]
     max_tokens: Option<usize>,
@@ -76,13 +68,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     if args.max_tokens.is_some_and(|n| n < 2) {
         bail!("--max-tokens must be ≥ 2 (one token to condition on, one to score)");
     }
-    let records = read_jsonl(&args.input, &args.field)?;
-    let model = ExternalModel::open(&args.model)?;
+    let records = read_jsonl(&args.records.input, &args.records.field)?;
+    let model = ExternalModel::open(&args.records.model)?;
     let max_tokens = args.max_tokens.unwrap_or(usize::MAX).min(model.max_positions());
     let t0 = Instant::now();
     let mut inputs = Vec::with_capacity(records.len());
     for (i, r) in records.iter().enumerate() {
-        let mut ids = model.encode(&r.text).with_context(|| format!("{}: record {} (id {})", args.input.display(), i + 1, r.id))?;
+        let mut ids = model.encode(&r.text).with_context(|| format!("{}: record {} (id {})", args.records.input.display(), i + 1, r.id))?;
         ids.truncate(max_tokens);
         inputs.push(ids);
     }

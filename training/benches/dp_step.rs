@@ -7,11 +7,8 @@
 //! median of each is reported, so background load hits both alike. `DP_STEP_ROUNDS` overrides
 //! the number of rounds.
 
-use std::time::Instant;
-
-use candle_core::DType;
 use rand::{Rng, SeedableRng};
-use vg_training::{summed_gradient, DpRandomness, DpSgdBuilder, Gpt, GptConfig, Optimizer, OptimizerConfig};
+use vg_training::GptConfig;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -20,10 +17,9 @@ const BATCH: usize = 64;
 const CONTEXT: usize = 128;
 const VOCAB: usize = 1024;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+#[path = "common/step_timing.rs"]
+mod step_timing;
+use step_timing::median;
 
 fn bench(preset: &str, rounds: usize) {
     let mut cfg = GptConfig::preset(preset, VOCAB).expect("preset");
@@ -35,45 +31,11 @@ fn bench(preset: &str, rounds: usize) {
         .collect();
     let seqs: Vec<&[u32]> = data.iter().map(|s| s.as_slice()).collect();
     let tokens = (BATCH * (CONTEXT - 1)) as f64;
-    let plain_model = Gpt::new(&cfg, DType::F32, 0).expect("model");
-    let dp_model = Gpt::new(&cfg, DType::F32, 0).expect("model");
-    let opt_cfg = OptimizerConfig::default();
-    let mut plain_opt = Optimizer::new(&opt_cfg, &plain_model).expect("optimizer");
-    let mut dp_opt = Optimizer::new(&opt_cfg, &dp_model).expect("optimizer");
-    let mut engine = DpSgdBuilder::new(10 * BATCH, BATCH as f64)
-        .clip_norm(1.0)
-        .noise_multiplier(1.0)
-        .micro_batch_size(BATCH)
-        .randomness(DpRandomness::insecure(0))
-        .build()
-        .expect("engine");
-    let mut plain_step = || {
-        let t = Instant::now();
-        let (g, _, _) = summed_gradient(&plain_model, &seqs).expect("plain step");
-        let g: Vec<_> = g.iter().map(|x| (x / BATCH as f64).expect("scale")).collect();
-        plain_opt.step(&plain_model, &g, 1e-3).expect("optimizer step");
-        t.elapsed().as_secs_f64()
-    };
-    let mut step_no = 0;
-    let mut dp_step = || {
-        let t = Instant::now();
-        let out = engine.step_on_batch(&dp_model, &seqs, step_no).expect("dp step");
-        step_no += 1;
-        dp_opt.step(&dp_model, &out.grads, 1e-3).expect("optimizer step");
-        t.elapsed().as_secs_f64()
-    };
-    // Warm-up (allocator, first-touch pages).
-    plain_step();
-    dp_step();
-    let (mut p, mut d) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        p.push(plain_step());
-        d.push(dp_step());
-    }
-    let (tp, td) = (median(p), median(d));
+    let times = step_timing::time_steps(&cfg, &seqs, rounds);
+    let (tp, td) = (median(&times.plain), median(&times.dp));
     println!(
         "{preset:>5} ({:.2}M params) batch {BATCH} x ctx {CONTEXT}: non-private {:.0} ms/step {:.0} tok/s | DP-SGD {:.0} ms/step {:.0} tok/s | ratio {:.2}x",
-        plain_model.num_params() as f64 / 1e6,
+        times.params as f64 / 1e6,
         tp * 1e3,
         tokens / tp,
         td * 1e3,

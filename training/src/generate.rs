@@ -117,39 +117,61 @@ fn continue_batch(model: &Gpt, prompts: &[&[u32]], idx: &[usize], max_new: usize
 
 fn choose(logits: &[f64], decoding: &Decoding, rng: &mut ChaCha20Rng) -> u32 {
     match decoding {
-        Decoding::Greedy => {
-            let mut best = 0;
-            for (i, &l) in logits.iter().enumerate() {
-                if l > logits[best] {
-                    best = i;
-                }
-            }
-            best as u32
-        }
-        Decoding::TopK { k, temperature } => {
-            // The k best by (logit descending, id ascending) — a strict order, so partial selection
-            // then sorting the k gives exactly the full sort's prefix.
-            let by_rank = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
-            let mut idx: Vec<usize> = (0..logits.len()).collect();
-            let k = (*k).min(logits.len());
-            if k < idx.len() {
-                idx.select_nth_unstable_by(k - 1, by_rank);
-                idx.truncate(k);
-            }
-            idx.sort_by(by_rank);
-            let top = logits[idx[0]];
-            let w: Vec<f64> = idx.iter().map(|&i| ((logits[i] - top) / temperature).exp()).collect();
-            let total: f64 = w.iter().sum();
-            let mut u = rng.random::<f64>() * total;
-            for (j, &wi) in w.iter().enumerate() {
-                if u < wi {
-                    return idx[j] as u32;
-                }
-                u -= wi;
-            }
-            idx[idx.len() - 1] as u32
-        }
+        Decoding::Greedy => next_token(logits, None, rng),
+        Decoding::TopK { k, temperature } => next_token(logits, Some((*temperature, Some(*k), None)), rng),
     }
+}
+
+/// The next token from one row of logits (f32 or f64): arg-max (ties: the lowest id) when
+/// `sample` is None, else a draw after dividing by the temperature, keeping the top-k and then
+/// the smallest prefix whose mass reaches top-p. Shared by our GPT and the Hugging Face decoder.
+pub(crate) fn next_token<T: Copy + Into<f64>>(logits: &[T], sample: Option<(f64, Option<usize>, Option<f64>)>, rng: &mut ChaCha20Rng) -> u32 {
+    let at = |i: usize| -> f64 { logits[i].into() };
+    let Some((temperature, top_k, top_p)) = sample else {
+        let mut best = 0;
+        for i in 0..logits.len() {
+            if at(i) > at(best) {
+                best = i;
+            }
+        }
+        return best as u32;
+    };
+    // Candidates by (logit descending, id ascending): a strict order, so selecting the k best
+    // then sorting them equals the prefix of the full sort.
+    let by_rank = |a: &usize, b: &usize| at(*b).total_cmp(&at(*a)).then(a.cmp(b));
+    let mut cand: Vec<usize> = (0..logits.len()).collect();
+    let k = top_k.unwrap_or(logits.len()).min(logits.len());
+    if k < cand.len() {
+        cand.select_nth_unstable_by(k - 1, by_rank);
+        cand.truncate(k);
+    }
+    cand.sort_by(by_rank);
+    let top = at(cand[0]);
+    let mut w: Vec<f64> = cand.iter().map(|&i| ((at(i) - top) / temperature).exp()).collect();
+    if let Some(p) = top_p {
+        // Keep the smallest prefix whose mass reaches p (at least one token).
+        let total: f64 = w.iter().sum();
+        let mut acc = 0.0;
+        let mut keep = w.len();
+        for (j, wi) in w.iter().enumerate() {
+            acc += wi / total;
+            if acc >= p {
+                keep = j + 1;
+                break;
+            }
+        }
+        w.truncate(keep);
+        cand.truncate(keep);
+    }
+    let total: f64 = w.iter().sum();
+    let mut u = rng.random::<f64>() * total;
+    for (j, &wi) in w.iter().enumerate() {
+        if u < wi {
+            return cand[j] as u32;
+        }
+        u -= wi;
+    }
+    cand[cand.len() - 1] as u32
 }
 
 #[cfg(test)]

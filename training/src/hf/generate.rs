@@ -4,7 +4,7 @@
 //! so results do not depend on batching or threads (the same contract as [`crate::generate`]).
 
 use candle_core::{DType, Device, Tensor};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 
@@ -130,53 +130,8 @@ fn continue_batch(model: &Decoder, prompts: &[&[u32]], idx: &[usize], max_new: u
 /// The next token from one row of logits.
 pub fn choose(logits: &[f32], sampling: &HfDecoding, rng: &mut ChaCha20Rng) -> u32 {
     match sampling {
-        HfDecoding::Greedy => {
-            let mut best = 0;
-            for (i, &l) in logits.iter().enumerate() {
-                if l > logits[best] {
-                    best = i;
-                }
-            }
-            best as u32
-        }
-        HfDecoding::Sample { temperature, top_k, top_p } => {
-            // Candidates by (logit descending, id ascending): a strict order, so selecting the k
-            // best then sorting them equals the prefix of the full sort.
-            let by_rank = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
-            let mut cand: Vec<usize> = (0..logits.len()).collect();
-            let k = top_k.unwrap_or(logits.len()).min(logits.len());
-            if k < cand.len() {
-                cand.select_nth_unstable_by(k - 1, by_rank);
-                cand.truncate(k);
-            }
-            cand.sort_by(by_rank);
-            let top = logits[cand[0]] as f64;
-            let mut w: Vec<f64> = cand.iter().map(|&i| ((logits[i] as f64 - top) / temperature).exp()).collect();
-            if let Some(p) = top_p {
-                // Keep the smallest prefix whose mass reaches p (at least one token).
-                let total: f64 = w.iter().sum();
-                let mut acc = 0.0;
-                let mut keep = w.len();
-                for (j, wi) in w.iter().enumerate() {
-                    acc += wi / total;
-                    if acc >= *p {
-                        keep = j + 1;
-                        break;
-                    }
-                }
-                w.truncate(keep);
-                cand.truncate(keep);
-            }
-            let total: f64 = w.iter().sum();
-            let mut u = rng.random::<f64>() * total;
-            for (j, &wi) in w.iter().enumerate() {
-                if u < wi {
-                    return cand[j] as u32;
-                }
-                u -= wi;
-            }
-            cand[cand.len() - 1] as u32
-        }
+        HfDecoding::Greedy => crate::generate::next_token(logits, None, rng),
+        HfDecoding::Sample { temperature, top_k, top_p } => crate::generate::next_token(logits, Some((*temperature, *top_k, *top_p)), rng),
     }
 }
 

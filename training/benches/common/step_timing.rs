@@ -1,0 +1,65 @@
+//! The timing harness both step benchmarks share: a non-private and a DP-SGD step (same model
+//! shape, same batch, AdamW) timed in alternating rounds so background load hits both alike.
+
+use std::time::Instant;
+
+use candle_core::DType;
+use vg_training::{summed_gradient, DpRandomness, DpSgdBuilder, Gpt, GptConfig, Optimizer, OptimizerConfig};
+
+/// Per-round step times in seconds of both variants, and the model's parameter count.
+pub struct StepTimes {
+    /// Non-private steps (summed gradient / B, AdamW).
+    pub plain: Vec<f64>,
+    /// DP-SGD steps (ghost-norm clipping, noise σ = 1, C = 1, fixed batch, AdamW).
+    pub dp: Vec<f64>,
+    /// Parameters of the model.
+    pub params: usize,
+}
+
+/// The median of `v` (upper median for even lengths).
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Times `rounds` alternating non-private and DP-SGD steps of `cfg` on `seqs` after one warm-up each.
+pub fn time_steps(cfg: &GptConfig, seqs: &[&[u32]], rounds: usize) -> StepTimes {
+    let batch = seqs.len();
+    let plain_model = Gpt::new(cfg, DType::F32, 0).expect("model");
+    let dp_model = Gpt::new(cfg, DType::F32, 0).expect("model");
+    let opt_cfg = OptimizerConfig::default();
+    let mut plain_opt = Optimizer::new(&opt_cfg, &plain_model).expect("optimizer");
+    let mut dp_opt = Optimizer::new(&opt_cfg, &dp_model).expect("optimizer");
+    let mut engine = DpSgdBuilder::new(10 * batch, batch as f64)
+        .clip_norm(1.0)
+        .noise_multiplier(1.0)
+        .micro_batch_size(batch)
+        .randomness(DpRandomness::insecure(0))
+        .build()
+        .expect("engine");
+    let mut plain_step = || {
+        let t = Instant::now();
+        let (g, _, _) = summed_gradient(&plain_model, seqs).expect("plain step");
+        let g: Vec<_> = g.iter().map(|x| (x / batch as f64).expect("scale")).collect();
+        plain_opt.step(&plain_model, &g, 1e-3).expect("optimizer step");
+        t.elapsed().as_secs_f64()
+    };
+    let mut step_no = 0;
+    let mut dp_step = || {
+        let t = Instant::now();
+        let out = engine.step_on_batch(&dp_model, seqs, step_no).expect("dp step");
+        step_no += 1;
+        dp_opt.step(&dp_model, &out.grads, 1e-3).expect("optimizer step");
+        t.elapsed().as_secs_f64()
+    };
+    // Warm-up (allocator, first-touch pages).
+    plain_step();
+    dp_step();
+    let (mut plain, mut dp) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        plain.push(plain_step());
+        dp.push(dp_step());
+    }
+    StepTimes { plain, dp, params: plain_model.num_params() }
+}
