@@ -31,6 +31,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = args.run.join("models").join(&args.model);
     let loaded = vg_training::LoadedModel::load(&dir).with_context(|| format!("cannot load model {}", dir.display()))?;
     let info = loaded.info();
+    if let Some(init) = &info.train_config.init {
+        // Its inputs are the checkpoint tokenizer's, not the run's <|bos|> … <|eos|> framing written below.
+        bail!("{}: started from {} (train --init); exporting such a model is not supported yet", dir.display(), init.path.display());
+    }
     let tokenizer = args.run.join("corpus").join("tokenizer.json");
     // Write beside the target, then rename: nothing half-written under --out.
     let tmp = args.out.with_extension("export.tmp");

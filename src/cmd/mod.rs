@@ -2,6 +2,7 @@
 pub mod corpus;
 pub mod accountant;
 pub mod train;
+mod train_init;
 pub mod attack;
 pub mod bound;
 pub mod extract;

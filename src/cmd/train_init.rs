@@ -1,0 +1,43 @@
+//! `vg-audit train --init DIR`: the corpus re-tokenized with a Hugging Face GPT-2 checkpoint's own
+//! tokenizer, and the architecture and provenance taken from that checkpoint.
+
+use std::path::Path;
+
+use anyhow::Context;
+use vg_training::hf::init::InitCheckpoint;
+use vg_training::GptConfig;
+
+/// The initial checkpoint of a `train --init` run, checked and hashed.
+pub struct Init {
+    /// Identity recorded in model.json (`train_config.init`).
+    pub checkpoint: InitCheckpoint,
+    /// Our GPT's architecture, as the checkpoint's config.json describes it.
+    pub model_cfg: GptConfig,
+}
+
+impl Init {
+    /// Opens `dir`: refused (naming the file) unless it is a `gpt2` checkpoint our GPT can hold.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        let checkpoint = InitCheckpoint::describe(dir).with_context(|| format!("--init {}: cannot start our GPT from this checkpoint", dir.display()))?;
+        let (_, model_cfg) = checkpoint.load(candle_core::DType::F32)?;
+        Ok(Init { checkpoint, model_cfg })
+    }
+
+    /// Texts as the checkpoint's tokenizer encodes them (its special tokens included), cut to its context.
+    pub fn encode<S: AsRef<str> + Sync>(&self, texts: &[S]) -> anyhow::Result<Vec<Vec<u32>>> {
+        Ok(self.checkpoint.encode_all(texts, self.model_cfg.context_length)?)
+    }
+
+    /// SHA-256 of the checkpoint's tokenizer.json (the model's tokenizer from now on).
+    pub fn tokenizer_sha256(&self) -> Option<String> {
+        self.checkpoint.sha256.get("tokenizer.json").cloned()
+    }
+
+    /// Copies the checkpoint's tokenizer.json into `out`, so that `score --model OUT` reads the
+    /// model with the tokenizer it was trained with.
+    pub fn write_tokenizer(&self, out: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(out)?;
+        let bytes = std::fs::read(self.checkpoint.tokenizer_path())?;
+        vg_corpora::fsutil::atomic_write(out.join("tokenizer.json"), &bytes).with_context(|| format!("writing {}", out.join("tokenizer.json").display()))
+    }
+}
