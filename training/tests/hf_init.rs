@@ -8,18 +8,9 @@ use vg_training::hf::init::InitCheckpoint;
 use vg_training::scoring::token_stats;
 use vg_training::{DpConfig, LoadedModel, PrivacyTarget, TrainConfig};
 
-const HF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/hf");
+mod common;
 
-fn texts() -> Vec<(String, String)> {
-    std::fs::read_to_string(Path::new(HF).join("texts.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
-        })
-        .collect()
-}
+const HF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/hf");
 
 #[test]
 fn gpt2_init_gives_the_transformers_losses_before_step_0_and_trains_with_dp() {
@@ -31,7 +22,7 @@ fn gpt2_init_gives_the_transformers_losses_before_step_0_and_trains_with_dp() {
 
     // The weights training starts from, on the checkpoint tokenizer's inputs cut to 128 ids.
     let (model, cfg) = init.load(candle_core::DType::F32).unwrap();
-    let records = texts();
+    let records = common::reference_texts();
     let plain: Vec<&str> = records.iter().map(|(_, t)| t.as_str()).collect();
     let seqs = init.encode_all(&plain, 128).unwrap();
     let stats = token_stats(&model, &seqs, 8).unwrap();
