@@ -40,9 +40,16 @@ fn train_init_continues_gpt2_with_dp_and_refuses_llama() {
     assert_eq!(json["architecture"]["vocab_size"], 512);
     let tok_sha = vg_corpora::fsutil::sha256_file(gpt2.join("tokenizer.json")).unwrap();
     assert_eq!(json["data"]["tokenizer_sha256"].as_str().unwrap(), tok_sha);
-    assert_eq!(std::fs::read(out.join("tokenizer.json")).unwrap(), std::fs::read(gpt2.join("tokenizer.json")).unwrap());
     let eps = json["dp"]["epsilon"].as_f64().unwrap();
     assert!(eps > 0.0 && eps.is_finite() && json["dp"]["steps"] == 2, "{}", json["dp"]);
+    // OUT/hf: the trained model as a gpt2 checkpoint with the public one's tokenizer, special
+    // tokens (bos = eos = 1 in this fixture) and the DP guarantee.
+    assert_eq!(std::fs::read(out.join("hf/tokenizer.json")).unwrap(), std::fs::read(gpt2.join("tokenizer.json")).unwrap());
+    let hf_cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("hf/config.json")).unwrap()).unwrap();
+    assert_eq!((hf_cfg["bos_token_id"].as_u64(), hf_cfg["eos_token_id"].as_u64()), (Some(1), Some(1)));
+    assert!(hf_cfg["pad_token_id"].is_null());
+    assert_eq!(hf_cfg["dp_epsilon"].as_f64(), Some(eps));
+    assert!(std::fs::read_to_string(out.join("hf/README.md")).unwrap().contains(&sha));
 
     // `score --model` reads the trained model with the checkpoint's tokenizer: the same token counts
     // as transformers on the checkpoint.
@@ -55,6 +62,11 @@ fn train_init_continues_gpt2_with_dp_and_refuses_llama() {
         let w: Vec<&str> = expected.lines().find(|l| l.starts_with(&format!("gpt2,{},", c[0]))).unwrap().split(',').collect();
         assert_eq!(c[1], w[2], "predicted tokens of {}", c[0]);
     }
+
+    let gen = tmp.path().join("gen.jsonl");
+    let r = vg(&["generate", "--model", s(&out), "--input", s(&texts), "--prompt-tokens", "16", "--max-new-tokens", "8", "--greedy", "--out", s(&gen)]);
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(std::fs::read_to_string(&gen).unwrap().lines().count(), 40);
 
     // Not a gpt2 checkpoint → exit 2, naming the file and why; nothing trained.
     let bad = tmp.path().join("bad");

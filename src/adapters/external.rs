@@ -24,9 +24,6 @@ pub enum ExternalModel {
         context: usize,
         /// The model directory.
         dir: PathBuf,
-        /// For a model started from a Hugging Face checkpoint (`train --init`): that checkpoint's
-        /// start-of-sequence id; its tokenizer (DIR/tokenizer.json) frames the inputs, not BOS/EOS.
-        checkpoint_bos: Option<u32>,
     },
 }
 
@@ -47,20 +44,17 @@ impl ExternalModel {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         if dir.join("model.json").exists() {
             let model = TrainedModel::load(dir)?;
-            if let Some(init) = &model.info().train_config.init {
-                let tok_path = dir.join("tokenizer.json");
-                let tokenizer = tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| anyhow::anyhow!("{}: {e} (a model started from a checkpoint is read with that checkpoint's tokenizer, copied here by train --init)", tok_path.display()))?;
-                let arch = vg_training::hf::HfArch::load(&init.path).ok();
-                let bos = arch.and_then(|a| a.bos_token_id.or_else(|| a.eos_token_ids.first().copied())).unwrap_or(0);
-                let context = model.info().architecture.context_length;
-                return Ok(ExternalModel::Ours { model: Box::new(model), tokenizer, context, dir: dir.to_path_buf(), checkpoint_bos: Some(bos) });
+            if model.info().train_config.init.is_some() {
+                // Started from a public checkpoint: its tokenizer and special tokens, as in DIR/hf.
+                let hf = dir.join("hf");
+                return Ok(ExternalModel::Hf(HfModel::load(&hf).with_context(|| format!("{}: written by train --init beside model.json", hf.display()))?));
             }
             let run = dir.parent().and_then(Path::parent).context("a run's model directory sits in RUN/models/NAME")?;
             let tok_path = run.join("corpus").join("tokenizer.json");
             let tokenizer = vg_corpora::tokenizer::load(&tok_path)
                 .with_context(|| format!("{}: a model of a vg-audit run is read with its run's tokenizer", tok_path.display()))?;
             let context = model.info().architecture.context_length;
-            return Ok(ExternalModel::Ours { model: Box::new(model), tokenizer, context, dir: dir.to_path_buf(), checkpoint_bos: None });
+            return Ok(ExternalModel::Ours { model: Box::new(model), tokenizer, context, dir: dir.to_path_buf() });
         }
         if !vg_training::hf::is_hf_dir(dir) {
             anyhow::bail!(
@@ -107,10 +101,6 @@ impl ExternalModel {
     pub fn encode(&self, text: &str) -> anyhow::Result<Vec<u32>> {
         match self {
             ExternalModel::Hf(m) => Ok(m.encode(text)?),
-            ExternalModel::Ours { tokenizer, context, checkpoint_bos: Some(_), .. } => {
-                let enc = tokenizer.encode(text, true).map_err(|e| anyhow::anyhow!("cannot tokenize text: {e}"))?;
-                Ok(enc.get_ids().iter().copied().take(*context).collect())
-            }
             ExternalModel::Ours { tokenizer, context, .. } => {
                 let ids = vg_corpora::tokenizer::encode_all(tokenizer, &[text])?.remove(0);
                 Ok(vg_training::model_input(&ids, *context))

@@ -17,7 +17,8 @@ use vg_training::{DpConfig, GptConfig, ModelJson, OptimizerConfig, PrivacyTarget
 model.safetensors and tokenizer.json): a model only understands its own token ids, so the corpus's records \
 (its split, de-identification and deduplication unchanged) are re-tokenized from their text with DIR/tokenizer.json, \
 special tokens added as its post-processor says and cut to the checkpoint's context, instead of the corpus's \
-tokenizer; OUT/tokenizer.json is a copy of it. model.json records the checkpoint (train_config.init: path and \
+tokenizer. OUT/hf/ is the trained model as a Hugging Face gpt2 checkpoint with that tokenizer (what \
+`score`/`generate`/`audit --model OUT` read, and what can be published). model.json records the checkpoint (train_config.init: path and \
 SHA-256 of every file read); a resume refuses a checkpoint whose files changed. Public weights are independent \
 of the private data, so starting from them costs no privacy: ε is accounted exactly as from a random start. \
 A checkpoint that is not gpt2 (llama, gemma, …) or whose files are broken is refused (exit 2).")]
@@ -160,10 +161,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut cfg = train_config(&args, train.len(), provenance)?;
     cfg.init = init.as_ref().map(|i| i.checkpoint.clone());
-    if let Some(i) = &init {
-        i.write_tokenizer(&args.out)?;
-    }
     let json = train_one(&train, &eval, &model_cfg, &cfg, &args.out, args.resume, "target")?;
+    if let Some(i) = &init {
+        i.export(&args.out)?;
+    }
     if !args.json {
         print_summary(&args.out, &json);
     }
@@ -178,12 +179,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             scfg.provenance.model_name = format!("shadow-{k}");
             scfg.init = cfg.init.clone();
             let dir = args.out.join("shadows").join(k.to_string());
-            if let Some(i) = &init {
-                i.write_tokenizer(&dir)?;
-            }
             let mut sj = train_one(&data, &eval, &model_cfg, &scfg, &dir, args.resume, &format!("shadow {k}"))?;
             sj.shadow = Some(ShadowRecord { index: k, count: args.shadows, split_seed: args.shadow_seed, members });
             sj.save(&dir)?;
+            if let Some(i) = &init {
+                i.export(&dir)?;
+            }
             if !args.json {
                 print_summary(&dir, &sj);
             }

@@ -33,11 +33,18 @@ impl Init {
         self.checkpoint.sha256.get("tokenizer.json").cloned()
     }
 
-    /// Copies the checkpoint's tokenizer.json into `out`, so that `score --model OUT` reads the
-    /// model with the tokenizer it was trained with.
-    pub fn write_tokenizer(&self, out: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(out)?;
-        let bytes = std::fs::read(self.checkpoint.tokenizer_path())?;
-        vg_corpora::fsutil::atomic_write(out.join("tokenizer.json"), &bytes).with_context(|| format!("writing {}", out.join("tokenizer.json").display()))
+    /// Writes the trained model in `out` also as a Hugging Face gpt2 checkpoint, `out/hf`, with the
+    /// checkpoint's tokenizer and special tokens: what `score`/`generate`/`audit --model OUT` read,
+    /// and what can be published.
+    pub fn export(&self, out: &Path) -> anyhow::Result<()> {
+        let loaded = vg_training::LoadedModel::load(out)?;
+        let info = loaded.info();
+        let hf = out.join("hf");
+        // Beside the target, then renamed: never a half-written hf/.
+        let tmp = out.join("hf.tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        vg_training::hf::export::export_continued_gpt2(loaded.model(), info.dp.as_ref(), info.dp_guarantee, &self.checkpoint, &tmp)?;
+        let _ = std::fs::remove_dir_all(&hf);
+        std::fs::rename(&tmp, &hf).with_context(|| format!("writing {}", hf.display()))
     }
 }

@@ -316,9 +316,6 @@ fn extraction_tokens(model: &ExternalModel, text: &str) -> anyhow::Result<(u32, 
             let bos = m.arch().bos_token_id.or_else(|| m.arch().eos_token_ids.first().copied()).unwrap_or(0);
             if ids.first() == Some(&bos) { (bos, ids[1..].to_vec()) } else { (bos, ids) }
         }
-        ExternalModel::Ours { checkpoint_bos: Some(bos), .. } => {
-            if ids.first() == Some(bos) { (*bos, ids[1..].to_vec()) } else { (*bos, ids) }
-        }
         ExternalModel::Ours { .. } => {
             // Our inputs are BOS + tokens + EOS.
             let end = ids.len().saturating_sub(usize::from(ids.last() == Some(&vg_corpora::tokens::EOS)));

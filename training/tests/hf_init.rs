@@ -47,6 +47,16 @@ fn gpt2_init_gives_the_transformers_losses_before_step_0_and_trains_with_dp() {
     let trained = LoadedModel::load(dir.path()).unwrap();
     let back: vg_training::ModelJson = serde_json::from_str(&std::fs::read_to_string(dir.path().join("model.json")).unwrap()).unwrap();
     assert_eq!(back.train_config.init, Some(init.clone()));
+    // Exported with the checkpoint's tokenizer, it reads back through the hf loader with equal scores.
+    let hf_dir = dir.path().join("hf");
+    vg_training::hf::export::export_continued_gpt2(trained.model(), back.dp.as_ref(), back.dp_guarantee, &init, &hf_dir).unwrap();
+    let hf = vg_training::hf::HfModel::load(&hf_dir).unwrap();
+    assert_eq!(hf.encode(&records[0].1).unwrap().into_iter().take(128).collect::<Vec<_>>(), seqs[0]);
+    let via_hf = hf.token_stats(&seqs[..4]).unwrap();
+    let ours = token_stats(trained.model(), &seqs[..4], 4).unwrap();
+    for (a, b) in via_hf.iter().zip(&ours) {
+        assert!(a.logprob.iter().zip(&b.logprob).all(|(x, y)| (x - y).abs() < 1e-4));
+    }
     // The steps moved the weights, but not far: losses stay near the checkpoint's.
     let after = token_stats(trained.model(), &seqs[..4], 4).unwrap();
     let d: f64 = after.iter().zip(&stats).map(|(a, b)| (a.logprob.iter().sum::<f64>() - b.logprob.iter().sum::<f64>()).abs()).sum();
