@@ -93,6 +93,12 @@ fn main() {
         let stats = hf.token_stats(&seqs).expect("scoring");
         mean_lp = stats.iter().flat_map(|s| s.logprob.iter()).sum::<f64>() / tokens;
     });
+    // Same-run baseline of our side: the forward pass alone (logits), what the statistics add to it.
+    let ids: Vec<u32> = seqs.iter().flat_map(|s| s[..len - 1].iter().copied()).collect();
+    let ids = candle_core::Tensor::from_vec(ids, (seqs_n, len - 1), &candle_core::Device::Cpu).expect("ids");
+    let forward_s = time(reps, || {
+        hf.decoder().forward(&ids, None, 0, false).expect("forward");
+    });
     let gpt_s = time(reps, || {
         token_stats(&gpt, &seqs, seqs_n).expect("scoring");
     });
@@ -116,6 +122,7 @@ fn main() {
     );
     let ours = tokens / ours_s;
     println!("  ours, hf gpt2 loader (KV-free batched forward + log p, mu, sigma): {ours_s:.2} s, {ours:.0} tokens/s");
+    println!("  ours, hf gpt2 loader, forward only (logits):                      {forward_s:.2} s, {:.0} tokens/s", tokens / forward_s);
     println!("  ours, vg-training GPT, same weights:                             {gpt_s:.2} s, {:.0} tokens/s", tokens / gpt_s);
     match theirs {
         Some(t) => {
