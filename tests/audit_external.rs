@@ -2,18 +2,14 @@
 //! checkpoints of shared/reference/hf and training/tests/fixtures/hf (issue 14).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+
+use crate::common::{chromium, load_in_chromium, s, vg};
 
 const HF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/hf");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/training/tests/fixtures/hf");
 
-fn vg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vg-audit")).args(args).output().expect("vg-audit runs")
-}
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Members = the first 20 shared texts, non-members = the last 20.
 fn split(dir: &Path) -> (PathBuf, PathBuf) {
@@ -118,20 +114,12 @@ fn audit_of_two_checkpoints_writes_a_run_that_gate_and_compare_read() {
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&r.stdout).unwrap()["same_corpus"], true);
 
     // Headless Chromium renders the report without console messages.
-    let Some(chrome) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists()) else {
+    let Some(chrome) = chromium() else {
         println!("SKIPPED: chromium not found");
         return;
     };
     let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chrome)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
-        .arg(format!("file://{}", run.join("report.html").display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let console: Vec<String> = String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught")).map(String::from).collect();
+    let (dom, console) = load_in_chromium(&chrome, &run.join("report.html"), profile.path());
     assert!(console.is_empty(), "{console:#?}");
     assert!(dom.contains("id=\"banner-external\"") && dom.contains("<svg") && dom.contains("id=\"mia\""));
 }

@@ -1,16 +1,12 @@
 //! `vg-audit corpus` end to end: exit codes, `file:line: reason` messages, nothing written on error,
 //! `--json` prints the manifest, and `corpus demo` writes the demo corpus.
 
-use std::path::Path;
-use std::process::{Command, Output};
 
-fn vg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vg-audit")).args(args).output().expect("run vg-audit")
-}
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+
+use crate::common::{s, vg};
+
+
 
 #[test]
 fn bad_input_exits_2_names_file_and_line_and_writes_nothing() {

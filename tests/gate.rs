@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::common::{s};
+
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/reports/tests/fixtures/summary.json");
 
 fn run_dir() -> tempfile::TempDir {
@@ -22,9 +24,6 @@ fn gate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vg-audit")).arg("gate").args(args).output().expect("vg-audit runs")
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn passing_policy_exits_0_and_prints_each_rule() {

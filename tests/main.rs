@@ -1,6 +1,7 @@
 //! Integration tests of the vg-audit binary and library: one test binary, one module per topic.
 
 mod audit_external;
+mod common;
 mod canary_audit;
 mod config;
 mod corpus_cli;
@@ -9,3 +10,4 @@ mod gate;
 mod memorization;
 mod report;
 mod run;
+mod train_init;

@@ -1,21 +1,17 @@
 //! End-to-end tests of `vg-audit report` and `vg-audit compare`, and the headless Chromium check
 //! that report.html renders without console errors (skipped, visibly, when Chromium is absent).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+
 
 use vg_reports::{ExtractionExample, ReportData, RocCurve, ScoreSamples, Summary, TrainingCurve};
+
+use crate::common::{chromium, load_in_chromium, s, vg};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/reports/tests/fixtures/summary.json");
 const EVIL: &str = "<script>alert('pwned')</script> \"quoted\" & more";
 
-fn vg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vg-audit")).args(args).output().expect("vg-audit runs")
-}
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A run directory with the fixture summary and plot data carrying hostile corpus strings.
 fn run_dir(manifest_sha: Option<&str>) -> tempfile::TempDir {
@@ -107,37 +103,6 @@ fn compare_refuses_different_corpora_unless_forced() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["same_corpus"], false);
     assert!(std::fs::read_to_string(&refused).unwrap().contains("DIFFERENT CORPORA"));
-}
-
-fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .or_else(|| {
-            let out = Command::new("sh").args(["-c", "command -v chromium || command -v chromium-browser"]).output().ok()?;
-            let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            (!p.is_empty()).then(|| PathBuf::from(p))
-        })
-}
-
-/// Loads `page` in headless Chromium; returns (DOM after load, console messages).
-fn load_in_chromium(chrome: &Path, page: &Path, profile: &Path) -> (String, Vec<String>) {
-    let out = Command::new(chrome)
-        .args([
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium starts");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // console messages are logged as `INFO:CONSOLE:1] "..."` (or `CONSOLE(1)` in older builds);
-    // the report has no scripts, so any console message is a problem
-    let console = stderr.lines().filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught")).map(String::from).collect();
-    (String::from_utf8_lossy(&out.stdout).into_owned(), console)
 }
 
 #[test]

@@ -44,6 +44,11 @@ impl ExternalModel {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         if dir.join("model.json").exists() {
             let model = TrainedModel::load(dir)?;
+            if model.info().train_config.init.is_some() {
+                // Started from a public checkpoint: its tokenizer and special tokens, as in DIR/hf.
+                let hf = dir.join("hf");
+                return Ok(ExternalModel::Hf(HfModel::load(&hf).with_context(|| format!("{}: written by train --init beside model.json", hf.display()))?));
+            }
             let run = dir.parent().and_then(Path::parent).context("a run's model directory sits in RUN/models/NAME")?;
             let tok_path = run.join("corpus").join("tokenizer.json");
             let tokenizer = vg_corpora::tokenizer::load(&tok_path)

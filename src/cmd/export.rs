@@ -10,7 +10,8 @@ use anyhow::{bail, Context};
 #[derive(clap::Args)]
 #[command(after_help = "Writes OUT/{model.safetensors, config.json, tokenizer.json, README.md}: the GPT in \
 GPT2LMHeadModel's layout (Conv1D weights transposed, untied lm_head), loadable with transformers' \
-AutoModelForCausalLM.from_pretrained(OUT); the tokenizer adds <|bos|> … <|eos|> as in training; the model card \
+AutoModelForCausalLM.from_pretrained(OUT); the tokenizer adds <|bos|> … <|eos|> as in training (a model trained \
+with `train --init` keeps its public checkpoint's tokenizer and special tokens); the model card \
 (README.md) and config.json (dp_epsilon, dp_delta) carry the DP guarantee when the model has one.")]
 pub(crate) struct Args {
     /// Run directory of `vg-audit run` (reads RUN/models/NAME and RUN/corpus/tokenizer.json).
@@ -36,7 +37,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     // Write beside the target, then rename: nothing half-written under --out.
     let tmp = args.out.with_extension("export.tmp");
     let _ = std::fs::remove_dir_all(&tmp);
-    vg_training::hf::export::export_gpt2(loaded.model(), info.dp.as_ref(), info.dp_guarantee, &tokenizer, &tmp)?;
+    match &info.train_config.init {
+        // Started from a public checkpoint: its tokenizer and special tokens, not the run's.
+        Some(init) => vg_training::hf::export::export_continued_gpt2(loaded.model(), info.dp.as_ref(), info.dp_guarantee, init, &tmp)?,
+        None => vg_training::hf::export::export_gpt2(loaded.model(), info.dp.as_ref(), info.dp_guarantee, &tokenizer, &tmp)?,
+    }
     if args.out.exists() {
         std::fs::remove_dir(&args.out)?;
     }

@@ -2,6 +2,7 @@
 pub(crate) mod corpus;
 pub(crate) mod accountant;
 pub(crate) mod train;
+mod train_init;
 pub(crate) mod attack;
 pub(crate) mod bound;
 pub(crate) mod extract;

@@ -16,6 +16,15 @@ use crate::Outcome;
 /// below 1/(10 N) (N training examples; the same rule as `vg-audit run`); give
 /// `--epsilon/--delta`, or `--noise-multiplier` to fix σ and have ε reported, or `--no-dp`.
 #[derive(clap::Args)]
+#[command(after_help = "Starting from a public checkpoint (--init DIR, a Hugging Face gpt2 directory with config.json, \
+model.safetensors and tokenizer.json): a model only understands its own token ids, so the corpus's records \
+(its split, de-identification and deduplication unchanged) are re-tokenized from their text with DIR/tokenizer.json, \
+special tokens added as its post-processor says and cut to the checkpoint's context, instead of the corpus's \
+tokenizer. OUT/hf/ is the trained model as a Hugging Face gpt2 checkpoint with that tokenizer (what \
+`score`/`generate`/`audit --model OUT` read, and what can be published). model.json records the checkpoint (train_config.init: path and \
+SHA-256 of every file read); a resume refuses a checkpoint whose files changed. Public weights are independent \
+of the private data, so starting from them costs no privacy: ε is accounted exactly as from a random start. \
+A checkpoint that is not gpt2 (llama, gemma, …) or whose files are broken is refused (exit 2).")]
 pub(crate) struct Args {
     /// A corpus directory written by `vg-audit corpus prepare`.
     #[arg(long)]
@@ -26,6 +35,11 @@ pub(crate) struct Args {
     /// Model size: tiny (<1M parameters, seconds), small (~1–2M), base (~10–15M).
     #[arg(long, default_value = "tiny")]
     pub(crate) model: String,
+    /// Start from this Hugging Face gpt2 checkpoint (DP continued pre-training of a public model):
+    /// its architecture replaces --model, and the records are re-tokenized from their text with
+    /// its tokenizer.json (see below).
+    #[arg(long, value_name = "DIR", conflicts_with = "model")]
+    pub(crate) init: Option<PathBuf>,
     /// Target ε of the whole run (σ is calibrated by the accountant).
     #[arg(long, conflicts_with_all = ["noise_multiplier", "no_dp"])]
     pub(crate) epsilon: Option<f64>,
@@ -111,26 +125,49 @@ pub(crate) struct Args {
 /// Runs `vg-audit train`.
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let corpus = vg_corpora::PreparedCorpus::open(&args.corpus).with_context(|| format!("opening corpus {}", args.corpus.display()))?;
+    let init = args.init.as_deref().map(super::train_init::Init::open).transpose()?;
     let tokenizer = corpus.tokenizer()?;
-    let vocab = tokenizer.get_vocab_size(true);
-    let model_cfg = GptConfig::preset(&args.model, vocab)?;
-    let mut train: Vec<Vec<u32>> = corpus.members().map(|e| e.tokens.clone()).collect();
+    // With --init the records are re-tokenized from their text: the checkpoint knows no other ids.
+    let encode = |texts: &[&str]| -> anyhow::Result<Vec<Vec<u32>>> {
+        match &init {
+            Some(i) => i.encode(texts),
+            None => Ok(vg_corpora::tokenizer::encode_all(&tokenizer, texts)?),
+        }
+    };
+    let tokens_of = |examples: &[&vg_corpora::prepared::Example]| -> anyhow::Result<Vec<Vec<u32>>> {
+        match &init {
+            Some(i) => i.encode(&examples.iter().map(|e| e.text.as_str()).collect::<Vec<_>>()),
+            None => Ok(examples.iter().map(|e| e.tokens.clone()).collect()),
+        }
+    };
+    let model_cfg = match &init {
+        Some(i) => i.model_cfg.clone(),
+        None => GptConfig::preset(&args.model, tokenizer.get_vocab_size(true))?,
+    };
+    let mut train: Vec<Vec<u32>> = tokens_of(&corpus.members().collect::<Vec<_>>())?;
     if let Some(path) = &args.canaries {
         let set = vg_canaries::CanarySet::load(path).with_context(|| format!("reading canaries {}", path.display()))?;
         let texts: Vec<String> = set.training_examples().into_iter().map(|c| c.text).collect();
-        train.extend(vg_corpora::tokenizer::encode_all(&tokenizer, &texts)?);
+        train.extend(encode(&texts.iter().map(String::as_str).collect::<Vec<_>>())?);
     }
     if train.is_empty() {
         bail!("corpus {} has no member records to train on", args.corpus.display());
     }
-    let eval: Vec<Vec<u32>> = corpus.population().iter().take(256).map(|e| e.tokens.clone()).collect();
+    let eval: Vec<Vec<u32>> = tokens_of(&corpus.population().iter().take(256).collect::<Vec<_>>())?;
     let provenance = Provenance {
-        tokenizer_sha256: Some(corpus.tokenizer_sha256()),
+        tokenizer_sha256: match &init {
+            Some(i) => i.tokenizer_sha256(),
+            None => Some(corpus.tokenizer_sha256()),
+        },
         corpus_manifest_sha256: Some(corpus.manifest_sha256()),
         model_name: "target".into(),
     };
-    let cfg = train_config(&args, train.len(), provenance)?;
+    let mut cfg = train_config(&args, train.len(), provenance)?;
+    cfg.init = init.as_ref().map(|i| i.checkpoint.clone());
     let json = train_one(&train, &eval, &model_cfg, &cfg, &args.out, args.resume, "target")?;
+    if let Some(i) = &init {
+        i.export(&args.out)?;
+    }
     if !args.json {
         print_summary(&args.out, &json);
     }
@@ -139,14 +176,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         let keep = vg_training::shadow_assignment(pool.len(), args.shadows, args.shadow_seed)?;
         for (k, mask) in keep.iter().enumerate() {
             let members: Vec<u64> = pool.iter().zip(mask).filter(|(_, &m)| m).map(|(e, _)| e.id).collect();
-            let data: Vec<Vec<u32>> = pool.iter().zip(mask).filter(|(_, &m)| m).map(|(e, _)| e.tokens.clone()).collect();
+            let data = tokens_of(&pool.iter().zip(mask).filter(|(_, &m)| m).map(|(e, _)| e).collect::<Vec<_>>())?;
             let mut scfg = train_config(&args, data.len(), cfg.provenance.clone())?;
             scfg.init_seed = args.init_seed.wrapping_add(1 + k as u64);
             scfg.provenance.model_name = format!("shadow-{k}");
+            scfg.init = cfg.init.clone();
             let dir = args.out.join("shadows").join(k.to_string());
             let mut sj = train_one(&data, &eval, &model_cfg, &scfg, &dir, args.resume, &format!("shadow {k}"))?;
             sj.shadow = Some(ShadowRecord { index: k, count: args.shadows, split_seed: args.shadow_seed, members });
             sj.save(&dir)?;
+            if let Some(i) = &init {
+                i.export(&dir)?;
+            }
             if !args.json {
                 print_summary(&dir, &sj);
             }

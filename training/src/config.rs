@@ -209,6 +209,10 @@ pub struct TrainConfig {
     pub dp: Option<DpConfig>,
     /// Hashes of the inputs.
     pub provenance: Provenance,
+    /// The public checkpoint the weights start from (`train --init`); `None`: random weights from
+    /// `init_seed`. With it, examples are full model inputs encoded by the checkpoint's tokenizer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<crate::hf::init::InitCheckpoint>,
 }
 
 impl Default for TrainConfig {
@@ -228,6 +232,7 @@ impl Default for TrainConfig {
             dtype: "f32".into(),
             dp: None,
             provenance: Provenance::default(),
+            init: None,
         }
     }
 }

@@ -50,7 +50,8 @@ struct TrainState {
 }
 
 /// Trains a model on `train_examples` (token sequences WITHOUT BOS/EOS: `model_input` adds them,
-/// canaries included as ordinary examples) and evaluates on `eval_examples`; writes
+/// canaries included as ordinary examples; with `train_cfg.init`, full model inputs encoded by the
+/// checkpoint's tokenizer, and the weights start from that checkpoint) and evaluates on `eval_examples`; writes
 /// `out_dir/model.safetensors` + `out_dir/model.json` and periodic checkpoints under
 /// `out_dir/checkpoint/`. With `resume`, continues from the last checkpoint (refused with the
 /// reason when it belongs to another run). Returns what model.json holds.
@@ -76,8 +77,10 @@ pub fn train(
         }
     }
     let ctx = model_cfg.context_length;
-    let inputs: Vec<Vec<u32>> = train_examples.iter().map(|e| model_input(e, ctx)).collect();
-    let eval_inputs: Vec<Vec<u32>> = eval_examples.iter().map(|e| model_input(e, ctx)).collect();
+    // A checkpoint's tokenizer already framed its examples; ours get BOS/EOS here.
+    let frame = |e: &Vec<u32>| if train_cfg.init.is_some() { e[..e.len().min(ctx)].to_vec() } else { model_input(e, ctx) };
+    let inputs: Vec<Vec<u32>> = train_examples.iter().map(frame).collect();
+    let eval_inputs: Vec<Vec<u32>> = eval_examples.iter().map(frame).collect();
     let prov = &train_cfg.provenance;
     let data = DataHashes::of(train_examples, eval_examples, prov.tokenizer_sha256.clone(), prov.corpus_manifest_sha256.clone());
     // Privacy first: impossible parameters are refused before any work.
@@ -89,7 +92,16 @@ pub fn train(
     let ckpt_dir = out_dir.join("checkpoint");
     std::fs::create_dir_all(&ckpt_dir).map_err(|e| Error::io(&ckpt_dir, e))?;
 
-    let mut model = Gpt::new(model_cfg, dtype, train_cfg.init_seed)?;
+    let mut model = match &train_cfg.init {
+        Some(init) => {
+            let (m, cfg) = init.load(dtype)?;
+            if &cfg != model_cfg {
+                return Err(Error::param("architecture", serde_json::to_string(model_cfg)?, format!("differs from the initial checkpoint {}'s", init.path.display())));
+            }
+            m
+        }
+        None => Gpt::new(model_cfg, dtype, train_cfg.init_seed)?,
+    };
     let mut opt = Optimizer::new(&train_cfg.optimizer, &model)?;
     let mut state = TrainState {
         format: STATE_FORMAT.into(),

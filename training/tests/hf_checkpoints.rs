@@ -8,19 +8,16 @@ use std::path::{Path, PathBuf};
 
 use vg_training::hf::{HfModel, HfDecoding};
 
+use crate::common;
+
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/hf");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf");
+/// One of our GPTs written by `vg-audit export`, with transformers' outputs on it (its README).
+const EXPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/export");
 const MAX_TOKENS: usize = 128;
 
 fn texts() -> Vec<(String, String)> {
-    std::fs::read_to_string(Path::new(SHARED).join("texts.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
-        })
-        .collect()
+    common::reference_texts()
 }
 
 /// Rows of a reference CSV (no quoting in these files), keyed by model then id.
@@ -63,7 +60,8 @@ fn check_scores(root: &str, model: &str) {
     eprintln!("{model}: {} records, worst |Δ mean_nll| = {worst:.2e}", rows.len());
 }
 
-fn check_greedy(root: &str, model: &str) {
+/// Checks greedy continuations (one near-tie sequence allowed); returns how many differ.
+fn check_greedy(root: &str, model: &str) -> usize {
     let hf = HfModel::load(&PathBuf::from(root).join(model)).unwrap();
     let greedy = csv(&Path::new(root).join("greedy.csv"));
     let texts: HashMap<String, String> = texts().into_iter().collect();
@@ -85,6 +83,7 @@ fn check_greedy(root: &str, model: &str) {
         }
     }
     assert!(differing.len() <= 1, "{model}: greedy continuations differ: {differing:#?}");
+    differing.len()
 }
 
 #[test]
@@ -101,6 +100,12 @@ fn own_fixtures_gemma_gemma3_sharded_and_bf16_reproduce_transformers() {
         check_scores(FIXTURES, model);
         check_greedy(FIXTURES, model);
     }
+}
+
+#[test]
+fn exported_gpt_reproduces_transformers_with_greedy_ids_exact() {
+    check_scores(EXPORT, "gpt");
+    assert_eq!(check_greedy(EXPORT, "gpt"), 0, "our own export has no near-tie excuse");
 }
 
 #[test]

@@ -5,5 +5,6 @@ mod dp_engine;
 mod ghost_clipping;
 mod hf_checkpoints;
 mod hf_export;
+mod hf_init;
 mod model;
 mod training;

@@ -2,7 +2,8 @@
 //! layout (Conv1D weights stored (in, out), so every linear weight is transposed; our head is
 //! untied, so `lm_head.weight` is written and `tie_word_embeddings` is false), `config.json`,
 //! the run's `tokenizer.json` with a post-processor adding `<|bos|>` … `<|eos|>` (the inputs our
-//! model was trained on), and a `README.md` model card with the DP parameters.
+//! model was trained on) — or, for a model started from a public checkpoint (`train --init`), that
+//! checkpoint's tokenizer and special-token ids — and a `README.md` model card with the DP parameters.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -36,9 +37,28 @@ fn gpt2_name(ours: &str) -> (String, bool) {
     (format!("transformer.{name}"), transpose)
 }
 
+/// How an exported checkpoint turns text into the inputs the model was trained on.
+enum Inputs<'a> {
+    /// A vg-audit run's tokenizer: a post-processor adding `<|bos|>` … `<|eos|>` is written.
+    Ours(&'a Path),
+    /// Started from a public checkpoint (`train --init`): its tokenizer.json as it is, and the
+    /// special-token ids of its config.json.
+    Continued(&'a super::init::InitCheckpoint),
+}
+
 /// Writes `model` (with model.json's `dp` record and `dp_guarantee`, and the run's tokenizer) to
 /// `out` as a `gpt2` checkpoint.
 pub fn export_gpt2(model: &Gpt, dp_record: Option<&DpRecord>, dp_guarantee: bool, tokenizer_json: &Path, out: &Path) -> Result<()> {
+    write_gpt2(model, dp_record, dp_guarantee, Inputs::Ours(tokenizer_json), out)
+}
+
+/// Writes a model trained from the public checkpoint `init` (`train --init`) to `out` as a `gpt2`
+/// checkpoint with that checkpoint's tokenizer and special tokens, so it reads text as in training.
+pub fn export_continued_gpt2(model: &Gpt, dp_record: Option<&DpRecord>, dp_guarantee: bool, init: &super::init::InitCheckpoint, out: &Path) -> Result<()> {
+    write_gpt2(model, dp_record, dp_guarantee, Inputs::Continued(init), out)
+}
+
+fn write_gpt2(model: &Gpt, dp_record: Option<&DpRecord>, dp_guarantee: bool, inputs: Inputs, out: &Path) -> Result<()> {
     let cfg = model.config();
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
@@ -62,12 +82,15 @@ pub fn export_gpt2(model: &Gpt, dp_record: Option<&DpRecord>, dp_guarantee: bool
         "layer_norm_epsilon": cfg.ln_eps,
         "scale_attn_weights": true,
         "tie_word_embeddings": false,
-        "pad_token_id": vg_corpora::tokens::PAD,
-        "bos_token_id": vg_corpora::tokens::BOS,
-        "eos_token_id": vg_corpora::tokens::EOS,
         "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
         "dtype": "float32",
     });
+    for (key, ours) in [("pad_token_id", vg_corpora::tokens::PAD), ("bos_token_id", vg_corpora::tokens::BOS), ("eos_token_id", vg_corpora::tokens::EOS)] {
+        config[key] = match &inputs {
+            Inputs::Ours(_) => ours.into(),
+            Inputs::Continued(init) => init_config(init)?.get(key).cloned().unwrap_or(serde_json::Value::Null),
+        };
+    }
     if let Some(d) = dp {
         config["dp_epsilon"] = d.epsilon.into();
         config["dp_delta"] = d.delta.into();
@@ -77,16 +100,15 @@ pub fn export_gpt2(model: &Gpt, dp_record: Option<&DpRecord>, dp_guarantee: bool
         vg_corpora::fsutil::atomic_write(&p, text.as_bytes()).map_err(|e| Error::io(&p, e))
     };
     write("config.json", serde_json::to_string_pretty(&config)?)?;
-    let mut tok = tokenizers::Tokenizer::from_file(tokenizer_json).map_err(|e| Error::BadFile { path: tokenizer_json.to_path_buf(), why: e.to_string() })?;
-    let template = tokenizers::processors::template::TemplateProcessing::builder()
-        .try_single(format!("{} $0 {}", vg_corpora::tokens::BOS_STR, vg_corpora::tokens::EOS_STR))
-        .and_then(|b| b.try_pair(format!("{} $A {} $B:1 {}:1", vg_corpora::tokens::BOS_STR, vg_corpora::tokens::EOS_STR, vg_corpora::tokens::EOS_STR)))
-        .map_err(|e| Error::param("tokenizer template", "bos/eos", e.to_string()))?
-        .special_tokens(vec![(vg_corpora::tokens::BOS_STR, vg_corpora::tokens::BOS), (vg_corpora::tokens::EOS_STR, vg_corpora::tokens::EOS)])
-        .build()
-        .map_err(|e| Error::param("tokenizer template", "bos/eos", e.to_string()))?;
-    tok.with_post_processor(Some(template));
-    write("tokenizer.json", tok.to_string(true).map_err(|e| Error::param("tokenizer", "json", e.to_string()))?)?;
+    let (tokenizer_text, input_note) = match &inputs {
+        Inputs::Ours(path) => (framed_tokenizer(path)?, "Inputs are `<|bos|>` + text + `<|eos|>` as the tokenizer's post-processor adds them"),
+        Inputs::Continued(init) => {
+            init.verify()?;
+            let path = init.tokenizer_path();
+            (std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?, "Continued pre-training of a public gpt2 checkpoint (its tokenizer and special tokens, unchanged)")
+        }
+    };
+    write("tokenizer.json", tokenizer_text)?;
     let guarantee = match dp {
         Some(d) => format!(
             "Trained with DP-SGD by vg-audit: ε = {:.4}, δ = {:.3e} per training example ({} accountant, {} relation), \
@@ -98,13 +120,41 @@ noise multiplier σ = {:.4}, sampling rate q = {:.3e}, {} steps, clip norm C = {
     };
     let card = format!(
         "---\nlibrary_name: transformers\npipeline_tag: text-generation\n---\n# vg-audit GPT exported as GPT-2\n\n{guarantee}\n\n\
-Architecture: {} layers, d = {}, {} heads, context {}, vocabulary {} ({} parameters). Inputs are `<|bos|>` + text + \
-`<|eos|>` as the tokenizer's post-processor adds them; any fine-tuning of this checkpoint outside a DP procedure \
+Architecture: {} layers, d = {}, {} heads, context {}, vocabulary {} ({} parameters). {input_note}{}; any fine-tuning of this checkpoint outside a DP procedure \
 voids the guarantee for the new data.\n",
-        cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.context_length, cfg.vocab_size, model.num_params()
+        cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.context_length, cfg.vocab_size, model.num_params(),
+        match &inputs {
+            Inputs::Continued(init) => format!(
+                ", from `{}` (model.safetensors SHA-256 {}; public weights, so starting from them costs no privacy)",
+                init.path.display(),
+                init.sha256.get("model.safetensors").map(String::as_str).unwrap_or("of its shards in model.json")
+            ),
+            Inputs::Ours(_) => String::new(),
+        }
     );
     write("README.md", card)?;
     Ok(())
+}
+
+/// The run's tokenizer with a post-processor adding `<|bos|>` … `<|eos|>` (our training inputs).
+fn framed_tokenizer(tokenizer_json: &Path) -> Result<String> {
+    let mut tok = tokenizers::Tokenizer::from_file(tokenizer_json).map_err(|e| Error::BadFile { path: tokenizer_json.to_path_buf(), why: e.to_string() })?;
+    let template = tokenizers::processors::template::TemplateProcessing::builder()
+        .try_single(format!("{} $0 {}", vg_corpora::tokens::BOS_STR, vg_corpora::tokens::EOS_STR))
+        .and_then(|b| b.try_pair(format!("{} $A {} $B:1 {}:1", vg_corpora::tokens::BOS_STR, vg_corpora::tokens::EOS_STR, vg_corpora::tokens::EOS_STR)))
+        .map_err(|e| Error::param("tokenizer template", "bos/eos", e.to_string()))?
+        .special_tokens(vec![(vg_corpora::tokens::BOS_STR, vg_corpora::tokens::BOS), (vg_corpora::tokens::EOS_STR, vg_corpora::tokens::EOS)])
+        .build()
+        .map_err(|e| Error::param("tokenizer template", "bos/eos", e.to_string()))?;
+    tok.with_post_processor(Some(template));
+    tok.to_string(true).map_err(|e| Error::param("tokenizer", "json", e.to_string()))
+}
+
+/// config.json of the checkpoint a model started from.
+fn init_config(init: &super::init::InitCheckpoint) -> Result<serde_json::Value> {
+    let path = init.path.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::BadFile { path, why: e.to_string() })
 }
 
 /// Our GPT's weights from a Hugging Face `gpt2` checkpoint directory (continued pre-training):

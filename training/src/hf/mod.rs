@@ -12,6 +12,7 @@ pub mod config;
 pub mod decoder;
 pub mod export;
 pub mod generate;
+pub mod init;
 pub mod weights;
 
 use std::path::{Path, PathBuf};

@@ -81,6 +81,15 @@ impl Shards {
         self.routing.contains_key(name)
     }
 
+    /// The safetensors files read, and the index that lists them when the checkpoint is sharded.
+    pub fn files(&self) -> Vec<&Path> {
+        let mut v: Vec<&Path> = self.files.iter().map(|(p, _)| p.as_path()).collect();
+        if !v.contains(&self.listing.as_path()) {
+            v.push(&self.listing);
+        }
+        v
+    }
+
     /// All tensor names.
     pub fn names(&self) -> impl Iterator<Item = &String> {
         self.routing.keys()

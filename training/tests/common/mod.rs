@@ -37,3 +37,16 @@ pub fn rel_err(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f64 {
     let scale = b.iter().fold(0f64, |m, x| m.max(x.abs())).max(1e-30);
     a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
 }
+
+/// The 40 `{"id", "text"}` records of shared/reference/hf/texts.jsonl (the Hugging Face checks' inputs).
+pub fn reference_texts() -> Vec<(String, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/hf/texts.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
