@@ -10,6 +10,7 @@ mod adapters;
 mod config;
 mod pipeline;
 mod progress;
+mod scan;
 
 // Candle allocates a fresh tensor per op: mimalloc avoids glibc's mmap/munmap churn on large
 // buffers (about 1.6× on a batched step, shared/notes/dpsgd-on-candle.md §7).
@@ -63,6 +64,9 @@ enum Command {
     Report(cmd::report::Args),
     /// Compare two runs audited on the same corpus.
     Compare(cmd::compare::Args),
+    /// After launch: check model outputs for training-data regurgitation, canaries and PII
+    /// (batch filter; `scan index` builds the index, `scan serve` the HTTP sidecar).
+    Scan(cmd::scan::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Gate(a) => cmd::gate::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Compare(a) => cmd::compare::run(a),
+        Command::Scan(a) => cmd::scan::run(a),
     };
     match result {
         Ok(code) => code,

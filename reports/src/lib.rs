@@ -28,11 +28,13 @@ mod page;
 mod plots;
 mod render;
 mod rundir;
+mod scanlog;
 pub mod schema;
 mod sections;
 mod summary;
 
 pub use card::render_model_card;
+pub use scanlog::{parse_scan_log, render_scan_log, LoggedReason, LoggedVerdict, ScanLog};
 pub use compare::{comparison_rows, render_comparison, ComparisonRow, RunView};
 pub use data::{
     ExposureValues, ExtractionExample, ReportData, RocCurve, ScoreSamples, TrainingCurve,

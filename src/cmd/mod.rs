@@ -11,3 +11,4 @@ pub mod init;
 pub mod gate;
 pub mod report;
 pub mod compare;
+pub mod scan;
