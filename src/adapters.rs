@@ -6,6 +6,8 @@ use std::path::Path;
 use vg_attacks::model::{Decoding, Generator, ModelError, TokenScorer, TokenStats};
 use vg_training::LoadedModel;
 
+pub mod external;
+
 /// A checkpoint of ours, seen through the attack traits.
 pub struct TrainedModel {
     inner: LoadedModel,
@@ -17,6 +19,11 @@ impl TrainedModel {
         let inner = LoadedModel::load(dir)
             .map_err(|e| anyhow::anyhow!("cannot load model {}: {e}", dir.display()))?;
         Ok(TrainedModel { inner })
+    }
+
+    /// What model.json records (architecture, DP parameters, metrics).
+    pub fn info(&self) -> &vg_training::ModelJson {
+        self.inner.info()
     }
 
 }

@@ -67,6 +67,14 @@ enum Command {
     /// After launch: check model outputs for training-data regurgitation, canaries and PII
     /// (batch filter; `scan index` builds the index, `scan serve` the HTTP sidecar).
     Scan(cmd::scan::Args),
+    /// Per-record losses and membership scores of a Hugging Face checkpoint (or a run's model).
+    Score(cmd::score::Args),
+    /// Greedy or sampled continuations of record prefixes from a Hugging Face checkpoint (or a run's model).
+    Generate(cmd::generate::Args),
+    /// Audit models trained elsewhere (Hugging Face checkpoints) on a member / non-member split.
+    Audit(cmd::audit::Args),
+    /// Write a run's model as a Hugging Face gpt2 checkpoint (transformers loads it).
+    Export(cmd::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +93,10 @@ fn main() -> ExitCode {
         Command::Report(a) => cmd::report::run(a),
         Command::Compare(a) => cmd::compare::run(a),
         Command::Scan(a) => cmd::scan::run(a),
+        Command::Score(a) => cmd::score::run(a),
+        Command::Generate(a) => cmd::generate::run(a),
+        Command::Audit(a) => cmd::audit::run(a),
+        Command::Export(a) => cmd::export::run(a),
     };
     match result {
         Ok(code) => code,

@@ -31,6 +31,20 @@ pub enum DpEvent {
         /// The mechanism run on the sample.
         event: Box<DpEvent>,
     },
+    /// The Gaussian mechanism on a truncated Poisson sample (arXiv 2508.15089; dp_accounting's
+    /// `TruncatedSubsampledGaussianDpEvent`): each of `dataset_size` records enters with
+    /// probability `sampling_probability`, and a sample larger than `truncated_batch_size` is
+    /// cut to a uniformly random subset of that size. Only the PLD accountant supports it.
+    TruncatedSubsampledGaussian {
+        /// N, the number of records sampled from.
+        dataset_size: u64,
+        /// q ∈ [0, 1] before truncation.
+        sampling_probability: f64,
+        /// m, the largest batch the engine accepts.
+        truncated_batch_size: u64,
+        /// σ = noise standard deviation / clipping norm; 0 means no noise (not private).
+        noise_multiplier: f64,
+    },
     /// The same event run `count` times (adaptively) in sequence.
     SelfComposed {
         /// The repeated event.
@@ -63,6 +77,22 @@ pub fn dpsgd_event(q: f64, sigma: f64, steps: u64) -> DpEvent {
         event: Box::new(DpEvent::PoissonSampled {
             sampling_probability: q,
             event: Box::new(DpEvent::Gaussian { noise_multiplier: sigma }),
+        }),
+        count: steps,
+    }
+}
+
+/// DP-SGD with truncated Poisson batches (at most `max_batch` of `dataset_size` records at
+/// rate `q`), noise multiplier `sigma`, for `steps` steps:
+/// `SelfComposed(TruncatedSubsampledGaussian(N, q, m, σ), steps)` (jax_privacy's
+/// `truncated_dpsgd_event`).
+pub fn truncated_dpsgd_event(dataset_size: u64, q: f64, max_batch: u64, sigma: f64, steps: u64) -> DpEvent {
+    DpEvent::SelfComposed {
+        event: Box::new(DpEvent::TruncatedSubsampledGaussian {
+            dataset_size,
+            sampling_probability: q,
+            truncated_batch_size: max_batch,
+            noise_multiplier: sigma,
         }),
         count: steps,
     }
@@ -129,10 +159,22 @@ pub(crate) struct GaussianRuns {
     pub count: u64,
 }
 
+/// One truncated-Poisson Gaussian step (see [`DpEvent::TruncatedSubsampledGaussian`]),
+/// run `count` times; 0 < q, 0 < m, σ > 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct TruncatedRuns {
+    pub dataset_size: u64,
+    pub q: f64,
+    pub max_batch: u64,
+    pub sigma: f64,
+    pub count: u64,
+}
+
 /// A flattened event: what an accountant actually composes.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Flat {
     Gaussian(GaussianRuns),
+    Truncated(TruncatedRuns),
     NonPrivate,
 }
 
@@ -159,14 +201,28 @@ pub(crate) fn flatten(event: &DpEvent, count: u64, accountant: &'static str, out
         }
         DpEvent::Composed { events } => events.iter().try_for_each(|e| flatten(e, count, accountant, out)),
         DpEvent::Gaussian { noise_multiplier } => gaussian_runs(1.0, *noise_multiplier, count, event, out),
-        DpEvent::PoissonSampled { sampling_probability: q, event: inner } => {
-            if !(q.is_finite() && (0.0..=1.0).contains(q)) {
-                return Err(crate::Error::InvalidParameter {
-                    name: "sampling_probability",
-                    value: q.to_string(),
-                    rule: "must lie in [0, 1]",
-                });
+        DpEvent::TruncatedSubsampledGaussian { dataset_size, sampling_probability: q, truncated_batch_size, noise_multiplier } => {
+            check_rate(*q)?;
+            check_sigma(*noise_multiplier, event)?;
+            // An empty dataset, q = 0 or m = 0 means every batch is empty (dp_accounting: no-op).
+            if count == 0 || *q == 0.0 || *truncated_batch_size == 0 || *dataset_size == 0 {
+                return Ok(());
             }
+            if *noise_multiplier == 0.0 {
+                out.push(Flat::NonPrivate);
+                return Ok(());
+            }
+            out.push(Flat::Truncated(TruncatedRuns {
+                dataset_size: *dataset_size,
+                q: *q,
+                max_batch: *truncated_batch_size,
+                sigma: *noise_multiplier,
+                count,
+            }));
+            Ok(())
+        }
+        DpEvent::PoissonSampled { sampling_probability: q, event: inner } => {
+            check_rate(*q)?;
             match inner.as_ref() {
                 DpEvent::Gaussian { noise_multiplier } => gaussian_runs(*q, *noise_multiplier, count, event, out),
                 _ => Err(unsupported("PoissonSampled must wrap a Gaussian event", event)),
@@ -175,9 +231,14 @@ pub(crate) fn flatten(event: &DpEvent, count: u64, accountant: &'static str, out
     }
 }
 
-/// Appends `count` runs of the Gaussian at rate `q` (nothing for q = 0 or count = 0;
-/// non-private for σ = 0).
-fn gaussian_runs(q: f64, sigma: f64, count: u64, event: &DpEvent, out: &mut Vec<Flat>) -> crate::Result<()> {
+fn check_rate(q: f64) -> crate::Result<()> {
+    if !(q.is_finite() && (0.0..=1.0).contains(&q)) {
+        return Err(crate::Error::InvalidParameter { name: "sampling_probability", value: q.to_string(), rule: "must lie in [0, 1]" });
+    }
+    Ok(())
+}
+
+fn check_sigma(sigma: f64, event: &DpEvent) -> crate::Result<()> {
     if !(sigma.is_finite() && sigma >= 0.0) {
         return Err(crate::Error::InvalidParameter {
             name: "noise_multiplier",
@@ -185,6 +246,13 @@ fn gaussian_runs(q: f64, sigma: f64, count: u64, event: &DpEvent, out: &mut Vec<
             rule: "must be a finite number >= 0",
         });
     }
+    Ok(())
+}
+
+/// Appends `count` runs of the Gaussian at rate `q` (nothing for q = 0 or count = 0;
+/// non-private for σ = 0).
+fn gaussian_runs(q: f64, sigma: f64, count: u64, event: &DpEvent, out: &mut Vec<Flat>) -> crate::Result<()> {
+    check_sigma(sigma, event)?;
     if count == 0 || q == 0.0 {
         return Ok(());
     }

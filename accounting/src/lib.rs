@@ -2,8 +2,8 @@
 //! DP-SGD run did ([`DpEvent`], [`Neighbouring`]), the accountants that turn it into an
 //! (ε, δ) guarantee ([`RdpAccountant`]: exact Rényi DP of the Poisson-subsampled Gaussian;
 //! [`PldAccountant`]: connect-the-dots privacy-loss distributions composed by FFT), noise
-//! calibration, the analytic Gaussian mechanism ([`gaussian`]), group privacy and the δ
-//! cost of truncated Poisson batches. It is a crate of its own, not a module of
+//! calibration, the analytic Gaussian mechanism ([`gaussian`]), group privacy and the
+//! batch samplers accounting must know ([`Sampler`]: Poisson, truncated Poisson). It is a crate of its own, not a module of
 //! vg-training, so that this math builds and tests in seconds without candle, and so
 //! that vg-attacks and the `vg-audit` binary can use it without pulling in candle.
 //!
@@ -20,12 +20,14 @@ pub mod gaussian;
 pub mod misc;
 pub mod pld;
 pub mod rdp;
+pub mod sampler;
 pub mod special;
 
 pub use accountant::Accountant;
 pub use error::{Error, Result};
-pub use event::{dpsgd_event, DpEvent, Neighbouring};
-pub use misc::{group_privacy, truncation_delta};
+pub use event::{dpsgd_event, truncated_dpsgd_event, DpEvent, Neighbouring};
+pub use misc::group_privacy;
+pub use sampler::Sampler;
 pub use pld::PldAccountant;
 pub use rdp::RdpAccountant;
 
@@ -87,19 +89,29 @@ fn check_run(q: f64, sigma: f64, steps: u64) -> Result<()> {
 /// ε at `delta` of DP-SGD with Poisson sampling rate `q`, noise multiplier `sigma` and
 /// `steps` steps, under `neighbouring`.
 pub fn epsilon(kind: AccountantKind, q: f64, sigma: f64, steps: u64, delta: f64, neighbouring: Neighbouring) -> Result<f64> {
+    epsilon_with(kind, Sampler::Poisson, q, sigma, steps, delta, neighbouring)
+}
+
+/// ε at `delta` of DP-SGD with batches drawn by `sampler` at rate `q` (see [`epsilon`]).
+pub fn epsilon_with(kind: AccountantKind, sampler: Sampler, q: f64, sigma: f64, steps: u64, delta: f64, neighbouring: Neighbouring) -> Result<f64> {
     check_run(q, sigma, steps)?;
     check_delta(delta)?;
     let mut acc = new_accountant(kind, neighbouring);
-    acc.compose(&dpsgd_event(q, sigma, steps))?;
+    acc.compose(&sampler.event(q, sigma, steps))?;
     acc.epsilon(delta)
 }
 
 /// δ at `epsilon` of the same run (see [`epsilon`]).
 pub fn delta(kind: AccountantKind, q: f64, sigma: f64, steps: u64, epsilon: f64, neighbouring: Neighbouring) -> Result<f64> {
+    delta_with(kind, Sampler::Poisson, q, sigma, steps, epsilon, neighbouring)
+}
+
+/// δ at `epsilon` of a run with batches drawn by `sampler` (see [`epsilon_with`]).
+pub fn delta_with(kind: AccountantKind, sampler: Sampler, q: f64, sigma: f64, steps: u64, epsilon: f64, neighbouring: Neighbouring) -> Result<f64> {
     check_run(q, sigma, steps)?;
     error::check(epsilon >= 0.0 && epsilon.is_finite(), "epsilon", epsilon, "must be a finite number >= 0")?;
     let mut acc = new_accountant(kind, neighbouring);
-    acc.compose(&dpsgd_event(q, sigma, steps))?;
+    acc.compose(&sampler.event(q, sigma, steps))?;
     acc.delta(epsilon)
 }
 
@@ -123,17 +135,45 @@ pub fn calibrate_noise_multiplier(
     delta: f64,
     neighbouring: Neighbouring,
 ) -> Result<f64> {
+    calibrate_noise_multiplier_with(kind, Sampler::Poisson, q, steps, target_epsilon, delta, neighbouring)
+}
+
+/// [`calibrate_noise_multiplier`] for batches drawn by `sampler`.
+pub fn calibrate_noise_multiplier_with(
+    kind: AccountantKind,
+    sampler: Sampler,
+    q: f64,
+    steps: u64,
+    target_epsilon: f64,
+    delta: f64,
+    neighbouring: Neighbouring,
+) -> Result<f64> {
     check_sampling_rate(q)?;
     check_steps(steps)?;
     check_epsilon(target_epsilon)?;
     check_delta(delta)?;
-    let mut eps_of = |sigma: f64| epsilon(kind, q, sigma, steps, delta, neighbouring);
+    // Refuse an unsupported sampler/accountant pair up front, not as "no σ reaches ε".
+    new_accountant(kind, neighbouring).check(&sampler.event(q, 1.0, steps))?;
+    let mut eps_of = |sigma: f64| epsilon_with(kind, sampler, q, sigma, steps, delta, neighbouring);
     calibrate::smallest_sigma(&mut eps_of, target_epsilon, calibrate::SIGMA_RELATIVE_TOLERANCE)
 }
 
 /// The largest number of steps (≤ 10⁹; 0 if even one step misses) for which DP-SGD at
 /// rate `q` with noise multiplier `sigma` stays (`target_epsilon`, `delta`)-DP.
 pub fn max_steps(kind: AccountantKind, q: f64, sigma: f64, target_epsilon: f64, delta: f64, neighbouring: Neighbouring) -> Result<u64> {
+    max_steps_with(kind, Sampler::Poisson, q, sigma, target_epsilon, delta, neighbouring)
+}
+
+/// [`max_steps`] for batches drawn by `sampler`.
+pub fn max_steps_with(
+    kind: AccountantKind,
+    sampler: Sampler,
+    q: f64,
+    sigma: f64,
+    target_epsilon: f64,
+    delta: f64,
+    neighbouring: Neighbouring,
+) -> Result<u64> {
     check_run(q, sigma, 1)?;
     check_epsilon(target_epsilon)?;
     check_delta(delta)?;
@@ -142,7 +182,7 @@ pub fn max_steps(kind: AccountantKind, q: f64, sigma: f64, target_epsilon: f64, 
         AccountantKind::Rdp => {
             // RDP composes linearly: one step's curve, scaled by T.
             let mut one = RdpAccountant::new(neighbouring);
-            one.compose(&dpsgd_event(q, sigma, 1))?;
+            one.compose(&sampler.event(q, sigma, 1))?;
             let (orders, per_step) = (one.orders().to_vec(), one.rdp().to_vec());
             let mut eps_of = |t: u64| {
                 let scaled: Vec<f64> = per_step.iter().map(|r| r * t as f64).collect();
@@ -151,7 +191,7 @@ pub fn max_steps(kind: AccountantKind, q: f64, sigma: f64, target_epsilon: f64, 
             calibrate::largest_steps(&mut eps_of, target_epsilon, CAP)
         }
         AccountantKind::Pld => {
-            let mut eps_of = |t: u64| epsilon(kind, q, sigma, t, delta, neighbouring);
+            let mut eps_of = |t: u64| epsilon_with(kind, sampler, q, sigma, t, delta, neighbouring);
             calibrate::largest_steps(&mut eps_of, target_epsilon, CAP)
         }
     }

@@ -208,6 +208,13 @@ impl RdpAccountant {
     fn flat(&self, event: &DpEvent) -> Result<Vec<Flat>> {
         let mut flat = Vec::new();
         flatten(event, 1, "rdp", &mut flat)?;
+        if flat.iter().any(|f| matches!(f, Flat::Truncated(_))) {
+            return Err(Error::UnsupportedEvent {
+                accountant: "rdp",
+                reason: "truncated Poisson sampling has no RDP analysis here (dp_accounting's RdpAccountant refuses it too); use the pld accountant".into(),
+                event: event.to_json(),
+            });
+        }
         if self.neighbouring == Neighbouring::ReplaceOne {
             for f in &flat {
                 if let Flat::Gaussian(g) = f {
@@ -248,6 +255,7 @@ impl Accountant for RdpAccountant {
         for f in flat {
             match f {
                 Flat::NonPrivate => self.rdp.iter_mut().for_each(|r| *r = f64::INFINITY),
+                Flat::Truncated(_) => unreachable!("refused by flat()"),
                 Flat::Gaussian(g) => {
                     for (r, &a) in self.rdp.iter_mut().zip(&self.orders) {
                         *r += g.count as f64 * rdp_subsampled_gaussian(g.q, g.sigma * scale, a);

@@ -1,5 +1,6 @@
 //! Reproduces independent reference values (/work/shared/reference, see its README):
-//! every `opacus_rdp` row within 0.5 % with Opacus's orders, every `pld` row within 1 %,
+//! every `opacus_rdp` row within 0.5 % with Opacus's orders, every `pld` row within 1 % above
+//! and never below beyond rounding (it is a pessimistic bound),
 //! calibration within 1 % and never above the target.
 //!
 //! Where we differ from the comparison rows, and why:
@@ -44,6 +45,11 @@ fn rows(which: &str) -> Vec<Row> {
         .collect()
 }
 
+/// How far below dp_accounting's pessimistic PLD ε ours may fall: both discretise at the same
+/// 1e-4 interval, so beyond floating-point rounding of the FFT (measured ≤ 6e-8 over the grid) a lower
+/// value means a bound that is not one.
+const PLD_BELOW_TOLERANCE: f64 = 1e-6;
+
 fn opacus_rdp_epsilon(r: &Row) -> f64 {
     let mut acc = RdpAccountant::with_orders(opacus_orders(), Neighbouring::AddOrRemoveOne).unwrap();
     acc.compose(&dpsgd_event(r.q, r.sigma, r.steps)).unwrap();
@@ -77,8 +83,12 @@ fn check_pld_rows(q: f64) {
     assert_eq!(rows.len(), 20, "expected 5 σ × 4 T rows at q = {q}");
     for r in &rows {
         let got = pld_epsilon(r);
-        let rel = (got - r.epsilon).abs() / r.epsilon;
-        assert!(rel < 0.01, "q={} σ={} T={}: ours {got}, dp_accounting {} ({:.3} %)", r.q, r.sigma, r.steps, r.epsilon, 100.0 * rel);
+        // One-sided: dp_accounting's pessimistic PLD is itself an upper bound at the same
+        // interval, so ours may exceed it by up to 1 % but fall below it only by rounding.
+        let rel = (got - r.epsilon) / r.epsilon;
+        assert!(rel < 0.01, "q={} σ={} T={}: ours {got}, dp_accounting {} (+{:.3} %)", r.q, r.sigma, r.steps, r.epsilon, 100.0 * rel);
+        assert!(got >= r.epsilon - PLD_BELOW_TOLERANCE, "q={} σ={} T={}: ours {got} below the pessimistic dp_accounting {} by {:.2e}", r.q, r.sigma, r.steps, r.epsilon, r.epsilon - got);
+        println!("q={} σ={} T={}: {:+.3e} relative, {:+.3e} absolute", r.q, r.sigma, r.steps, rel, got - r.epsilon);
         let rdp_dense = vg_accounting::epsilon(vg_accounting::AccountantKind::Rdp, r.q, r.sigma, r.steps, r.delta, Neighbouring::AddOrRemoveOne).unwrap();
         let rdp_opacus = opacus_rdp_epsilon(r);
         assert!(got <= rdp_dense, "q={} σ={} T={}: PLD {got} above RDP {rdp_dense}", r.q, r.sigma, r.steps);

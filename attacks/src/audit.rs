@@ -56,6 +56,9 @@ pub struct AuditOptions {
     pub bootstrap: Option<(usize, u64)>,
     /// Times each canary was inserted (r > 1: compare with the group guarantee).
     pub canary_repetitions: u32,
+    /// δ of the bounds computed on canaries: the group guarantee's δ (r·e^((r−1)ε)·δ) when each
+    /// canary was inserted r > 1 times, since a canary is then a group of r units; None: `delta`.
+    pub canary_delta: Option<f64>,
 }
 
 impl AuditOptions {
@@ -79,6 +82,7 @@ impl AuditOptions {
             guesses: GuessChoice::default(),
             bootstrap: None,
             canary_repetitions: 1,
+            canary_delta: None,
         }
     }
 
@@ -502,13 +506,15 @@ fn compute_bounds(
         ));
     }
     let one_run_members: Vec<bool> = one_run_rows.iter().map(|&s| al.member[s] == Some(true)).collect();
+    // A canary inserted r times is a group of r units: its bound is stated at the group's δ.
+    let one_run_delta = if audited == "canaries" { options.canary_delta.unwrap_or(delta) } else { delta };
     let cp = |attack: &str, confidence: f64| {
         let sub: Vec<f64> = eval_rows.iter().map(|&i| scores[attack].1[i]).collect();
         clopper_pearson_from_scores(&sub, eval_members, delta, confidence, &options.thresholds)
     };
     let one_run = |attack: &str, confidence: f64| {
         let sub: Vec<f64> = one_run_rows.iter().map(|&i| scores[attack].1[i]).collect();
-        one_run_from_scores(&sub, &one_run_members, delta, confidence, &options.guesses)
+        one_run_from_scores(&sub, &one_run_members, one_run_delta, confidence, &options.guesses)
     };
     let cp_bound = |b: crate::bounds::ScoreThresholdBound, attack: String, selection: String| EpsilonBound {
         epsilon: b.bound.epsilon,
@@ -528,7 +534,7 @@ fn compute_bounds(
     let or_bound = |b: crate::bounds::OneRunBound, attack: String, selection: String| EpsilonBound {
         epsilon: b.epsilon,
         confidence: b.confidence,
-        delta,
+        delta: one_run_delta,
         attack,
         selection,
         detail: BoundDetail::OneRun { counts: b.counts, choices_paid: b.choices_paid, audited: audited.to_string() },

@@ -35,6 +35,7 @@ pub mod demo;
 pub mod error;
 pub mod fast_bpe;
 pub mod fsutil;
+mod identity;
 pub mod manifest;
 pub mod normalize;
 pub mod options;

@@ -128,6 +128,12 @@ impl PreparedCorpus {
         self.manifest_sha256.clone()
     }
 
+    /// SHA-256 (hex) of the corpus identity (content and preparation settings, never paths;
+    /// see [`Manifest::identity_sha256`]).
+    pub fn identity_sha256(&self) -> String {
+        self.manifest.identity_sha256()
+    }
+
     /// SHA-256 (hex) of `tokenizer.json` (checked at open).
     pub fn tokenizer_sha256(&self) -> String {
         self.manifest.outputs.get(files::TOKENIZER).cloned().unwrap_or_default()

@@ -23,14 +23,24 @@ this model on the strength of this card.\n\n");
         c.push_str("> **Smoke run (`--quick`).** Fewer canaries and steps than an audit needs; the audit figures \
 are too imprecise to support a release decision.\n\n");
     }
-    let _ = writeln!(
-        c,
-        "This card was written by {} {} from an audit that trained {} model(s) on the same data: {}.\n",
-        md(&summary.run.tool),
-        md(&summary.run.tool_version),
-        summary.models.len(),
-        summary.models.iter().map(|m| format!("`{}` ({})", md(&m.name), if m.private { "DP-SGD" } else { "non-private" })).collect::<Vec<_>>().join(", ")
-    );
+    if summary.external_audit.is_none() {
+        let _ = writeln!(
+            c,
+            "This card was written by {} {} from an audit that trained {} model(s) on the same data: {}.\n",
+            md(&summary.run.tool),
+            md(&summary.run.tool_version),
+            summary.models.len(),
+            summary.models.iter().map(|m| format!("`{}` ({})", md(&m.name), if m.private { "DP-SGD" } else { "non-private" })).collect::<Vec<_>>().join(", ")
+        );
+    }
+    c.push_str(&crate::external::card_section(summary));
+
+    c.push_str("## Summary\n\n");
+    let _ = writeln!(c, "- **Verdict**: {}", md(&crate::headline::verdict_line(summary)));
+    for (label, text) in crate::headline::five_lines(summary) {
+        let _ = writeln!(c, "- **{label}**: {}", md(&text));
+    }
+    c.push('\n');
 
     c.push_str("## Training data\n\n");
     let _ = writeln!(c, "- Corpus manifest SHA-256: `{}`", md(&summary.run.corpus_manifest_sha256));
@@ -43,9 +53,11 @@ are too imprecise to support a release decision.\n\n");
             let _ = writeln!(c, "- {}: {}", md(k), md(&shown));
         }
     }
-    c.push_str("- Records were normalised, de-identified (personal data replaced by typed placeholders) and exact and \
-near-duplicates removed before training; each candidate record was a member with probability ½, decided by a \
-recorded seed, and a disjoint population set was never trained on.\n\n");
+    if summary.external_audit.is_none() {
+        let _ = writeln!(c, "- {}\n", md(&preparation_words(&data.manifest)));
+    } else {
+        c.push_str("- The audited models were trained elsewhere; the manifest above describes the member and non-member files of the audit.\n\n");
+    }
 
     c.push_str("## Privacy guarantee\n\n");
     for m in &summary.models {
@@ -63,15 +75,14 @@ times is r units, and its audit is compared with the group guarantee of r record
     );
 
     c.push_str("## Audit method\n\n");
-    c.push_str("- **Canaries**: random secrets in templates, each inserted with probability ½, plus reference canaries never inserted (exposure, Carlini et al. 2019).\n");
-    c.push_str("- **Membership inference**: loss threshold (Yeom et al. 2018), LiRA (Carlini et al. 2022) with shadow models, RMIA (Zarifzadeh et al. 2024); AUC and TPR at FPR 0.1 % and 1 %.\n");
-    c.push_str("- **Empirical ε lower bounds**: Clopper–Pearson (δ-aware, threshold choice paid for) and the one-run audit (Steinke, Nasr, Jagielski 2023), each a statistical claim at its stated confidence, reported separately.\n");
-    c.push_str("- **Extraction**: discoverable memorization (50-token prefix → 50-token greedy suffix, exact and ≤ 10 % edit distance), verbatim search of sampled generations with a suffix array, fragment search for canary secrets and kept PII.\n\n");
-
+    c.push_str(&method_words(summary));
+    c.push_str("\n## Cost and the three indicators\n\n");
+    c.push_str(&indicators(summary));
     c.push_str("## Audit results\n\n");
     c.push_str("| model | theoretical ε (δ) | method | ε lower bound | confidence | compared with |\n|---|---|---|---|---|---|\n");
     for m in &summary.models {
-        let theo = m.dp.as_ref().map(|d| format!("{} ({})", fmt_num(d.epsilon), fmt_num(d.delta))).unwrap_or_else(|| "∞ (non-private)".into());
+        let stated = crate::external::stated_guarantee(summary, &m.name);
+        let theo = m.dp.as_ref().map(|d| format!("{} ({})", fmt_num(d.epsilon), fmt_num(d.delta))).or(stated).unwrap_or_else(|| "∞ (non-private)".into());
         if m.epsilon_lower_bounds.is_empty() {
             let _ = writeln!(c, "| {} | {} | — | n/a | | |", md(&m.name), theo);
         }
@@ -123,6 +134,81 @@ times is r units, and its audit is compared with the group guarantee of r record
     let seeds: Vec<String> = summary.run.seeds.iter().map(|(k, v)| format!("{}={v}", md(k))).collect();
     let _ = writeln!(c, "- Published seeds: {}", if seeds.is_empty() { "none".into() } else { seeds.join(", ") });
     let _ = writeln!(c, "- Run: {} → {}", md(&summary.run.started_at), md(&summary.run.finished_at));
+    c
+}
+
+/// What was done to the records before training, in words, from the corpus manifest.
+fn preparation_words(manifest: &Value) -> String {
+    let options = &manifest["options"];
+    let deidentify = options["deidentify"].as_bool().unwrap_or(false);
+    let kept: Vec<&str> = options["keep_pii"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let replaced: Vec<String> = manifest["pii"]["replaced"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some(format!("{} {k}", v.as_u64()?))).collect())
+        .unwrap_or_default();
+    let mut s = String::from("Records were normalised; ");
+    if !deidentify {
+        s.push_str("they were NOT de-identified (personal data stayed in the training text); ");
+    } else {
+        let what = if replaced.is_empty() { "no personal data was found to replace".to_string() } else { format!("replaced {}", replaced.join(", ")) };
+        s.push_str(&format!("de-identification replaced personal data by typed placeholders ({what})"));
+        if !kept.is_empty() {
+            s.push_str(&format!(", except {} which were kept in the text on request (searched for in generations by keyed hash)", kept.join(", ")));
+        }
+        s.push_str("; ");
+    }
+    s.push_str("exact and near-duplicates were removed; each candidate record was a member with probability ½, decided by a recorded seed, and a disjoint population set was never trained on.");
+    s
+}
+
+/// The audit method, sentence by sentence from what ran.
+fn method_words(summary: &Summary) -> String {
+    let mut c = String::new();
+    let canaries = summary.models.iter().find_map(|m| m.exposure.as_ref());
+    match canaries {
+        Some(e) => {
+            let _ = writeln!(c, "- **Canaries**: {} random secrets in templates, each inserted with probability ½, ranked against {} reference canaries never inserted (exposure, Carlini et al. 2019).", e.canaries, e.reference_canaries);
+        }
+        None => c.push_str("- **Canaries**: none were planted in this run.\n"),
+    }
+    let attacks: std::collections::BTreeSet<&str> = summary.models.iter().flat_map(|m| m.mia.keys().map(String::as_str)).collect();
+    if attacks.is_empty() {
+        c.push_str("- **Membership inference**: not run.\n");
+    } else {
+        let shadows = summary.shadow_models.as_ref().map(|s| format!(" ({} shadow models{})", s.count, if s.private { ", trained with DP-SGD" } else { ", trained without DP" })).unwrap_or_default();
+        let _ = writeln!(c, "- **Membership inference**: {}{shadows}; AUC and TPR at FPR 0.1 % and 1 %.", md(&attacks.iter().copied().collect::<Vec<_>>().join(", ")));
+    }
+    let methods: std::collections::BTreeSet<&str> = summary.models.iter().flat_map(|m| m.epsilon_lower_bounds.keys().map(String::as_str)).collect();
+    if !methods.is_empty() {
+        let _ = writeln!(c, "- **Empirical ε lower bounds**: {}, each a statistical claim at its stated confidence, compared with the guarantee of its own unit (a record once, or a canary repeated r times as a group of r).", md(&methods.iter().copied().collect::<Vec<_>>().join(", ")));
+    }
+    match summary.models.iter().find_map(|m| m.memorization.as_ref()) {
+        Some(x) => {
+            let _ = writeln!(c, "- **Extraction**: discoverable memorization of {} training records ({}-token prefix → {}-token greedy suffix, exact and ≤ 10 % edit distance, against {} population records never trained on), {} sampled generations searched for verbatim training spans, and a fragment search for canary secrets and kept PII.", x.prompts, x.prefix_tokens, x.suffix_tokens, x.population_prompts.unwrap_or(0), x.generations.unwrap_or(0));
+        }
+        None => c.push_str("- **Extraction**: not run.\n"),
+    }
+    c
+}
+
+/// Cost next to the three indicators, one row per model.
+fn indicators(summary: &Summary) -> String {
+    let mut c = String::from("| model | ε (δ) | privacy leakage | membership-inference resistance | task score | cost |\n|---|---|---|---|---|---|\n");
+    let base = crate::headline::baseline(summary);
+    for m in &summary.models {
+        let eps = m.dp.as_ref().map(|d| format!("{} ({})", fmt_num(d.epsilon), fmt_num(d.delta))).unwrap_or_else(|| "∞ (non-private)".into());
+        let _ = writeln!(
+            c,
+            "| {} | {} | {} | {} | {} | {} |",
+            md(&m.name),
+            eps,
+            md(&crate::headline::leakage_words(m)),
+            md(&crate::headline::resistance_words(m)),
+            md(&crate::headline::utility_words(m, base)),
+            md(&crate::headline::cost_words(m, summary))
+        );
+    }
+    c.push_str("\nFLOPs are estimated as 6 × parameters × token positions (expected batch × steps × context), from the configuration alone.\n\n");
     c
 }
 

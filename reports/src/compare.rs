@@ -19,13 +19,23 @@ pub struct RunView {
     pub data: ReportData,
 }
 
-/// Renders the comparison of `a` and `b`. Refuses runs whose corpus manifests differ unless
+/// The hash that says which corpus a run audited: its identity (content and settings) when
+/// recorded, else (summaries written before it existed) the manifest's hash.
+pub fn corpus_hash(run: &crate::RunMetadata) -> &str {
+    run.corpus_identity_sha256.as_deref().unwrap_or(&run.corpus_manifest_sha256)
+}
+
+/// Whether two runs audited the same corpus (by content and preparation settings, not paths).
+pub fn same_corpus(a: &crate::RunMetadata, b: &crate::RunMetadata) -> bool {
+    corpus_hash(a) == corpus_hash(b)
+}
+
+/// Renders the comparison of `a` and `b`. Refuses runs audited on different corpora unless
 /// `force` is set (then the page says so at the top).
 pub fn render_comparison(a: &RunView, b: &RunView, force: bool) -> Result<String, Error> {
-    let (ha, hb) = (&a.summary.run.corpus_manifest_sha256, &b.summary.run.corpus_manifest_sha256);
-    let same_corpus = ha == hb;
+    let same_corpus = same_corpus(&a.summary.run, &b.summary.run);
     if !same_corpus && !force {
-        return Err(Error::DifferentCorpora { a: ha.clone(), b: hb.clone() });
+        return Err(Error::DifferentCorpora { a: corpus_hash(&a.summary.run).to_string(), b: corpus_hash(&b.summary.run).to_string() });
     }
     let mut body = String::from("<h1>Audit comparison</h1>\n");
     let _ = writeln!(
@@ -104,12 +114,12 @@ pub fn render_comparison(a: &RunView, b: &RunView, force: bool) -> Result<String
                 td(&v.label),
                 td(&format!("{} {}", r.tool, r.tool_version)),
                 td(&r.config_sha256),
-                td(&r.corpus_manifest_sha256),
+                td(corpus_hash(r)),
                 td(&r.started_at),
             ]
         })
         .collect();
-    body.push_str(&table(&["run", "directory", "tool", "config SHA-256", "corpus manifest SHA-256", "started"], &run_rows));
+    body.push_str(&table(&["run", "directory", "tool", "config SHA-256", "corpus identity SHA-256", "started"], &run_rows));
     Ok(page("vg-audit comparison", &body))
 }
 

@@ -21,11 +21,14 @@ mod card;
 mod compare;
 mod data;
 mod error;
+mod external;
 pub mod fsutil;
 pub mod gate;
+pub mod headline;
 pub mod html;
 mod page;
 mod plots;
+pub mod release_policy;
 mod render;
 mod rundir;
 mod scanlog;
@@ -35,19 +38,20 @@ mod summary;
 
 pub use card::render_model_card;
 pub use scanlog::{parse_scan_log, render_scan_log, LoggedReason, LoggedVerdict, ScanLog};
-pub use compare::{comparison_rows, render_comparison, ComparisonRow, RunView};
+pub use compare::{comparison_rows, render_comparison, same_corpus, ComparisonRow, RunView};
 pub use data::{
     ExposureValues, ExtractionExample, ReportData, RocCurve, ScoreSamples, TrainingCurve,
     REPORT_DATA_VERSION,
 };
 pub use error::Error;
+pub use external::{ExternalAudit, ExternalModelInfo, HEURISTIC_NOTE};
 pub use render::render_report;
 pub use rundir::{
     load_run, load_summary, render_run_dir, save_report_data, save_summary, RenderedFiles, MODEL_CARD_FILE,
     REPORT_DATA_FILE, REPORT_FILE, SUMMARY_FILE,
 };
 pub use summary::{
-    CanaryRecovery, Comparison, DpParams, EngineAudit, EngineBound, EpsilonBound, ExposureStats,
+    CanaryRecovery, Comparison, Cost, DpParams, EngineAudit, EngineBound, EpsilonBound, ExposureStats,
     ExposureSummary, GateOutcome, Interval, Machine, Memorization, MiaResult, ModelSummary,
     RuleResult, RunMetadata, ShadowModels, Summary, Utility, SCHEMA_VERSION,
 };

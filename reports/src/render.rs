@@ -44,7 +44,7 @@ pub fn render_report(summary: &Summary, data: &ReportData) -> String {
 
 /// The banners a reviewer must not miss: no DP guarantee, smoke run, verbatim extracted text.
 pub(crate) fn banners(summary: &Summary) -> String {
-    let mut b = String::new();
+    let mut b = crate::external::banner(summary);
     if summary.run.insecure_seed {
         b.push_str(
             "<div class=\"banner danger\" id=\"banner-insecure-seed\">NO DP GUARANTEE: fixed noise seed\
@@ -85,6 +85,7 @@ fn verdict(summary: &Summary) -> String {
                 ("fail", format!("FAIL — {failed} of {} rule checks failed", g.rules.len()))
             };
             let _ = writeln!(b, "<p class=\"verdict {class}\">{}</p>", escape(&text));
+            b.push_str(&five_line_summary(summary));
             let _ = writeln!(b, "<p class=\"note\">Policy: {}</p>", escape(&g.policy));
             let rows: Vec<Vec<String>> = g
                 .rules
@@ -101,10 +102,21 @@ fn verdict(summary: &Summary) -> String {
                     ]
                 })
                 .collect();
+            let _ = writeln!(b, "<details><summary>Every check ({})</summary>", g.rules.len());
             b.push_str(&table(&["", "model", "rule", "metric", "value", "limit", "reason"], &rows));
+            b.push_str("</details>\n");
         }
     }
     b
+}
+
+/// The five lines a reviewer reads first (guarantee, strongest attack, memorization, utility, cost).
+fn five_line_summary(summary: &Summary) -> String {
+    let rows: String = crate::headline::five_lines(summary)
+        .iter()
+        .map(|(label, text)| format!("<tr><th>{}</th><td>{}</td></tr>\n", escape(label), escape(&text.replace('`', ""))))
+        .collect();
+    format!("<table class=\"summary\" id=\"five-line-summary\">\n<tbody>\n{rows}</tbody>\n</table>\n")
 }
 
 fn limits(min: Option<f64>, max: Option<f64>) -> String {

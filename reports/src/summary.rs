@@ -31,6 +31,9 @@ pub struct Summary {
     /// Outcome of the gate policy, when one was applied (every rule, every model).
     #[serde(default)]
     pub gate: Option<GateOutcome>,
+    /// Set by `vg-audit audit --model`: models trained elsewhere, on a given member/non-member split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_audit: Option<crate::ExternalAudit>,
 }
 
 /// Run metadata: versions, input hashes, non-secret seeds, timing, machine, run flags.
@@ -43,8 +46,12 @@ pub struct RunMetadata {
     pub tool_version: String,
     /// SHA-256 (hex) of the resolved `config.toml`.
     pub config_sha256: String,
-    /// SHA-256 (hex) of the corpus `manifest.json`; two runs are comparable only when equal.
+    /// SHA-256 (hex) of the corpus `manifest.json` (which also records input paths).
     pub corpus_manifest_sha256: String,
+    /// SHA-256 (hex) of the corpus identity: input contents, preparation options, seeds and
+    /// output contents, never paths. Two runs are comparable when equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus_identity_sha256: Option<String>,
     /// SHA-256 (hex) of the tokenizer file, when known.
     #[serde(default)]
     pub tokenizer_sha256: Option<String>,
@@ -111,6 +118,25 @@ pub struct ModelSummary {
     /// Gate rules evaluated on this model, when a policy was applied.
     #[serde(default)]
     pub verdict: Option<Vec<RuleResult>>,
+    /// What training this model cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+}
+
+/// What training one model cost, next to its ε and δ (the hardware is `run.machine`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cost {
+    /// Wall-clock seconds of training.
+    pub wall_seconds: f64,
+    /// CPU seconds (user + system, all threads of the process) while training; null where unknown.
+    pub cpu_seconds: Option<f64>,
+    /// Trainable parameters N.
+    pub parameters: u64,
+    /// Token positions processed: expected batch B × steps T × context L.
+    pub token_positions: f64,
+    /// Estimated training FLOPs, 6 · N · B · T · L (forward + backward, Kaplan et al. 2020).
+    pub flops: f64,
 }
 
 /// DP-SGD parameters of a model, as its `model.json` records them.
@@ -279,6 +305,10 @@ pub struct Memorization {
     /// Population sequences prompted.
     #[serde(default)]
     pub population_prompts: Option<u64>,
+    /// Clopper–Pearson interval of `population_exact_rate` (its upper end is the floor a
+    /// model's exact memorization is held to by the default release policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population_exact_rate_ci: Option<Interval>,
     /// Sampled generations searched against the training stream.
     #[serde(default)]
     pub generations: Option<u64>,

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::json;
-use vg_accounting::{AccountantKind, Neighbouring};
+use vg_accounting::{AccountantKind, Neighbouring, Sampler};
 
-/// Privacy accounting for DP-SGD with Poisson sampling.
+/// Privacy accounting for DP-SGD with Poisson sampling (or truncated Poisson with
+/// `--max-batch M --dataset-size N`).
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -36,6 +37,14 @@ struct Common {
     /// `replace-one` (a record swapped for another: sensitivity 2C).
     #[arg(long, value_enum, default_value_t = Nbr::AddRemove)]
     neighbouring: Nbr,
+    /// Truncated Poisson sampling: batches larger than M records are cut to a random M
+    /// (VaultGemma's sampler). Accounted by the truncated-Poisson PLD (arXiv:2508.15089),
+    /// so it needs `--accountant pld` and `--dataset-size`.
+    #[arg(long, value_name = "M", requires = "dataset_size")]
+    max_batch: Option<u64>,
+    /// N, the number of records batches are sampled from (with `--max-batch`).
+    #[arg(long, value_name = "N", requires = "max_batch")]
+    dataset_size: Option<u64>,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -127,6 +136,14 @@ impl From<Nbr> for Neighbouring {
     }
 }
 
+impl Common {
+    /// The accountant, the neighbouring relation and the sampler these flags describe.
+    fn resolve(&self) -> anyhow::Result<(AccountantKind, Neighbouring, Sampler)> {
+        let sampler = Sampler::new(self.dataset_size.unwrap_or(0), self.max_batch).context("--max-batch / --dataset-size")?;
+        Ok((AccountantKind::from(self.accountant), Neighbouring::from(self.neighbouring), sampler))
+    }
+}
+
 /// Runs `vg-audit accountant …`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
@@ -146,15 +163,15 @@ fn rdp_order(kind: AccountantKind, q: f64, sigma: f64, steps: u64, delta: f64, n
 }
 
 fn epsilon(a: EpsilonArgs) -> anyhow::Result<ExitCode> {
-    let (kind, nbr) = (AccountantKind::from(a.common.accountant), Neighbouring::from(a.common.neighbouring));
-    let eps = vg_accounting::epsilon(kind, a.sampling_rate, a.noise_multiplier, a.steps, a.delta, nbr)
+    let (kind, nbr, sampler) = a.common.resolve()?;
+    let eps = vg_accounting::epsilon_with(kind, sampler, a.sampling_rate, a.noise_multiplier, a.steps, a.delta, nbr)
         .context("computing epsilon")?;
     let order = rdp_order(kind, a.sampling_rate, a.noise_multiplier, a.steps, a.delta, nbr)?;
     if a.common.json {
         let mut out = json!({
             "epsilon": eps, "delta": a.delta, "noise_multiplier": a.noise_multiplier,
             "sampling_rate": a.sampling_rate, "steps": a.steps,
-            "accountant": kind.name(), "neighbouring": nbr.name(),
+            "accountant": kind.name(), "neighbouring": nbr.name(), "sampler": sampler,
         });
         if let Some(o) = order {
             out["optimal_order"] = json!(o);
@@ -163,41 +180,41 @@ fn epsilon(a: EpsilonArgs) -> anyhow::Result<ExitCode> {
     } else {
         let order = order.map(|o| format!(", optimal order {o}")).unwrap_or_default();
         println!(
-            "epsilon = {} at delta = {} ({} accountant{order}, {} neighbours; sampling rate {}, noise multiplier {}, {} steps)",
-            fmt_eps(eps), a.delta, kind.name(), nbr.name(), a.sampling_rate, a.noise_multiplier, a.steps
+            "epsilon = {} at delta = {} ({} accountant{order}, {} neighbours; {}, sampling rate {}, noise multiplier {}, {} steps)",
+            fmt_eps(eps), a.delta, kind.name(), nbr.name(), sampler.describe(), a.sampling_rate, a.noise_multiplier, a.steps
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn noise(a: NoiseArgs) -> anyhow::Result<ExitCode> {
-    let (kind, nbr) = (AccountantKind::from(a.common.accountant), Neighbouring::from(a.common.neighbouring));
-    let sigma = vg_accounting::calibrate_noise_multiplier(kind, a.sampling_rate, a.steps, a.epsilon, a.delta, nbr)
+    let (kind, nbr, sampler) = a.common.resolve()?;
+    let sigma = vg_accounting::calibrate_noise_multiplier_with(kind, sampler, a.sampling_rate, a.steps, a.epsilon, a.delta, nbr)
         .context("calibrating the noise multiplier")?;
     // Report the ε actually achieved at the returned σ (never above the target).
-    let achieved = vg_accounting::epsilon(kind, a.sampling_rate, sigma, a.steps, a.delta, nbr)?;
+    let achieved = vg_accounting::epsilon_with(kind, sampler, a.sampling_rate, sigma, a.steps, a.delta, nbr)?;
     if a.common.json {
         let out = json!({
             "noise_multiplier": sigma, "epsilon": achieved, "target_epsilon": a.epsilon, "delta": a.delta,
             "sampling_rate": a.sampling_rate, "steps": a.steps,
-            "accountant": kind.name(), "neighbouring": nbr.name(),
+            "accountant": kind.name(), "neighbouring": nbr.name(), "sampler": sampler,
         });
         println!("{out}");
     } else {
         println!(
-            "noise multiplier = {sigma:.6} gives epsilon = {} <= {} at delta = {} ({} accountant, {} neighbours; sampling rate {}, {} steps)",
-            fmt_eps(achieved), a.epsilon, a.delta, kind.name(), nbr.name(), a.sampling_rate, a.steps
+            "noise multiplier = {sigma:.6} gives epsilon = {} <= {} at delta = {} ({} accountant, {} neighbours; {}, sampling rate {}, {} steps)",
+            fmt_eps(achieved), a.epsilon, a.delta, kind.name(), nbr.name(), sampler.describe(), a.sampling_rate, a.steps
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn steps(a: StepsArgs) -> anyhow::Result<ExitCode> {
-    let (kind, nbr) = (AccountantKind::from(a.common.accountant), Neighbouring::from(a.common.neighbouring));
-    let steps = vg_accounting::max_steps(kind, a.sampling_rate, a.noise_multiplier, a.epsilon, a.delta, nbr)
+    let (kind, nbr, sampler) = a.common.resolve()?;
+    let steps = vg_accounting::max_steps_with(kind, sampler, a.sampling_rate, a.noise_multiplier, a.epsilon, a.delta, nbr)
         .context("searching the number of steps")?;
     let achieved = if steps > 0 {
-        vg_accounting::epsilon(kind, a.sampling_rate, a.noise_multiplier, steps, a.delta, nbr)?
+        vg_accounting::epsilon_with(kind, sampler, a.sampling_rate, a.noise_multiplier, steps, a.delta, nbr)?
     } else {
         0.0
     };
@@ -205,7 +222,7 @@ fn steps(a: StepsArgs) -> anyhow::Result<ExitCode> {
         let out = json!({
             "steps": steps, "epsilon": achieved, "target_epsilon": a.epsilon, "delta": a.delta,
             "noise_multiplier": a.noise_multiplier, "sampling_rate": a.sampling_rate,
-            "accountant": kind.name(), "neighbouring": nbr.name(),
+            "accountant": kind.name(), "neighbouring": nbr.name(), "sampler": sampler,
         });
         println!("{out}");
     } else {

@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let v = serde_json::json!({
             "a": a.label,
             "b": b.label,
-            "same_corpus": a.summary.run.corpus_manifest_sha256 == b.summary.run.corpus_manifest_sha256,
+            "same_corpus": vg_reports::same_corpus(&a.summary.run, &b.summary.run),
             "out": args.out.display().to_string(),
             "figures": rows,
         });

@@ -12,3 +12,7 @@ pub mod gate;
 pub mod report;
 pub mod compare;
 pub mod scan;
+pub mod score;
+pub mod generate;
+pub mod audit;
+pub mod export;

@@ -65,7 +65,8 @@ pub struct Args {
     /// Neighbouring relation: add-remove (default), zero-out or replace-one.
     #[arg(long, default_value = "add-remove")]
     pub neighbouring: String,
-    /// Truncated Poisson: at most this many examples per batch (the failure probability is added to δ).
+    /// Truncated Poisson: at most this many examples per batch (a larger draw is cut to a random
+    /// subset); ε then comes from the truncated-Poisson PLD (arXiv:2508.15089), so use `--accountant pld`.
     #[arg(long)]
     pub max_batch: Option<usize>,
     /// Allow δ > 1/N.
@@ -220,5 +221,7 @@ fn print_summary(dir: &Path, j: &ModelJson) {
         Some(d) => format!("DP-SGD σ = {:.4}, C = {}, q = {:.4}, T = {}: ε = {:.3} at δ = {:.2e} ({}, {})", d.noise_multiplier, d.clip_norm, d.sampling_rate, d.steps, d.epsilon, d.delta, d.accountant, d.neighbouring),
         None => "non-private (no DP guarantee)".into(),
     };
-    println!("{}: {} steps, train loss {:.3}{eval}; {privacy}", dir.display(), j.metrics.steps_done, j.metrics.train_loss);
+    // A DP model.json withholds its un-noised training loss (outside the guarantee).
+    let train = j.metrics.train_loss.map(|l| format!(", train loss {l:.3}")).unwrap_or_default();
+    println!("{}: {} steps{train}{eval}; {privacy}", dir.display(), j.metrics.steps_done);
 }

@@ -36,16 +36,22 @@ pub struct PlotData {
     pub histograms: Vec<(String, Vec<f64>, Vec<f64>)>,
 }
 
-/// δ the bounds are stated at: the DP model's δ (the same for every target, so they compare).
-pub fn audit_delta(p: &Pipeline) -> anyhow::Result<f64> {
+/// The DP model's (ε, δ): the bounds of every target are stated at its δ, so they compare
+/// (ε = ∞ and δ = 1e-5 when there is no DP model).
+fn audit_guarantee(p: &Pipeline) -> anyhow::Result<(f64, f64)> {
     let info = ModelJson::load(&p.dir.join("models").join(DP_MODEL))?;
-    Ok(info.dp.map(|d| d.delta).unwrap_or(1e-5))
+    Ok(info.dp.map(|d| (d.epsilon, d.delta)).unwrap_or((f64::INFINITY, 1e-5)))
+}
+
+/// δ of bounds on canaries inserted `r` times: the group guarantee's δ, r·e^((r−1)ε)·δ.
+fn canary_delta(epsilon: f64, delta: f64, r: u32) -> Option<f64> {
+    (r > 1 && epsilon.is_finite()).then(|| vg_accounting::group_privacy(epsilon, delta, u64::from(r)).map(|(_, d)| d.min(0.999)).unwrap_or(0.999))
 }
 
 /// Step 5: every attack on every target model, plus canary exposure.
 pub fn attack_all(p: &Pipeline, targets: &[String], shadows: &[String], canaries: &CanarySet) -> anyhow::Result<()> {
     let table = ScoreTable::read_parquet(&p.dir.join("scores.parquet"))?;
-    let delta = audit_delta(p)?;
+    let (epsilon, delta) = audit_guarantee(p)?;
     let families: HashMap<u64, (&str, f64)> =
         canaries.canaries.iter().map(|c| (c.id, (c.family.as_str(), c.secret_space_log2))).collect();
     std::fs::create_dir_all(p.dir.join("analysis"))?;
@@ -55,6 +61,9 @@ pub fn attack_all(p: &Pipeline, targets: &[String], shadows: &[String], canaries
         opts.delta = delta;
         opts.confidence = p.cfg.attacks.confidence;
         opts.canary_repetitions = p.cfg.canaries.repetitions;
+        // A model without a guarantee has no group guarantee either: its canary bounds stay at δ.
+        let private = ModelJson::load(&p.dir.join("models").join(target))?.dp.is_some();
+        opts.canary_delta = if private { canary_delta(epsilon, delta, p.cfg.canaries.repetitions) } else { None };
         opts.rmia.a = p.cfg.attacks.rmia_a;
         opts.rmia.gamma = p.cfg.attacks.rmia_gamma;
         opts.lira_variance = match p.cfg.attacks.lira_variance.as_deref() {
@@ -119,7 +128,7 @@ fn exposure_of(
 }
 
 /// ROC points and member/non-member score samples of every attack, from the per-record scores.
-fn plot_data(m: &MembershipAudit) -> PlotData {
+pub(super) fn plot_data(m: &MembershipAudit) -> PlotData {
     let pr = &m.per_record;
     let mut data = PlotData::default();
     for (attack, scores) in &pr.scores {
@@ -147,15 +156,9 @@ fn plot_data(m: &MembershipAudit) -> PlotData {
     data
 }
 
-/// Step 6: extraction tests (memorization, verbatim search, fragment search) on every target.
-pub fn extract_all(
-    p: &Pipeline,
-    targets: &[String],
-    corpus: &vg_corpora::PreparedCorpus,
-    canaries: &CanarySet,
-) -> anyhow::Result<()> {
+/// The extraction settings of `[extraction]`, seeded by the run seed (run and `audit --model` alike).
+pub(super) fn extraction_options(p: &Pipeline) -> vg_attacks::extraction::ExtractionOptions {
     let x = &p.cfg.extraction;
-    let setup = crate::cmd::extract::ExtractionSetup::new(corpus, Some(canaries), p.cfg.corpus.pii_key.as_deref())?;
     let mut opts = vg_attacks::extraction::ExtractionOptions::default();
     opts.memorization.prefix_tokens = x.prefix_tokens;
     opts.memorization.suffix_tokens = x.suffix_tokens;
@@ -169,6 +172,18 @@ pub fn extract_all(
     opts.generation.min_span_tokens = x.min_verbatim_tokens;
     opts.generation.seed = p.cfg.run.seed;
     opts.show_extracted = x.show_extracted;
+    opts
+}
+
+/// Step 6: extraction tests (memorization, verbatim search, fragment search) on every target.
+pub fn extract_all(
+    p: &Pipeline,
+    targets: &[String],
+    corpus: &vg_corpora::PreparedCorpus,
+    canaries: &CanarySet,
+) -> anyhow::Result<()> {
+    let setup = crate::cmd::extract::ExtractionSetup::new(corpus, Some(canaries), p.cfg.corpus.pii_key.as_deref())?;
+    let opts = extraction_options(p);
     opts.memorization.validate()?;
     opts.canaries.validate()?;
     std::fs::create_dir_all(p.dir.join("analysis"))?;

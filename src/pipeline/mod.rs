@@ -6,7 +6,9 @@
 //! every output file still has the recorded SHA-256.
 
 pub mod analysis;
+pub mod external;
 pub mod log;
+pub mod records;
 pub mod scoring;
 pub mod steps;
 pub mod summary;

@@ -388,6 +388,7 @@ fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<
             delta: m.delta.unwrap_or_else(|| default_delta(examples.len())),
         },
         accountant: m.accountant.clone(),
+        max_batch: m.max_batch,
         insecure_seed: p.cfg.run.insecure_seed,
         ..DpConfig::default()
     });
@@ -413,12 +414,12 @@ fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<
     })?;
     bar.finish_and_clear();
     let eps = info.dp.as_ref().map(|d| format!(", ε = {:.3} (σ = {:.3})", d.epsilon, d.noise_multiplier));
-    p.say(&format!(
-        "  {name}: {} examples, final loss {:.3}{}",
-        examples.len(),
-        info.metrics.train_loss,
-        eps.unwrap_or_default()
-    ));
+    let loss = match (info.metrics.train_loss, info.metrics.eval_loss) {
+        (Some(t), _) => format!(", final train loss {t:.3}"),
+        (None, Some(e)) => format!(", held-out loss {e:.3}"),
+        (None, None) => String::new(),
+    };
+    p.say(&format!("  {name}: {} examples{loss}{}", examples.len(), eps.unwrap_or_default()));
     Ok(())
 }
 

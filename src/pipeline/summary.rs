@@ -10,7 +10,7 @@ use serde_json::Value;
 use vg_canaries::CanarySet;
 use vg_corpora::PreparedCorpus;
 use vg_reports::{
-    Comparison, DpParams, EngineAudit, EngineBound, EpsilonBound, ExposureStats, ExposureSummary, ExtractionExample,
+    Comparison, Cost, DpParams, EngineAudit, EngineBound, EpsilonBound, ExposureStats, ExposureSummary, ExtractionExample,
     GateOutcome, Interval, Machine, Memorization, MiaResult, ModelSummary, ReportData, RocCurve, RunMetadata,
     ScoreSamples, ShadowModels, Summary, TrainingCurve, Utility, SCHEMA_VERSION,
 };
@@ -60,6 +60,7 @@ pub fn build(
             tool_version: env!("CARGO_PKG_VERSION").into(),
             config_sha256: p.config_sha256.clone(),
             corpus_manifest_sha256: corpus.manifest_sha256(),
+            corpus_identity_sha256: Some(corpus.identity_sha256()),
             tokenizer_sha256: Some(corpus.tokenizer_sha256()),
             seeds,
             started_at: started_at.to_string(),
@@ -81,8 +82,11 @@ pub fn build(
         }),
         engine_audit: engine.as_ref().map(engine_summary),
         gate: None,
+        external_audit: None,
     };
-    Ok((summary, data))
+    // A verdict without being asked: the default release policy until a policy file replaces it.
+    let verdict = vg_reports::release_policy::default_release_verdict(&summary);
+    Ok((with_verdict(summary, verdict), data))
 }
 
 fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: Option<&Value>, r: u64) -> ModelSummary {
@@ -95,11 +99,29 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
         clip_norm: d.clip_norm,
         accountant: d.accountant.clone(),
         neighbouring: d.neighbouring.clone(),
-        truncation_note: (d.delta_truncation > 0.0).then(|| {
-            format!("δ includes {:.3e} for truncated Poisson sampling (max batch {:?})", d.delta_truncation, d.max_batch)
-        }),
+        truncation_note: (d.sampler != vg_accounting::Sampler::Poisson)
+            .then(|| format!("ε accounts for {} (truncated-Poisson PLD, arXiv:2508.15089)", d.sampler.describe())),
     });
-    let comparison = comparison_for(dp.as_ref(), r);
+    // Records meet the per-record guarantee; canaries repeated r times the group guarantee.
+    let comparison = comparison_for(dp.as_ref(), 1);
+    let utility = info.metrics.eval_loss.map(|l| Utility { eval_loss: l, perplexity: l.exp() });
+    let mut summary = model_summary_of(name, dp, utility, comparison, r, a, extraction);
+    summary.cost = Some(cost_of(info));
+    summary
+}
+
+/// A model's summary from its DP parameters (if any), utility, the guarantee its record-level
+/// bounds are compared with, the canary repetitions r (canary bounds meet the group guarantee of
+/// r units) and its analysis files: shared by `run` and `audit --model`.
+pub(super) fn model_summary_of(
+    name: &str,
+    dp: Option<DpParams>,
+    utility: Option<Utility>,
+    comparison: Comparison,
+    repetitions: u64,
+    a: &TargetAnalysis,
+    extraction: Option<&Value>,
+) -> ModelSummary {
     let mia = a
         .membership
         .attacks
@@ -124,17 +146,19 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
                 Some(Value::Object(m)) => m.into_iter().filter_map(|(k, v)| Some((k, v.as_u64()?))).collect(),
                 _ => BTreeMap::new(),
             };
-            let mut note = format!("selection: {}", b.selection);
+            let mut note = format!("selection: {}; stated at δ = {:.3e}", b.selection, b.delta);
             for n in &b.notes {
                 note.push_str("; ");
                 note.push_str(n);
             }
+            // Each bound meets the guarantee of its own unit: records once, canaries r times.
+            let on_canaries = matches!(&b.detail, vg_attacks::audit::BoundDetail::OneRun { audited, .. } if audited == "canaries");
             (k.clone(), EpsilonBound {
                 epsilon: b.epsilon,
                 confidence: b.confidence,
                 attack: b.attack.clone(),
                 counts,
-                compared_with: comparison.clone(),
+                compared_with: if on_canaries && repetitions > 1 { comparison_for(dp.as_ref(), repetitions) } else { comparison.clone() },
                 note: Some(note),
             })
         })
@@ -160,14 +184,30 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
     });
     ModelSummary {
         name: name.to_string(),
-        private: info.dp.is_some(),
+        private: dp.is_some(),
         dp,
-        utility: info.metrics.eval_loss.map(|l| Utility { eval_loss: l, perplexity: l.exp() }),
+        utility,
         mia,
         epsilon_lower_bounds: bounds,
         exposure,
         memorization: extraction.map(memorization_summary),
         verdict: None,
+        cost: None,
+    }
+}
+
+/// Wall and CPU time of training, and its FLOPs estimated as 6·N·B·T·L (design.md's compute:
+/// N parameters, B the expected batch, T steps, L the context) — from the configuration, so a
+/// DP model's secret batch sizes do not enter it.
+fn cost_of(info: &ModelJson) -> Cost {
+    let batch = info.dp.as_ref().map_or(info.train_config.batch_size as f64, |d| d.expected_batch_size);
+    let token_positions = batch * info.train_config.steps as f64 * info.architecture.context_length as f64;
+    Cost {
+        wall_seconds: info.metrics.train_seconds,
+        cpu_seconds: info.metrics.cpu_seconds,
+        parameters: info.metrics.num_params as u64,
+        token_positions,
+        flops: 6.0 * info.metrics.num_params as f64 * token_positions,
     }
 }
 
@@ -231,6 +271,9 @@ fn memorization_summary(x: &Value) -> Memorization {
         population_exact_rate: f("population_exact_rate"),
         population_approximate_rate: f("population_approximate_rate"),
         population_prompts: u("population_prompts"),
+        population_exact_rate_ci: x.get("population").and_then(|p| p.get("exact")).and_then(|e| {
+            Some(Interval { low: e.get("ci_low")?.as_f64()?, high: e.get("ci_high")?.as_f64()?, confidence: e.get("confidence")?.as_f64()? })
+        }),
         generations: u("generations"),
         verbatim_min_tokens: u("verbatim_min_tokens"),
         verbatim_generations: u("verbatim_generations").unwrap_or(0),
@@ -277,6 +320,18 @@ fn engine_summary(x: &Value) -> EngineAudit {
 }
 
 fn collect_plots(data: &mut ReportData, name: &str, info: &ModelJson, a: &TargetAnalysis) {
+    collect_attack_plots(data, name, a);
+    // DP models withhold their un-noised training loss (model.json `withheld`): no curve then.
+    let loss: Vec<[f64; 2]> = info.curve.iter().filter_map(|c| Some([c.step as f64, c.loss?])).collect();
+    let eval: Vec<[f64; 2]> = info.curve.iter().filter_map(|c| Some([c.step as f64, c.eval_loss?])).collect();
+    if !loss.is_empty() {
+        data.training_curves.push(TrainingCurve { model: name.into(), metric: "train_loss".into(), points: loss });
+    }
+    data.training_curves.push(TrainingCurve { model: name.into(), metric: "eval_loss".into(), points: eval });
+}
+
+/// ROC curves, score histograms and exposure values of one model's analysis.
+pub(super) fn collect_attack_plots(data: &mut ReportData, name: &str, a: &TargetAnalysis) {
     for (attack, points) in &a.plots.roc {
         let pts: Vec<[f64; 2]> = points.iter().map(|&(x, y)| [x, y]).collect();
         data.roc.push(RocCurve::thinned(name, attack, &pts, 400));
@@ -297,14 +352,10 @@ fn collect_plots(data: &mut ReportData, name: &str, info: &ModelJson, a: &Target
             not_included: out.iter().map(|c| c.exposure_rank).collect(),
         });
     }
-    let loss: Vec<[f64; 2]> = info.curve.iter().map(|c| [c.step as f64, c.loss]).filter(|p| p[1].is_finite()).collect();
-    let eval: Vec<[f64; 2]> = info.curve.iter().filter_map(|c| Some([c.step as f64, c.eval_loss?])).collect();
-    data.training_curves.push(TrainingCurve { model: name.into(), metric: "train_loss".into(), points: loss });
-    data.training_curves.push(TrainingCurve { model: name.into(), metric: "eval_loss".into(), points: eval });
 }
 
 /// Report examples from an extraction report (already redacted unless `show_extracted`).
-fn collect_examples(data: &mut ReportData, name: &str, x: &Value) {
+pub(super) fn collect_examples(data: &mut ReportData, name: &str, x: &Value) {
     let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     let list = |k: &str| x.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
     for e in list("memorized_examples").iter().take(6) {
@@ -364,18 +415,23 @@ pub fn apply_gate(p: &Pipeline, summary: &Summary, policy_path: &Path) -> anyhow
     for r in &results {
         p.say(&format!("  gate: {}", vg_reports::gate::format_result(r)));
     }
-    let mut s = summary.clone();
-    for m in &mut s.models {
-        let mine: Vec<_> = results.iter().filter(|r| r.model.as_deref() == Some(m.name.as_str())).cloned().collect();
-        m.verdict = (!mine.is_empty()).then_some(mine);
-    }
-    s.gate = Some(GateOutcome { policy: policy_path.display().to_string(), passed, rules: results });
+    let s = with_verdict(summary.clone(), GateOutcome { policy: policy_path.display().to_string(), passed, rules: results });
     vg_reports::save_summary(&p.dir, &s)?;
     vg_reports::render_run_dir(&p.dir)?;
     Ok((passed, serde_json::to_value(&s)?))
 }
 
-fn machine() -> Machine {
+/// `summary` with `outcome` as its gate and each model's share of the rules as its verdict.
+fn with_verdict(mut summary: Summary, outcome: GateOutcome) -> Summary {
+    for m in &mut summary.models {
+        let mine: Vec<_> = outcome.rules.iter().filter(|r| r.model.as_deref() == Some(m.name.as_str())).cloned().collect();
+        m.verdict = (!mine.is_empty()).then_some(mine);
+    }
+    summary.gate = Some(outcome);
+    summary
+}
+
+pub(super) fn machine() -> Machine {
     Machine {
         os: std::env::consts::OS.into(),
         arch: std::env::consts::ARCH.into(),
@@ -385,12 +441,12 @@ fn machine() -> Machine {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
 }
 
-fn read_optional(path: &Path) -> anyhow::Result<Option<Value>> {
+pub(super) fn read_optional(path: &Path) -> anyhow::Result<Option<Value>> {
     if path.exists() {
         Ok(Some(read_json(path)?))
     } else {

@@ -22,14 +22,13 @@ pub const STATE_FORMAT: &str = "vg-training/train-state/v1";
 /// The `dp` object of model.json: what the accountant was told and what it answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DpRecord {
-    /// ε spent over the whole run at `delta_accountant`.
+    /// ε spent over the whole run at `delta`.
     pub epsilon: f64,
-    /// Total δ: `delta_accountant + delta_truncation`.
+    /// δ of the guarantee.
     pub delta: f64,
-    /// δ given to the accountant.
-    pub delta_accountant: f64,
-    /// T·P[Binomial(N, q) > max_batch] for truncated Poisson sampling (0 without truncation).
-    pub delta_truncation: f64,
+    /// The batch sampler the accountant was told about (truncated Poisson when `max_batch` is set).
+    #[serde(default)]
+    pub sampler: vg_accounting::Sampler,
     /// σ: noise std on the clipped sum is σ·C.
     pub noise_multiplier: f64,
     /// Poisson sampling rate q = expected batch / N.
@@ -102,16 +101,23 @@ pub fn hash_examples(examples: &[Vec<u32>]) -> String {
 pub struct Metrics {
     /// Optimizer steps done.
     pub steps_done: u64,
-    /// Mean training loss over the last logged window.
-    pub train_loss: f64,
+    /// Mean training loss over the last logged window (withheld for DP models: un-noised).
+    #[serde(default)]
+    pub train_loss: Option<f64>,
     /// Final held-out loss (None without an eval split).
     pub eval_loss: Option<f64>,
-    /// Training target tokens processed.
-    pub tokens_seen: u64,
-    /// Training examples processed.
-    pub examples_seen: u64,
+    /// Training target tokens processed (withheld for DP models: sums the secret batches).
+    #[serde(default)]
+    pub tokens_seen: Option<u64>,
+    /// Training examples processed (withheld for DP models: sums the secret batch sizes).
+    #[serde(default)]
+    pub examples_seen: Option<u64>,
     /// Wall-clock seconds of training (summed over resumed segments).
     pub train_seconds: f64,
+    /// CPU seconds (user + system, all threads) the process used while training, summed over
+    /// resumed segments; None where the platform does not say.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
     /// Trainable parameters.
     pub num_params: usize,
 }
@@ -121,8 +127,9 @@ pub struct Metrics {
 pub struct CurvePoint {
     /// Steps done.
     pub step: u64,
-    /// Mean training loss since the previous point.
-    pub loss: f64,
+    /// Mean training loss since the previous point (withheld for DP models: un-noised).
+    #[serde(default)]
+    pub loss: Option<f64>,
     /// Held-out loss, when evaluated at this step.
     pub eval_loss: Option<f64>,
     /// Seconds since training started.
@@ -165,11 +172,37 @@ pub struct ModelJson {
     pub metrics: Metrics,
     /// Training curve.
     pub curve: Vec<CurvePoint>,
+    /// Figures this file leaves out because the DP guarantee does not cover them (computed
+    /// from the private data without noise); empty for non-private models.
+    #[serde(default)]
+    pub withheld: Vec<String>,
     /// Shadow-model split, when this is a shadow model.
     pub shadow: Option<ShadowRecord>,
 }
 
+/// What a DP model.json leaves out: the figures computed from the private training data
+/// without noise (ε covers the weights, not these).
+pub const WITHHELD_FROM_DP_MODELS: [&str; 4] = [
+    "metrics.train_loss (un-noised loss on the private batches)",
+    "curve[].loss (un-noised training-loss curve)",
+    "metrics.examples_seen (sum of the secret Poisson batch sizes)",
+    "metrics.tokens_seen (tokens of the secret Poisson batches)",
+];
+
 impl ModelJson {
+    /// For a DP model, the same record without the figures the guarantee does not cover
+    /// (listed in `withheld`); a non-private model is returned unchanged.
+    pub fn released(mut self) -> ModelJson {
+        if self.dp.is_some() {
+            self.metrics.train_loss = None;
+            self.metrics.examples_seen = None;
+            self.metrics.tokens_seen = None;
+            self.curve.iter_mut().for_each(|c| c.loss = None);
+            self.withheld = WITHHELD_FROM_DP_MODELS.iter().map(|s| s.to_string()).collect();
+        }
+        self
+    }
+
     /// Reads `dir/model.json`.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join("model.json");

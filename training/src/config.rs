@@ -140,7 +140,8 @@ pub struct DpConfig {
     pub accountant: String,
     /// "add-remove" (default), "zero-out" or "replace-one".
     pub neighbouring: String,
-    /// Truncated Poisson: drop examples beyond this many in a logical batch; T·P[Bin(N,q) > max] is added to δ.
+    /// Truncated Poisson: drop examples beyond this many in a logical batch; ε then comes from the
+    /// truncated-Poisson PLD (arXiv:2508.15089), pld accountant only.
     pub max_batch: Option<usize>,
     /// Reproducible sampling and noise from this seed: the model then carries NO DP guarantee.
     pub insecure_seed: Option<u64>,
@@ -262,6 +263,9 @@ impl TrainConfig {
             if let Some(m) = dp.max_batch {
                 if m < self.batch_size {
                     return Err(Error::privacy("max_batch", m, format!("must be ≥ the expected batch size {}", self.batch_size)));
+                }
+                if dp.accountant != "pld" {
+                    return Err(Error::privacy("max_batch", m, "truncated Poisson batches are accounted by the pld accountant only"));
                 }
             }
         }

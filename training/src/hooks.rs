@@ -4,34 +4,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+
+use crate::kernels::{linear_forward, linear_input_grad, slice_of, tensor_from, with_values, Real};
 
 /// Where a hook op leaves the gradient of its output after backward.
 pub(crate) type Slot = Arc<Mutex<Option<Tensor>>>;
-
-/// Copies a contiguous CPU storage view into a fresh tensor.
-fn view_to_tensor(storage: &CpuStorage, layout: &Layout) -> Result<Tensor> {
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("hook op input must be contiguous".into()))?;
-    match storage {
-        CpuStorage::F32(v) => Tensor::from_slice(&v[start..end], layout.shape(), &Device::Cpu),
-        CpuStorage::F64(v) => Tensor::from_slice(&v[start..end], layout.shape(), &Device::Cpu),
-        _ => Err(candle_core::Error::Msg("hook ops support f32 and f64 only".into())),
-    }
-}
-
-/// Moves a tensor's values into an owned CPU storage (the form `cpu_fwd` must return).
-fn tensor_to_storage(t: &Tensor) -> Result<(CpuStorage, Shape)> {
-    let shape = t.shape().clone();
-    let flat = t.flatten_all()?;
-    let storage = match t.dtype() {
-        DType::F32 => CpuStorage::F32(flat.to_vec1::<f32>()?),
-        DType::F64 => CpuStorage::F64(flat.to_vec1::<f64>()?),
-        other => return Err(candle_core::Error::Msg(format!("hook ops: unsupported dtype {other:?}"))),
-    };
-    Ok((storage, shape))
-}
 
 /// y = x·Wᵀ + b on (N, din) rows; backward keeps dL/dy and returns dL/dx = dL/dy·W.
 pub(crate) struct LinearHook {
@@ -40,21 +18,40 @@ pub(crate) struct LinearHook {
     pub slot: Slot,
 }
 
+impl LinearHook {
+    fn forward<T: Real>(&self, x: &[T], n: usize, din: usize) -> Result<Vec<T>> {
+        let dout = self.weight.dim(0)?;
+        with_values::<T, _>(&self.weight, |w| match &self.bias {
+            Some(b) => with_values::<T, _>(b, |b| Ok(linear_forward(x, w, Some(b), n, din, dout))),
+            None => Ok(linear_forward(x, w, None, n, din, dout)),
+        })
+    }
+}
+
 impl CustomOp1 for LinearHook {
     fn name(&self) -> &'static str {
         "linear-hook"
     }
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = view_to_tensor(storage, layout)?;
-        let mut y = x.matmul(&self.weight.t()?)?;
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
-        tensor_to_storage(&y)
+        let (n, din) = layout.shape().dims2()?;
+        let out = match storage {
+            CpuStorage::F32(_) => CpuStorage::F32(self.forward(slice_of::<f32>(storage, layout, "linear-hook")?, n, din)?),
+            CpuStorage::F64(_) => CpuStorage::F64(self.forward(slice_of::<f64>(storage, layout, "linear-hook")?, n, din)?),
+            _ => return Err(candle_core::Error::Msg("hook ops support f32 and f64 only".into())),
+        };
+        Ok((out, Shape::from((n, self.weight.dim(0)?))))
     }
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let g = grad_res.contiguous()?;
-        let dx = g.matmul(&self.weight)?;
+        let (n, din) = arg.dims2()?;
+        let dout = self.weight.dim(0)?;
+        fn input_grad<T: Real>(g: &Tensor, w: &Tensor, (n, din, dout): (usize, usize, usize)) -> Result<Tensor> {
+            with_values::<T, _>(g, |gv| with_values::<T, _>(w, |wv| tensor_from(linear_input_grad(gv, wv, n, din, dout), (n, din))))
+        }
+        let dx = match g.dtype() {
+            DType::F32 => input_grad::<f32>(&g, &self.weight, (n, din, dout))?,
+            _ => input_grad::<f64>(&g, &self.weight, (n, din, dout))?,
+        };
         *self.slot.lock().expect("hook slot poisoned") = Some(g);
         Ok(Some(dx))
     }
@@ -67,18 +64,48 @@ pub(crate) struct LnAffineHook {
     pub slot: Slot,
 }
 
+/// y = x⊙γ + β on rows of γ's length.
+fn affine<T: Real>(x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
+    let mut y = Vec::with_capacity(x.len());
+    for row in x.chunks_exact(gamma.len()) {
+        y.extend(row.iter().zip(gamma).zip(beta).map(|((&v, &g), &b)| v * g + b));
+    }
+    y
+}
+
+/// dx = g⊙γ on rows of γ's length.
+fn scale_rows<T: Real>(g: &[T], gamma: &[T]) -> Vec<T> {
+    let mut dx = Vec::with_capacity(g.len());
+    for row in g.chunks_exact(gamma.len()) {
+        dx.extend(row.iter().zip(gamma).map(|(&v, &s)| v * s));
+    }
+    dx
+}
+
 impl CustomOp1 for LnAffineHook {
     fn name(&self) -> &'static str {
         "ln-affine-hook"
     }
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = view_to_tensor(storage, layout)?;
-        let y = x.broadcast_mul(&self.gamma)?.broadcast_add(&self.beta)?;
-        tensor_to_storage(&y)
+        fn run<T: Real>(h: &LnAffineHook, x: &[T]) -> Result<Vec<T>> {
+            with_values::<T, _>(&h.gamma, |g| with_values::<T, _>(&h.beta, |b| Ok(affine(x, g, b))))
+        }
+        let out = match storage {
+            CpuStorage::F32(_) => CpuStorage::F32(run(self, slice_of::<f32>(storage, layout, "ln-affine-hook")?)?),
+            CpuStorage::F64(_) => CpuStorage::F64(run(self, slice_of::<f64>(storage, layout, "ln-affine-hook")?)?),
+            _ => return Err(candle_core::Error::Msg("hook ops support f32 and f64 only".into())),
+        };
+        Ok((out, layout.shape().clone()))
     }
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
         let g = grad_res.contiguous()?;
-        let dx = g.broadcast_mul(&self.gamma)?;
+        fn run<T: Real>(g: &Tensor, gamma: &Tensor, shape: Shape) -> Result<Tensor> {
+            with_values::<T, _>(g, |gv| with_values::<T, _>(gamma, |s| tensor_from(scale_rows(gv, s), shape)))
+        }
+        let dx = match g.dtype() {
+            DType::F32 => run::<f32>(&g, &self.gamma, arg.shape().clone())?,
+            _ => run::<f64>(&g, &self.gamma, arg.shape().clone())?,
+        };
         *self.slot.lock().expect("hook slot poisoned") = Some(g);
         Ok(Some(dx))
     }

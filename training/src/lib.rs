@@ -26,7 +26,7 @@
 //!     let out = engine.step(&model, &data, step).unwrap();
 //!     opt.step(&model, &out.grads, 0.1).unwrap();
 //! }
-//! let eps = vg_training::privacy::epsilon_spent(engine.sampling_rate(), 1.0, 2, 1e-5, "pld", "add-remove").unwrap();
+//! let eps = vg_training::privacy::epsilon_spent(vg_accounting::Sampler::Poisson, engine.sampling_rate(), 1.0, 2, 1e-5, "pld", "add-remove").unwrap();
 //! assert!(eps > 0.0 && eps.is_finite());
 //! ```
 //!
@@ -35,11 +35,14 @@
 mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod cpu_time;
 pub mod dpsgd;
 pub mod engine_audit;
 mod error;
 pub mod generate;
 mod hooks;
+pub mod hf;
+mod kernels;
 pub mod model;
 pub mod optimizer;
 pub mod privacy;

@@ -12,6 +12,7 @@ use rand_distr::{Distribution, Normal};
 
 use crate::scoring::exp_f32;
 use crate::hooks::{HookKind, HookRecord, HookTape, LinearHook, LnAffineHook};
+use crate::kernels::{CausalAttention, Gelu, LayerNorm, Linear, LnNormalize};
 use crate::{GptConfig, Result};
 
 /// Parameters per transformer block, in the order `param_shapes` lists them.
@@ -160,33 +161,29 @@ impl Gpt {
                 tape.records.push(HookRecord { kind: HookKind::Linear { weight: w, bias: b }, input: x.detach(), slot: slot.clone() });
                 rows.contiguous()?.apply_op1(LinearHook { weight, bias, slot })?
             }
-            _ => {
-                let y = rows.matmul(&weight.t()?)?;
-                match bias {
-                    Some(b) => y.broadcast_add(&b)?,
-                    None => y,
-                }
-            }
+            // One fused op: the bias written first, x·Wᵀ accumulated onto it, W's gradient in W's layout.
+            _ => match bias {
+                Some(b) => rows.contiguous()?.apply_op3(&weight, &b, Linear)?,
+                None => rows.contiguous()?.apply_op2(&weight, Linear)?,
+            },
         };
         Ok(y.reshape((bsz, t, ()))?)
     }
 
     fn layer_norm(&self, x: &Tensor, gamma: usize, beta: usize, mode: &mut Mode) -> Result<Tensor> {
-        // Hand-written: candle-nn's LayerNorm fast path has no backward (dpsgd-on-candle.md, finding 5).
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let xhat = centred.broadcast_div(&(var + self.cfg.ln_eps)?.sqrt()?)?;
+        // Fused kernels with a backward: candle-nn's LayerNorm fast path has none (dpsgd-on-candle.md, finding 5).
+        let x = x.contiguous()?;
         let (g, b) = (self.weight(gamma, mode), self.weight(beta, mode));
         match mode {
             Mode::Hook(tape) => {
+                let xhat = x.apply_op1(LnNormalize { eps: self.cfg.ln_eps })?;
                 let (bsz, t, d) = xhat.dims3()?;
                 let slot = Arc::new(Mutex::new(None));
                 tape.records.push(HookRecord { kind: HookKind::LnAffine { gamma, beta }, input: xhat.detach(), slot: slot.clone() });
                 let y = xhat.reshape((bsz * t, d))?.contiguous()?.apply_op1(LnAffineHook { gamma: g, beta: b, slot })?;
                 Ok(y.reshape((bsz, t, d))?)
             }
-            _ => Ok(xhat.broadcast_mul(&g)?.broadcast_add(&b)?),
+            _ => Ok(x.apply_op3(&g, &b, LayerNorm { eps: self.cfg.ln_eps })?),
         }
     }
 
@@ -194,7 +191,13 @@ impl Gpt {
         let base = 2 + PER_BLOCK * l;
         let (bsz, t, d) = x.dims3()?;
         let (h, hd) = (self.cfg.n_head, d / self.cfg.n_head);
-        let qkv = self.linear(x, base + 2, Some(base + 3), mode)?.reshape((bsz, t, 3, h, hd))?;
+        let qkv = self.linear(x, base + 2, Some(base + 3), mode)?;
+        if cache.is_none() && !matches!(mode, Mode::Infer) {
+            // Training: one fused causal attention reads the QKV rows and writes the projection's input.
+            let y = qkv.contiguous()?.apply_op1(CausalAttention::new(h))?;
+            return self.linear(&y, base + 4, Some(base + 5), mode);
+        }
+        let qkv = qkv.reshape((bsz, t, 3, h, hd))?;
         let heads = |i: usize| -> Result<Tensor> { Ok(qkv.i((.., .., i))?.transpose(1, 2)?.contiguous()?) };
         let (q, mut k, mut v) = (heads(0)?, heads(1)?, heads(2)?);
         if let Some(cache) = cache {
@@ -227,7 +230,7 @@ impl Gpt {
         // Inference in f32 takes the vectorised GELU (same function, ~1e-7 relative difference).
         let h = match mode {
             Mode::Infer if h.dtype() == DType::F32 => h.contiguous()?.apply_op1_no_bwd(&FastGelu)?,
-            _ => h.gelu()?,
+            _ => h.contiguous()?.apply_op1(Gelu)?,
         };
         let h = self.linear(&h, base + 10, Some(base + 11), mode)?;
         Ok((x + h)?)
@@ -297,6 +300,11 @@ fn causal_mask(t: usize, total: usize, offset: usize, dtype: DType) -> Result<Te
         .flat_map(|i| (0..total).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 }))
         .collect();
     Ok(Tensor::from_vec(m, (t, total), &Device::Cpu)?.to_dtype(dtype)?)
+}
+
+/// The vectorised tanh-GELU below for f32 inference in this crate's other decoders (`hf`).
+pub(crate) fn fast_gelu(x: &Tensor) -> Result<Tensor> {
+    Ok(x.contiguous()?.apply_op1_no_bwd(&FastGelu)?)
 }
 
 /// GELU, tanh form (Hendrycks & Gimpel 2016; candle's `gelu`), for f32 inference:
@@ -394,7 +402,9 @@ pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
     Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
 }
 
-/// Log-softmax over the last dim with a detached max shift.
+/// Log-softmax over the last dim with a detached max shift (the unfused reference of the
+/// fused cross-entropy kernel).
+#[cfg(test)]
 pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
     let diff = x.broadcast_sub(&max)?;

@@ -7,6 +7,7 @@ use candle_core::Tensor;
 
 use crate::config::OptimizerConfig;
 use crate::dpsgd::engine::check_grads;
+use crate::kernels::{adamw_update, AdamWStep};
 use crate::model::Gpt;
 use crate::{Error, Result};
 
@@ -48,15 +49,11 @@ impl Optimizer {
                 let bc1 = 1.0 - beta1.powi(self.t as i32);
                 let bc2 = 1.0 - beta2.powi(self.t as i32);
                 for (i, (p, g)) in model.params().iter().zip(grads).enumerate() {
-                    let mut w = p.as_tensor().clone();
-                    if self.decay[i] && weight_decay > 0.0 {
-                        w = (&w * (1.0 - lr * weight_decay))?;
-                    }
-                    self.m[i] = ((&self.m[i] * beta1)? + (g * (1.0 - beta1))?)?;
-                    self.v[i] = ((&self.v[i] * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
-                    let denom = ((&self.v[i] / bc2)?.sqrt()? + eps)?;
-                    let upd = ((&self.m[i] / bc1)? / denom)?;
-                    p.set(&(w - (upd * lr)?)?)?;
+                    let decay = if self.decay[i] && weight_decay > 0.0 { 1.0 - lr * weight_decay } else { 1.0 };
+                    let step = AdamWStep { lr, beta1, beta2, eps, bc1, bc2, decay };
+                    let (w, m, v) = adamw_update(p.as_tensor(), g, &self.m[i], &self.v[i], step)?;
+                    (self.m[i], self.v[i]) = (m, v);
+                    p.set(&w)?;
                 }
             }
             OptimizerConfig::Sgd { momentum } => {

@@ -1,9 +1,11 @@
 //! From the user's privacy request to the `dp` record: σ calibrated for (ε, δ) or ε for a given σ,
-//! δ ≤ 1/N enforced, the truncated-Poisson δ added. The mathematics lives in vg-accounting.
+//! δ ≤ 1/N enforced, truncated Poisson batches accounted by their own PLD. The mathematics lives
+//! in vg-accounting.
 
 use crate::checkpoint::DpRecord;
 use crate::config::{DpConfig, PrivacyTarget};
 use crate::{Error, Result};
+use vg_accounting::Sampler;
 
 fn kinds(accountant: &str, neighbouring: &str) -> Result<(vg_accounting::AccountantKind, vg_accounting::Neighbouring)> {
     let kind = accountant.parse().map_err(|e: vg_accounting::Error| Error::privacy("accountant", accountant, e.to_string()))?;
@@ -11,18 +13,22 @@ fn kinds(accountant: &str, neighbouring: &str) -> Result<(vg_accounting::Account
     Ok((kind, nb))
 }
 
-/// ε spent by `steps` Poisson-sampled Gaussian steps (rate q, multiplier σ) at δ.
-pub fn epsilon_spent(q: f64, sigma: f64, steps: u64, delta: f64, accountant: &str, neighbouring: &str) -> Result<f64> {
+/// ε spent by `steps` Gaussian steps on batches drawn by `sampler` (rate q, multiplier σ) at δ.
+pub fn epsilon_spent(sampler: Sampler, q: f64, sigma: f64, steps: u64, delta: f64, accountant: &str, neighbouring: &str) -> Result<f64> {
     let (kind, nb) = kinds(accountant, neighbouring)?;
-    vg_accounting::epsilon(kind, q, sigma, steps, delta, nb).map_err(|e| Error::Accounting(e.to_string()))
+    vg_accounting::epsilon_with(kind, sampler, q, sigma, steps, delta, nb).map_err(|e| Error::Accounting(e.to_string()))
 }
 
 /// The smallest σ whose run spends at most (ε, δ).
-pub fn calibrate_sigma(q: f64, steps: u64, epsilon: f64, delta: f64, accountant: &str, neighbouring: &str) -> Result<f64> {
+pub fn calibrate_sigma(sampler: Sampler, q: f64, steps: u64, epsilon: f64, delta: f64, accountant: &str, neighbouring: &str) -> Result<f64> {
     let (kind, nb) = kinds(accountant, neighbouring)?;
     // Monotone bisection in vg-accounting; rounding is chosen so σ never undershoots.
-    let mut eps_of = |sigma: f64| vg_accounting::epsilon(kind, q, sigma, steps, delta, nb);
-    vg_accounting::calibrate::smallest_sigma(&mut eps_of, epsilon, 1e-4).map_err(|e| Error::Accounting(e.to_string()))
+    vg_accounting::calibrate_noise_multiplier_with(kind, sampler, q, steps, epsilon, delta, nb).map_err(|e| Error::Accounting(e.to_string()))
+}
+
+/// The sampler the engine runs for `n` examples with an optional maximum batch.
+pub fn sampler_for(n: usize, max_batch: Option<usize>) -> Result<Sampler> {
+    Sampler::new(n as u64, max_batch.map(|m| m as u64)).map_err(|e| Error::privacy("max_batch", format!("{max_batch:?}"), e.to_string()))
 }
 
 /// Resolves a [`DpConfig`] for `n` examples, expected batch `batch`, `steps` steps into the
@@ -45,12 +51,13 @@ pub fn resolve_privacy(dp: &DpConfig, batch: f64, n: usize, steps: u64) -> Resul
             format!("exceeds 1/N = {:.3e} for N = {n} examples: a mechanism that publishes one random record in full satisfies it; lower δ or force it", 1.0 / n as f64),
         ));
     }
+    let sampler = sampler_for(n, dp.max_batch)?;
     let sigma = match &dp.target {
         PrivacyTarget::Epsilon { epsilon, .. } => {
             if !(*epsilon > 0.0 && epsilon.is_finite()) {
                 return Err(Error::privacy("epsilon", epsilon, "must be a positive finite number"));
             }
-            calibrate_sigma(q, steps, *epsilon, delta, &dp.accountant, &dp.neighbouring)?
+            calibrate_sigma(sampler, q, steps, *epsilon, delta, &dp.accountant, &dp.neighbouring)?
         }
         PrivacyTarget::NoiseMultiplier { sigma, .. } => {
             if !(*sigma > 0.0 && sigma.is_finite()) {
@@ -59,16 +66,11 @@ pub fn resolve_privacy(dp: &DpConfig, batch: f64, n: usize, steps: u64) -> Resul
             *sigma
         }
     };
-    let epsilon = epsilon_spent(q, sigma, steps, delta, &dp.accountant, &dp.neighbouring)?;
-    let delta_truncation = match dp.max_batch {
-        Some(m) => vg_accounting::truncation_delta(n as u64, q, m as u64, steps).map_err(|e| Error::Accounting(e.to_string()))?,
-        None => 0.0,
-    };
+    let epsilon = epsilon_spent(sampler, q, sigma, steps, delta, &dp.accountant, &dp.neighbouring)?;
     Ok(DpRecord {
         epsilon,
-        delta: delta + delta_truncation,
-        delta_accountant: delta,
-        delta_truncation,
+        delta,
+        sampler,
         noise_multiplier: sigma,
         sampling_rate: q,
         expected_batch_size: batch,

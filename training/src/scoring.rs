@@ -5,7 +5,7 @@
 //! each position come from one fused pass over its V logits, in the model's dtype with f64
 //! accumulators, straight from the logits buffer (no log-softmax tensor, no f64 copy).
 
-use candle_core::{CpuStorage, Storage};
+use candle_core::{CpuStorage, Storage, Tensor};
 use rayon::prelude::*;
 
 use crate::batch::Batch;
@@ -34,7 +34,17 @@ pub struct TokenStats {
 /// forward pass, batches in parallel on the rayon pool. Inputs longer than the context are cut to it.
 /// Results are in the order of `seqs`.
 pub fn token_stats(model: &Gpt, seqs: &[Vec<u32>], batch_size: usize) -> Result<Vec<TokenStats>> {
-    let ctx = model.config().context_length;
+    token_stats_with(seqs, model.config().context_length, batch_size, &|ids| model.logits(ids))
+}
+
+/// [`token_stats`] for any model given as its full-sequence logits function (ids (B, T) →
+/// logits (B, T, V)): the `hf` decoders share the batching and the fused row statistics.
+pub(crate) fn token_stats_with(
+    seqs: &[Vec<u32>],
+    ctx: usize,
+    batch_size: usize,
+    logits: &(dyn Fn(&Tensor) -> Result<Tensor> + Sync),
+) -> Result<Vec<TokenStats>> {
     let cut: Vec<&[u32]> = seqs.iter().map(|s| &s[..s.len().min(ctx)]).collect();
     // Longest first (stable), so each batch holds sequences of similar length and pads little.
     let mut order: Vec<usize> = (0..cut.len()).collect();
@@ -44,7 +54,7 @@ pub fn token_stats(model: &Gpt, seqs: &[Vec<u32>], batch_size: usize) -> Result<
         .par_chunks(batch_size)
         .map(|idx| {
             let chunk: Vec<&[u32]> = idx.iter().map(|&i| cut[i]).collect();
-            stats_of_batch(model, &chunk)
+            stats_of_batch(logits, &chunk)
         })
         .collect();
     let mut out: Vec<Option<TokenStats>> = vec![None; seqs.len()];
@@ -56,9 +66,9 @@ pub fn token_stats(model: &Gpt, seqs: &[Vec<u32>], batch_size: usize) -> Result<
     Ok(out.into_iter().map(|s| s.expect("every sequence belongs to one batch")).collect())
 }
 
-fn stats_of_batch(model: &Gpt, seqs: &[&[u32]]) -> Result<Vec<TokenStats>> {
-    let batch = Batch::new(seqs, model.dtype())?;
-    let logits = model.logits(&batch.ids)?.contiguous()?;
+fn stats_of_batch(logits_of: &(dyn Fn(&Tensor) -> Result<Tensor> + Sync), seqs: &[&[u32]]) -> Result<Vec<TokenStats>> {
+    let batch = Batch::new(seqs)?;
+    let logits = logits_of(&batch.ids)?.contiguous()?;
     let v = logits.dim(2)?;
     let (storage, layout) = logits.storage_and_layout();
     let (start, end) = layout.contiguous_offsets().ok_or_else(|| Error::param("logits", "layout", "not contiguous after contiguous()"))?;

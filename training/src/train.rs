@@ -140,6 +140,7 @@ pub fn train(
     let mut order = EpochOrder::new(inputs.len(), train_cfg.data_seed);
     let started = Instant::now();
     let elapsed_before = state.metrics.train_seconds;
+    let (cpu_before, cpu_at_start) = (state.metrics.cpu_seconds.unwrap_or(0.0), crate::cpu_time::process_cpu_seconds());
     let mut segment_tokens = 0u64;
     let log_every = (train_cfg.steps / 100).max(1);
     let mut last_eval = state.metrics.eval_loss;
@@ -166,14 +167,15 @@ pub fn train(
         segment_tokens += tokens as u64;
         state.steps_done = step + 1;
         state.metrics.steps_done = step + 1;
-        state.metrics.tokens_seen += tokens as u64;
-        state.metrics.examples_seen += examples as u64;
+        *state.metrics.tokens_seen.get_or_insert(0) += tokens as u64;
+        *state.metrics.examples_seen.get_or_insert(0) += examples as u64;
         if loss.is_finite() {
             state.window_loss += loss;
             state.window_steps += 1;
         }
         let elapsed = elapsed_before + started.elapsed().as_secs_f64();
         state.metrics.train_seconds = elapsed;
+        state.metrics.cpu_seconds = cpu_at_start.and_then(|c0| Some(cpu_before + crate::cpu_time::process_cpu_seconds()? - c0));
         let done = step + 1 == train_cfg.steps;
         let eval_now = !eval_inputs.is_empty() && (done || (train_cfg.eval_every > 0 && (step + 1) % train_cfg.eval_every == 0));
         if eval_now {
@@ -182,6 +184,7 @@ pub fn train(
         }
         if done || eval_now || (step + 1) % log_every == 0 {
             let window = if state.window_steps > 0 { state.window_loss / state.window_steps as f64 } else { f64::NAN };
+            let window = window.is_finite().then_some(window);
             state.curve.push(CurvePoint { step: step + 1, loss: window, eval_loss: if eval_now { last_eval } else { None }, elapsed_s: elapsed, lr });
             state.metrics.train_loss = window;
             state.window_loss = 0.0;
@@ -209,8 +212,10 @@ pub fn train(
         data,
         metrics: state.metrics.clone(),
         curve: state.curve.clone(),
+        withheld: Vec::new(),
         shadow: None,
-    };
+    }
+    .released();
     save_model(out_dir, &model, &json)?;
     Ok(json)
 }

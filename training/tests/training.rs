@@ -26,7 +26,7 @@ fn tiny_model_loss_goes_down() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = base_cfg(300);
     let json = train(&data, &eval, &tiny(48), &cfg, dir.path(), false, &mut |_| {}).unwrap();
-    let first = json.curve.first().unwrap().loss;
+    let first = json.curve.first().unwrap().loss.unwrap();
     let last = json.metrics.eval_loss.unwrap();
     assert!(first > 3.0, "initial loss {first} should be near ln 48 = 3.87");
     assert!(last < 1.5, "eval loss after 300 steps {last} (curve {:?})", json.curve.iter().map(|p| p.loss).collect::<Vec<_>>());
@@ -147,7 +147,9 @@ fn private_run_records_its_budget() {
     assert!(json.dp_guarantee);
     assert!(rec.epsilon <= 4.0 + 1e-6 && rec.epsilon > 3.5, "ε {}", rec.epsilon);
     assert!((rec.sampling_rate - 16.0 / 200.0).abs() < 1e-12);
-    assert!(rec.delta_truncation > 0.0 && rec.delta > 1e-3);
+    // Truncated at 40 of 200 (expected 16): accounted by the truncated-Poisson PLD, same δ.
+    assert_eq!(rec.sampler, vg_accounting::Sampler::TruncatedPoisson { dataset_size: 200, max_batch: 40 });
+    assert_eq!(rec.delta, 1e-3);
     assert!(rec.noise_multiplier > 0.3);
     // δ > 1/N is refused unless forced.
     let dp = DpConfig { target: PrivacyTarget::Epsilon { epsilon: 4.0, delta: 0.01 }, ..DpConfig::default() };

@@ -2,11 +2,13 @@
 //! Google `dp_accounting`'s `pld/`): discretise the loss of one step pessimistically
 //! with connect-the-dots, compose by FFT, read ε(δ) and δ(ε) off the result.
 //!
-//! Layers: [`mechanism`] (one step's privacy loss and its discretisation), [`pmf`]
-//! (a discretised PLD and its composition), [`PldAccountant`] (events → PLDs).
+//! Layers: [`mechanism`] (one step's privacy loss and its discretisation), [`truncated`]
+//! (truncated Poisson batches), [`pmf`] (a discretised PLD and its composition),
+//! [`PldAccountant`] (events → PLDs).
 
 pub mod mechanism;
 pub mod pmf;
+pub mod truncated;
 
 use crate::accountant::Accountant;
 use crate::error::{check, check_delta};
@@ -29,6 +31,18 @@ struct PldPair {
     add: Option<DensePmf>,
 }
 
+/// The add/remove pair of PLDs from `build(direction)`, the two directions built at once on two
+/// threads (they are independent).
+fn both_directions(build: &(dyn Fn(Direction) -> Result<DensePmf> + Sync)) -> Result<PldPair> {
+    let (remove, add) = std::thread::scope(|scope| {
+        let add = scope.spawn(|| build(Direction::Add));
+        let remove = build(Direction::Remove);
+        (remove, add.join())
+    });
+    let add = add.map_err(|_| crate::Error::Numerical("PLD worker thread panicked".into()))??;
+    Ok(PldPair { remove: remove?, add: Some(add) })
+}
+
 impl PldPair {
     fn compose(&self, other: &PldPair) -> Result<PldPair> {
         let remove = self.remove.compose(&other.remove, TAIL_MASS_TRUNCATION)?;
@@ -41,6 +55,14 @@ impl PldPair {
             }
         };
         Ok(PldPair { remove, add })
+    }
+}
+
+/// `state` followed by `pair` (just `pair` when nothing was composed yet).
+fn then(state: Option<PldPair>, pair: PldPair) -> Result<PldPair> {
+    match state {
+        None => Ok(pair),
+        Some(s) => s.compose(&pair),
     }
 }
 
@@ -98,13 +120,7 @@ impl PldAccountant {
                 .connect_the_dots(interval)
                 .and_then(|one| one.self_compose(count, TAIL_MASS_TRUNCATION))
         };
-        let (remove, add) = std::thread::scope(|scope| {
-            let add = scope.spawn(move || build(Direction::Add));
-            let remove = build(Direction::Remove);
-            (remove, add.join())
-        });
-        let add = add.map_err(|_| crate::Error::Numerical("PLD worker thread panicked".into()))??;
-        Ok(PldPair { remove: remove?, add: Some(add) })
+        both_directions(&build)
     }
 
     fn flat(&self, event: &DpEvent) -> Result<Vec<Flat>> {
@@ -145,13 +161,8 @@ impl Accountant for PldAccountant {
         for f in flat {
             match f {
                 Flat::NonPrivate => non_private = true,
-                Flat::Gaussian(g) => {
-                    let pair = self.gaussian_pair(g.q, g.sigma, g.count)?;
-                    state = Some(match state {
-                        None => pair,
-                        Some(s) => s.compose(&pair)?,
-                    });
-                }
+                Flat::Gaussian(g) => state = Some(then(state, self.gaussian_pair(g.q, g.sigma, g.count)?)?),
+                Flat::Truncated(t) => state = Some(then(state, truncated::truncated_pair(self.interval, self.neighbouring, t)?)?),
             }
         }
         self.state = state;

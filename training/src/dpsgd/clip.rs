@@ -7,6 +7,7 @@ use candle_core::{DType, Device, Tensor, D};
 
 use crate::batch::{per_example_loss, Batch};
 use crate::hooks::{HookKind, HookTape};
+use crate::kernels::per_example_sums;
 use crate::model::{Gpt, Mode};
 use crate::{Error, Result};
 
@@ -47,9 +48,26 @@ fn linear_sq_norm(a: &Tensor, g: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
     }
 }
 
-/// ‖Σ_t v_t‖² per example for v (B, T, d).
-fn summed_sq_norm(v: &Tensor) -> Result<Tensor> {
-    Ok(v.sum(1)?.sqr()?.sum(1)?)
+/// ‖s_b‖² per example for per-example sums s (B, d).
+fn sq_norm_rows(s: &Tensor) -> Result<Tensor> {
+    Ok(s.sqr()?.sum(1)?)
+}
+
+/// Σ_b c_b s_b (d) for per-example sums s (B, d) and factors c (B, 1, 1).
+fn weighted_rows(c: &Tensor, s: &Tensor) -> Result<Tensor> {
+    let b = s.dim(0)?;
+    Ok(c.reshape((1, b))?.matmul(s)?.squeeze(0)?)
+}
+
+/// One hooked layer after backward: its input a, output gradient g, and what the norm pass kept
+/// for the clipped sum (per-example weight gradients; Σ_t g and Σ_t g⊙a per example).
+struct LayerGrads {
+    kind: HookKind,
+    a: Tensor,
+    g: Tensor,
+    per_example: Option<Tensor>,
+    sum_g: Option<Tensor>,
+    sum_ga: Option<Tensor>,
 }
 
 /// Token embedding: Σ_{t,t'} [x_t = x_t'] g_t·g_t' (rows of one token id add up).
@@ -74,7 +92,7 @@ fn embedding_sq_norm(g: &Tensor, batch: &Batch) -> Result<Tensor> {
 /// `skip_clip` (test-only fault) leaves that parameter's contribution unclipped.
 pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_clip: Option<usize>) -> Result<ClippedGradients> {
     let dtype = model.dtype();
-    let batch = Batch::new(seqs, dtype)?;
+    let batch = Batch::new(seqs)?;
     let mut tape = HookTape::default();
     let logits = model.forward_with(&batch.ids, &mut Mode::Hook(&mut tape), None, 0)?;
     let losses = per_example_loss(&logits, &batch)?;
@@ -96,27 +114,31 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
             // A layer no loss depends on (cannot happen in this model) contributes zero.
             None => rec.input.zeros_like()?,
         };
+        let mut layer = LayerGrads { kind: rec.kind, a: rec.input, g, per_example: None, sum_g: None, sum_ga: None };
         match rec.kind {
             HookKind::Linear { weight, bias } => {
-                let (norm, per_example) = linear_sq_norm(&rec.input, &g)?;
+                let (norm, per_example) = linear_sq_norm(&layer.a, &layer.g)?;
                 sq[weight] = Some(norm);
                 if let Some(bi) = bias {
-                    sq[bi] = Some(summed_sq_norm(&g)?);
+                    let s = per_example_sums(&layer.g, None)?;
+                    sq[bi] = Some(sq_norm_rows(&s)?);
+                    layer.sum_g = Some(s);
                 }
                 if let Some(pe) = per_example {
                     if pe.elem_count() <= keep_budget {
                         keep_budget -= pe.elem_count();
-                        layers.push((rec.kind, rec.input, g, Some(pe)));
-                        continue;
+                        layer.per_example = Some(pe);
                     }
                 }
             }
             HookKind::LnAffine { gamma, beta } => {
-                sq[gamma] = Some(summed_sq_norm(&(&g * &rec.input)?)?);
-                sq[beta] = Some(summed_sq_norm(&g)?);
+                let (sga, sg) = (per_example_sums(&layer.g, Some(&layer.a))?, per_example_sums(&layer.g, None)?);
+                sq[gamma] = Some(sq_norm_rows(&sga)?);
+                sq[beta] = Some(sq_norm_rows(&sg)?);
+                (layer.sum_ga, layer.sum_g) = (Some(sga), Some(sg));
             }
         }
-        layers.push((rec.kind, rec.input, g, None));
+        layers.push(layer);
     }
     let mut total = Tensor::zeros(b, dtype, &Device::Cpu)?;
     for (i, s) in sq.iter().enumerate() {
@@ -143,7 +165,8 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
         gp
     };
     sums[1] = Some(gp);
-    for (kind, a, g, per_example) in &layers {
+    let kept = |s: &Option<Tensor>| s.clone().ok_or_else(|| Error::param("clipped sum", "layer", "per-example sums missing"));
+    for LayerGrads { kind, a, g, per_example, sum_g, sum_ga } in &layers {
         match *kind {
             HookKind::Linear { weight, bias } => {
                 sums[weight] = Some(match per_example {
@@ -152,19 +175,20 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
                         let (_, dout, din) = pe.dims3()?;
                         factor_for(weight).reshape((1, b))?.matmul(&pe.reshape((b, dout * din))?)?.reshape((dout, din))?
                     }
+                    // (c⊙g)ᵀ·a = gᵀ·(c⊙a): the factors go on the narrower of the two.
                     None => {
-                        let gc = g.broadcast_mul(factor_for(weight))?;
                         let (dout, din) = (g.dim(D::Minus1)?, a.dim(D::Minus1)?);
-                        gc.reshape((b * t, dout))?.t()?.matmul(&a.reshape((b * t, din))?)?
+                        let (gc, ac) = if dout <= din { (g.broadcast_mul(factor_for(weight))?, a.clone()) } else { (g.clone(), a.broadcast_mul(factor_for(weight))?) };
+                        gc.reshape((b * t, dout))?.t()?.matmul(&ac.reshape((b * t, din))?)?
                     }
                 });
                 if let Some(bi) = bias {
-                    sums[bi] = Some(g.broadcast_mul(factor_for(bi))?.sum((0, 1))?);
+                    sums[bi] = Some(weighted_rows(factor_for(bi), &kept(sum_g)?)?);
                 }
             }
             HookKind::LnAffine { gamma, beta } => {
-                sums[gamma] = Some((g.broadcast_mul(factor_for(gamma))? * a)?.sum((0, 1))?);
-                sums[beta] = Some(g.broadcast_mul(factor_for(beta))?.sum((0, 1))?);
+                sums[gamma] = Some(weighted_rows(factor_for(gamma), &kept(sum_ga)?)?);
+                sums[beta] = Some(weighted_rows(factor_for(beta), &kept(sum_g)?)?);
             }
         }
     }
@@ -174,7 +198,7 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
 
 /// Gradient of Σ_i loss_i (no clipping) by ordinary autograd: the non-private micro-batch step.
 pub fn summed_gradient(model: &Gpt, seqs: &[&[u32]]) -> Result<(Vec<Tensor>, f64, usize)> {
-    let batch = Batch::new(seqs, model.dtype())?;
+    let batch = Batch::new(seqs)?;
     let logits = model.forward_with(&batch.ids, &mut Mode::Train, None, 0)?;
     let losses = per_example_loss(&logits, &batch)?;
     let loss_sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;

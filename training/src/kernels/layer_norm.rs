@@ -1,0 +1,196 @@
+//! LayerNorm over the last dim (Ba, Kiros & Hinton 2016) in one pass per row, forward and backward.
+//! x̂ = (x − μ)·r with r = 1/√(var + ε) (biased variance, as PyTorch), y = x̂⊙γ + β.
+//! Backward with h = dy⊙γ: dx = r·(h − mean(h) − x̂·mean(h⊙x̂)), dγ = Σ_rows dy⊙x̂, dβ = Σ_rows dy.
+//! [`LnNormalize`] is the same without the affine part (γ = 1, β = 0), for the DP hooks, which
+//! apply γ and β themselves.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor};
+
+use super::{float_dtype, for_row_chunks, multiversion, rows_per_task, slice_of, tensor_from, with_values, Real};
+
+/// Full LayerNorm y = LN(x)⊙γ + β on (…, d) with gradients for x, γ and β.
+pub(crate) struct LayerNorm {
+    pub eps: f64,
+}
+
+/// The normalisation alone, x̂ = LN(x), with the gradient for x.
+pub(crate) struct LnNormalize {
+    pub eps: f64,
+}
+
+/// Mean and 1/√(var + ε) of one row (two passes: no cancellation in the variance).
+#[inline(always)]
+fn row_moments<T: Real>(x: &[T], eps: T) -> (T, T) {
+    let n = T::from_f64(x.len() as f64);
+    let mut s = T::from_f64(0.0);
+    for &v in x {
+        s += v;
+    }
+    let mean = s / n;
+    let mut q = T::from_f64(0.0);
+    for &v in x {
+        let c = v - mean;
+        q += c * c;
+    }
+    (mean, T::from_f64(1.0) / (q / n + eps).sqrt())
+}
+
+/// Rows of x → y (affine when `gamma`/`beta` are given).
+#[inline(always)]
+fn forward_body<T: Real>(x: &[T], y: &mut [T], gamma: &[T], beta: &[T], d: usize, eps: T) {
+    for (xr, yr) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
+        let (mean, r) = row_moments(xr, eps);
+        if gamma.is_empty() {
+            for (o, &v) in yr.iter_mut().zip(xr) {
+                *o = (v - mean) * r;
+            }
+        } else {
+            for (((o, &v), &g), &b) in yr.iter_mut().zip(xr).zip(gamma).zip(beta) {
+                *o = (v - mean) * r * g + b;
+            }
+        }
+    }
+}
+
+/// Rows of (x, dy) → dx, and Σ dy⊙x̂, Σ dy accumulated into `dgamma`/`dbeta` when `gamma` is given.
+#[inline(always)]
+fn backward_body<T: Real>(x: &[T], dy: &[T], dx: &mut [T], gamma: &[T], dgamma: &mut [T], dbeta: &mut [T], d: usize, eps: T) {
+    let n = T::from_f64(d as f64);
+    let affine = !gamma.is_empty();
+    for ((xr, gr), dxr) in x.chunks_exact(d).zip(dy.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
+        let (mean, r) = row_moments(xr, eps);
+        let (mut sh, mut shx) = (T::from_f64(0.0), T::from_f64(0.0));
+        if affine {
+            for j in 0..d {
+                let xhat = (xr[j] - mean) * r;
+                let h = gr[j] * gamma[j];
+                sh += h;
+                shx += h * xhat;
+                dgamma[j] += gr[j] * xhat;
+                dbeta[j] += gr[j];
+            }
+        } else {
+            for j in 0..d {
+                let xhat = (xr[j] - mean) * r;
+                sh += gr[j];
+                shx += gr[j] * xhat;
+            }
+        }
+        let (mh, mhx) = (sh / n, shx / n);
+        for j in 0..d {
+            let xhat = (xr[j] - mean) * r;
+            let h = if affine { gr[j] * gamma[j] } else { gr[j] };
+            dxr[j] = r * (h - mh - xhat * mhx);
+        }
+    }
+}
+
+multiversion!(fn forward_rows<T>(x: &[T], y: &mut [T], gamma: &[T], beta: &[T], d: usize, eps: T) => forward_body);
+multiversion!(fn backward_rows<T>(x: &[T], dy: &[T], dx: &mut [T], gamma: &[T], dgamma: &mut [T], dbeta: &mut [T], d: usize, eps: T) => backward_body);
+
+fn ln_forward<T: Real>(x: &[T], gamma: &[T], beta: &[T], d: usize, eps: f64) -> Vec<T> {
+    let mut y = vec![T::from_f64(0.0); x.len()];
+    let eps = T::from_f64(eps);
+    for_row_chunks(&mut y, d, |first, out| forward_rows::<T>(&x[first * d..first * d + out.len()], out, gamma, beta, d, eps));
+    y
+}
+
+/// dx, and (dγ, dβ) when `gamma` is non-empty (accumulated in per-task partials, then summed).
+fn ln_backward<T: Real>(x: &[T], dy: &[T], gamma: &[T], d: usize, eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
+    use rayon::prelude::*;
+    let eps = T::from_f64(eps);
+    let zero = T::from_f64(0.0);
+    let mut dx = vec![zero; x.len()];
+    let per = rows_per_task(d) * d;
+    let pd = if gamma.is_empty() { 0 } else { d };
+    let partials: Vec<(Vec<T>, Vec<T>)> = if x.len() <= per || rayon::current_num_threads() == 1 {
+        let (mut dg, mut db) = (vec![zero; pd], vec![zero; pd]);
+        backward_rows::<T>(x, dy, &mut dx, gamma, &mut dg, &mut db, d, eps);
+        vec![(dg, db)]
+    } else {
+        dx.par_chunks_mut(per)
+            .zip(x.par_chunks(per).zip(dy.par_chunks(per)))
+            .map(|(dxc, (xc, gc))| {
+                let (mut dg, mut db) = (vec![zero; pd], vec![zero; pd]);
+                backward_rows::<T>(xc, gc, dxc, gamma, &mut dg, &mut db, d, eps);
+                (dg, db)
+            })
+            .collect()
+    };
+    let (mut dg, mut db) = (vec![zero; pd], vec![zero; pd]);
+    for (pg, pb) in partials {
+        for j in 0..pd {
+            dg[j] += pg[j];
+            db[j] += pb[j];
+        }
+    }
+    (dx, dg, db)
+}
+
+fn unsupported(op: &str, s: &CpuStorage) -> candle_core::Error {
+    candle_core::Error::Msg(format!("{op}: f32 and f64 only, got {:?}", s.dtype()))
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d = l1.shape().dims().last().copied().unwrap_or(1);
+        if l2.shape().elem_count() != d || l3.shape().elem_count() != d {
+            return Err(candle_core::Error::Msg(format!("fused-layer-norm: γ and β must have {d} elements")));
+        }
+        let n = self.name();
+        let out = match s1 {
+            CpuStorage::F32(_) => CpuStorage::F32(ln_forward(slice_of::<f32>(s1, l1, n)?, slice_of(s2, l2, n)?, slice_of(s3, l3, n)?, d, self.eps)),
+            CpuStorage::F64(_) => CpuStorage::F64(ln_forward(slice_of::<f64>(s1, l1, n)?, slice_of(s2, l2, n)?, slice_of(s3, l3, n)?, d, self.eps)),
+            other => return Err(unsupported(n, other)),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+    fn bwd(&self, x: &Tensor, gamma: &Tensor, _beta: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = x.dim(candle_core::D::Minus1)?;
+        let shape = x.shape().clone();
+        fn run<T: Real>(x: &Tensor, gamma: &Tensor, grad: &Tensor, d: usize, eps: f64, shape: Shape) -> Result<(Tensor, Tensor, Tensor)> {
+            with_values::<T, _>(x, |xv| {
+                with_values::<T, _>(gamma, |gv| {
+                    with_values::<T, _>(grad, |dy| {
+                        let (dx, dg, db) = ln_backward(xv, dy, gv, d, eps);
+                        Ok((tensor_from(dx, shape)?, tensor_from(dg, d)?, tensor_from(db, d)?))
+                    })
+                })
+            })
+        }
+        let (dx, dg, db) = match float_dtype(x.dtype(), self.name())? {
+            DType::F32 => run::<f32>(x, gamma, grad, d, self.eps, shape)?,
+            _ => run::<f64>(x, gamma, grad, d, self.eps, shape)?,
+        };
+        Ok((Some(dx), Some(dg.reshape(gamma.shape())?), Some(db.reshape(gamma.shape())?)))
+    }
+}
+
+impl CustomOp1 for LnNormalize {
+    fn name(&self) -> &'static str {
+        "fused-ln-normalize"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d = l.shape().dims().last().copied().unwrap_or(1);
+        let n = self.name();
+        let out = match s {
+            CpuStorage::F32(_) => CpuStorage::F32(ln_forward(slice_of::<f32>(s, l, n)?, &[], &[], d, self.eps)),
+            CpuStorage::F64(_) => CpuStorage::F64(ln_forward(slice_of::<f64>(s, l, n)?, &[], &[], d, self.eps)),
+            other => return Err(unsupported(n, other)),
+        };
+        Ok((out, l.shape().clone()))
+    }
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let d = x.dim(candle_core::D::Minus1)?;
+        let shape = x.shape().clone();
+        let dx = match float_dtype(x.dtype(), self.name())? {
+            DType::F32 => with_values::<f32, _>(x, |xv| with_values::<f32, _>(grad, |dy| tensor_from(ln_backward(xv, dy, &[], d, self.eps).0, shape.clone())))?,
+            _ => with_values::<f64, _>(x, |xv| with_values::<f64, _>(grad, |dy| tensor_from(ln_backward(xv, dy, &[], d, self.eps).0, shape.clone())))?,
+        };
+        Ok(Some(dx))
+    }
+}

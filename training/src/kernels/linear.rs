@@ -1,0 +1,174 @@
+//! The linear layer y = x·Wᵀ + b on (N, din) rows as one op, calling `gemm` (the crate behind
+//! candle's CPU matmul) directly on the row-major buffers: the bias is written first and the
+//! product accumulated onto it, and the backward computes dx = g·W, dW = gᵀ·x in W's own
+//! (dout, din) layout and db = Σ_rows g, with no transposed views, broadcast temporaries or
+//! `contiguous()` copies. [`linear_forward`] is also the forward of the DP hooks' linear op.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+
+use super::{float_dtype, slice_of, tensor_from, with_values, Real};
+
+/// dst (m, n, row-major) = [dst +] lhs·rhs, where lhs is (m, k) and rhs (k, n) with the given
+/// (row, column) strides in elements.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_into<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bool, lhs: &[T], lhs_strides: (usize, usize), rhs: &[T], rhs_strides: (usize, usize)) {
+    assert!(dst.len() >= m * n, "gemm destination too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(T::from_f64(0.0));
+        }
+        return;
+    }
+    let last = |(rs, cs): (usize, usize), rows: usize, cols: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(last(lhs_strides, m, k) < lhs.len() && last(rhs_strides, k, n) < rhs.len(), "gemm operand too small");
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    // SAFETY: the bounds of every operand were checked just above; dst does not alias lhs or rhs
+    // (it is a distinct &mut slice).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_strides.1 as isize,
+            lhs_strides.0 as isize,
+            rhs.as_ptr(),
+            rhs_strides.1 as isize,
+            rhs_strides.0 as isize,
+            T::from_f64(1.0),
+            T::from_f64(1.0),
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// y = x·Wᵀ (+ b) for x (n, din), W (dout, din).
+pub(crate) fn linear_forward<T: Real>(x: &[T], w: &[T], b: Option<&[T]>, n: usize, din: usize, dout: usize) -> Vec<T> {
+    let mut y = match b {
+        Some(b) => {
+            let mut y = Vec::with_capacity(n * dout);
+            for _ in 0..n {
+                y.extend_from_slice(b);
+            }
+            y
+        }
+        None => vec![T::from_f64(0.0); n * dout],
+    };
+    // Wᵀ as a (din, dout) view of W: row stride 1, column stride din.
+    gemm_into(n, dout, din, &mut y, b.is_some(), x, (din, 1), w, (1, din));
+    y
+}
+
+/// dx = g·W (n, din) for g (n, dout), W (dout, din).
+pub(crate) fn linear_input_grad<T: Real>(g: &[T], w: &[T], n: usize, din: usize, dout: usize) -> Vec<T> {
+    let mut dx = vec![T::from_f64(0.0); n * din];
+    gemm_into(n, din, dout, &mut dx, false, g, (dout, 1), w, (din, 1));
+    dx
+}
+
+/// dW = gᵀ·x (dout, din) and db = Σ_rows g (dout).
+fn linear_weight_grads<T: Real>(g: &[T], x: &[T], n: usize, din: usize, dout: usize) -> (Vec<T>, Vec<T>) {
+    let mut dw = vec![T::from_f64(0.0); dout * din];
+    // gᵀ as a (dout, n) view of g: row stride 1, column stride dout.
+    gemm_into(dout, din, n, &mut dw, false, g, (1, dout), x, (din, 1));
+    let mut db = vec![T::from_f64(0.0); dout];
+    for row in g.chunks_exact(dout) {
+        for (o, &v) in db.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+    (dw, db)
+}
+
+/// Linear layer on (n, din) rows: as a [`CustomOp2`] (x, W) without bias, as a [`CustomOp3`]
+/// (x, W, b) with one.
+pub(crate) struct Linear;
+
+fn dims(x: &Layout, w: &Layout) -> Result<(usize, usize, usize)> {
+    match (x.shape().dims(), w.shape().dims()) {
+        ([n, din], [dout, din_w]) if din == din_w => Ok((*n, *din, *dout)),
+        (xs, ws) => Err(candle_core::Error::Msg(format!("fused-linear: x {xs:?} and W {ws:?} do not fit (n, din) · (dout, din)ᵀ"))),
+    }
+}
+
+fn forward_storage(x: &CpuStorage, xl: &Layout, w: &CpuStorage, wl: &Layout, b: Option<(&CpuStorage, &Layout)>) -> Result<(CpuStorage, Shape)> {
+    let (n, din, dout) = dims(xl, wl)?;
+    if let Some((_, bl)) = b {
+        if bl.shape().elem_count() != dout {
+            return Err(candle_core::Error::Msg(format!("fused-linear: bias {:?} for {dout} outputs", bl.shape().dims())));
+        }
+    }
+    const OP: &str = "fused-linear";
+    let out = match x {
+        CpuStorage::F32(_) => {
+            let bias = b.map(|(s, l)| slice_of::<f32>(s, l, OP)).transpose()?;
+            CpuStorage::F32(linear_forward(slice_of::<f32>(x, xl, OP)?, slice_of(w, wl, OP)?, bias, n, din, dout))
+        }
+        CpuStorage::F64(_) => {
+            let bias = b.map(|(s, l)| slice_of::<f64>(s, l, OP)).transpose()?;
+            CpuStorage::F64(linear_forward(slice_of::<f64>(x, xl, OP)?, slice_of(w, wl, OP)?, bias, n, din, dout))
+        }
+        other => return Err(candle_core::Error::Msg(format!("{OP}: f32 and f64 only, got {:?}", other.dtype()))),
+    };
+    Ok((out, Shape::from((n, dout))))
+}
+
+/// (dx, dW, db) for the tracked inputs only.
+fn backward(x: &Tensor, w: &Tensor, grad: &Tensor, want: (bool, bool, bool)) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let (n, din) = x.dims2()?;
+    let dout = w.dim(0)?;
+    fn run<T: Real>(x: &Tensor, w: &Tensor, grad: &Tensor, (n, din, dout): (usize, usize, usize), want: (bool, bool, bool)) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        with_values::<T, _>(grad, |g| {
+            let dx = if want.0 { Some(with_values::<T, _>(w, |wv| tensor_from(linear_input_grad(g, wv, n, din, dout), (n, din)))?) } else { None };
+            let (dw, db) = if want.1 || want.2 {
+                let (dw, db) = with_values::<T, _>(x, |xv| Ok(linear_weight_grads(g, xv, n, din, dout)))?;
+                (if want.1 { Some(tensor_from(dw, (dout, din))?) } else { None }, if want.2 { Some(tensor_from(db, dout)?) } else { None })
+            } else {
+                (None, None)
+            };
+            Ok((dx, dw, db))
+        })
+    }
+    match float_dtype(x.dtype(), "fused-linear")? {
+        DType::F32 => run::<f32>(x, w, grad, (n, din, dout), want),
+        _ => run::<f64>(x, w, grad, (n, din, dout), want),
+    }
+}
+
+impl CustomOp2 for Linear {
+    fn name(&self) -> &'static str {
+        "fused-linear"
+    }
+    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, w: &CpuStorage, wl: &Layout) -> Result<(CpuStorage, Shape)> {
+        forward_storage(x, xl, w, wl, None)
+    }
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, _) = backward(x, w, grad, (x.track_op(), w.track_op(), false))?;
+        Ok((dx, dw))
+    }
+}
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "fused-linear"
+    }
+    fn cpu_fwd(&self, x: &CpuStorage, xl: &Layout, w: &CpuStorage, wl: &Layout, b: &CpuStorage, bl: &Layout) -> Result<(CpuStorage, Shape)> {
+        forward_storage(x, xl, w, wl, Some((b, bl)))
+    }
+    fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, db) = backward(x, w, grad, (x.track_op(), w.track_op(), b.track_op()))?;
+        Ok((dx, dw, db.map(|d| d.reshape(b.shape())).transpose()?))
+    }
+}
