@@ -84,10 +84,15 @@ fn scan(f: &Fixture, input: &Path, out: &Path, extra: &[&str]) -> Output {
 /// starts with a space, and so does the token after the span), decoded to text.
 fn verbatim_copies(corpus: &Path, n: usize) -> Vec<(u64, String)> {
     let c = PreparedCorpus::open(corpus).unwrap();
+    spans_of(&c, c.pool().iter().chain(c.population()), n)
+}
+
+/// The first `n` word-aligned `MIN_SPAN`-token spans of `examples` (one per record), as text.
+fn spans_of<'a>(c: &PreparedCorpus, examples: impl Iterator<Item = &'a vg_corpora::Example>, n: usize) -> Vec<(u64, String)> {
     let tok = c.tokenizer().unwrap();
     let starts_word = |id: u32| tok.id_to_token(id).is_some_and(|t| t.starts_with('Ġ'));
     let mut out = Vec::new();
-    for e in c.pool().iter().chain(c.population()) {
+    for e in examples {
         if out.len() == n {
             break;
         }
@@ -428,4 +433,144 @@ fn serve_answers_429_or_503_under_overload_and_never_fails_otherwise() {
     assert!(statuses.iter().any(|s| *s == 429 || *s == 503), "16 clients, 1 worker, queue 1: some must be refused");
     let (code, _) = server.stop();
     assert_eq!(code, Some(0));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(p.file_name().unwrap()));
+        } else {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_run_directory_index_holds_members_and_canaries_and_flags_included_ones_as_training_data() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    // What `scan index` reads of a run directory: corpus/ and canaries.json (a small seeded set).
+    let run = dir.path().join("run");
+    copy_dir(&f.corpus, &run.join("corpus"));
+    let opts = vg_canaries::CanaryOptions { count: 12, references_per_family: 2, insecure_seed: Some(9), ..Default::default() };
+    let set = vg_canaries::CanarySet::generate(&opts, None).unwrap();
+    set.save(&run.join("canaries.json")).unwrap();
+    let index = dir.path().join("index");
+    let o = vg(&["scan", "index", "--from", s(&run), "--out", s(&index), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let meta: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = PreparedCorpus::open(&f.corpus).unwrap();
+    let members = c.members().count() as u64;
+    let copies = set.canaries.iter().filter(|c| c.included).count() as u64;
+    assert!(copies > 0 && copies < 12, "seed 9 includes some canaries, not all ({copies})");
+    assert_eq!(meta["records"], members + copies, "member records plus one copy per included canary: {meta}");
+    assert_eq!(meta["canaries"], set.canaries.len() as u64);
+
+    let included = set.canaries.iter().find(|c| c.included).unwrap();
+    let excluded = set.canaries.iter().find(|c| !c.included && c.kind == vg_canaries::CanaryKind::Inserted).unwrap();
+    let member = spans_of(&c, c.members(), 1).remove(0);
+    let outsiders = spans_of(&c, c.pool().iter().filter(|e| !e.member), 20);
+    let mut rows = vec![
+        json!({"id": "included", "text": format!("Of course. {}", included.text())}),
+        json!({"id": "excluded", "text": format!("Of course. {}", excluded.text())}),
+        json!({"id": "member", "text": format!("Quote:{}", member.1)}),
+    ];
+    rows.extend(outsiders.iter().map(|(id, t)| json!({"id": format!("outsider-{id}"), "text": format!("Quote:{t}")})));
+    let input = dir.path().join("in.jsonl");
+    write_jsonl(&input, &rows);
+    let out = dir.path().join("v.jsonl");
+    let o = vg(&["scan", "--index", s(&index), "--pii-key", s(&f.key), "--input", s(&input), "--out", s(&out)]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = read_verdicts(&out);
+    let canary = |v: &Value| v["reasons"].as_array().unwrap().iter().find(|r| r["kind"] == "canary").cloned();
+    assert_eq!(canary(&v[0]), Some(json!({"kind": "canary", "canary_id": included.id, "in_training": true})), "{}", v[0]);
+    assert_eq!(canary(&v[1]), Some(json!({"kind": "canary", "canary_id": excluded.id, "in_training": false})), "{}", v[1]);
+    assert!(!v[0]["text"].as_str().unwrap().contains(&included.secret), "canary secret not redacted: {}", v[0]);
+    let span = v[2]["reasons"].as_array().unwrap().iter().find(|r| r["kind"] == "verbatim").cloned().expect("member copy flagged");
+    assert_eq!(span["record"], json!({"kind": "record", "id": member.0}), "{span}");
+    assert!(span["tokens"].as_u64().unwrap() >= MIN_SPAN as u64, "{span}");
+    // Non-members were never trained on: their spans are not in this index (the corpus index has them all).
+    let outsider_hits = v[3..].iter().filter(|x| kinds(x).contains(&"verbatim".to_string())).count();
+    assert!(outsider_hits <= 1, "{outsider_hits} of 20 non-member copies flagged as verbatim by the run's index");
+}
+
+#[test]
+fn a_jsonl_index_tokenizes_raw_text_and_hashes_its_pii() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("train.jsonl");
+    write_jsonl(&raw, &[
+        json!({"body": "The quarterly ledger was reconciled by the night shift before the auditors arrived on Monday morning."}),
+        json!({"body": "Contact the archivist at archivist.ward@ledger-house.example for the old volumes."}),
+    ]);
+    let index = dir.path().join("index");
+    let tokenizer = f.corpus.join("tokenizer.json");
+    let o = vg(&["scan", "index", "--from", s(&raw), "--out", s(&index), "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--tokenizer"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = vg(&["scan", "index", "--from", s(&raw), "--tokenizer", s(&tokenizer), "--field", "body", "--pii-key", s(&f.key), "--out", s(&index), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let meta: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((meta["records"].as_u64(), meta["pii_key_fingerprint"].is_string()), (Some(2), true), "{meta}");
+
+    let input = dir.path().join("in.jsonl");
+    write_jsonl(&input, &[
+        json!({"id": "copy", "text": "As I recall, the quarterly ledger was reconciled by the night shift before the auditors arrived."}),
+        json!({"id": "mail", "text": "Try archivist.ward@ledger-house.example."}),
+        json!({"id": "fresh", "text": "A different sentence about a garden and the rain."}),
+    ]);
+    let out = dir.path().join("v.jsonl");
+    let o = vg(&["scan", "--index", s(&index), "--pii-key", s(&f.key), "--min-span", "8", "--input", s(&input), "--out", s(&out)]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = read_verdicts(&out);
+    let span = &v[0]["reasons"][0];
+    assert_eq!((span["kind"].as_str(), &span["record"]), (Some("verbatim"), &json!({"kind": "record", "id": 1})), "{}", v[0]);
+    assert!(span["tokens"].as_u64().unwrap() >= 8);
+    // The address is also a verbatim span of line 2 at this short --min-span; the PII reason says it was seen.
+    let pii: Vec<&Value> = v[1]["reasons"].as_array().unwrap().iter().filter(|r| r["kind"] == "pii").collect();
+    assert_eq!(pii, [&json!({"kind": "pii", "type": "EMAIL", "seen_in_training": true})], "{}", v[1]);
+    assert!(!v[1]["text"].as_str().unwrap().contains("archivist.ward"), "{}", v[1]);
+    assert_eq!(v[2]["verdict"], "pass", "{}", v[2]);
+}
+
+#[test]
+fn help_texts_explain_the_commands_and_exit_codes() {
+    for (args, needles) in [
+        (&["scan", "--help"][..], &["--index", "--filter", "Exit codes"][..]),
+        (&["scan", "index", "--help"], &["--from", "--tokenizer", "private"]),
+        (&["scan", "serve", "--help"], &["/v1/scan", "429", "SIGTERM", "--sample-rate"]),
+    ] {
+        let o = vg(args);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        for n in needles {
+            assert!(text.contains(n), "{args:?} --help lacks {n:?}: {text}");
+        }
+    }
+}
+
+#[test]
+fn the_sample_log_keeps_every_rth_verdict_and_is_only_appended_to() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample.jsonl");
+    let earlier = "{\"t\":1.0,\"ts\":\"2026-01-01T00:00:00.000Z\",\"id\":\"old\",\"verdict\":\"pass\",\"text\":\"kept\"}\n";
+    std::fs::write(&sample, earlier).unwrap();
+    let server = Server::start(f, &["--sample-rate", "3", "--sample-log", s(&sample)]);
+    let mut conn = http::Conn::open(server.addr).unwrap();
+    for i in 0..7 {
+        let r = conn.send("POST", "/v1/scan", json!({"id": i, "text": format!("answer number {i}")}).to_string().as_bytes()).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+    let log = std::fs::read_to_string(&sample).unwrap();
+    assert!(log.starts_with(earlier), "the earlier entry must stay as it was: {log}");
+    let ids: Vec<Value> = log.lines().skip(1).map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].clone()).collect();
+    assert_eq!(ids, [json!(2), json!(5)], "every 3rd of 7 verdicts");
+    let o = vg(&["scan", "serve", "--index", s(&f.index), "--pii-key", s(&f.key), "--listen", "127.0.0.1:0", "--sample-rate", "0", "--sample-log", s(&sample)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--sample-rate must be at least 1"));
 }
