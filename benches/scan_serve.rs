@@ -8,7 +8,7 @@
 //!    but 200, 429 or 503 (or a failed connection) is an error.
 //!
 //! The load generator runs on the same machine and competes with the server for the cores.
-//! Run: `cargo bench --bench scan_serve` (`VG_SERVE_BENCH_RECORDS`: demo records indexed, default 50,000;
+//! Run: `cargo bench --bench scan_serve` (`VG_SERVE_BENCH_RECORDS`: demo records indexed, default 170,000 ≈ 100 MB of text;
 //! `VG_SERVE_BENCH_SCALE`: duration factor, default 1).
 
 use std::io::{BufRead, BufReader};
@@ -97,6 +97,11 @@ fn load(addr: SocketAddr, bodies: &[String], rate: f64, seconds: f64, connection
     all
 }
 
+/// The 1-, 5- and 15-minute load averages: the machine's other work, next to the latencies.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
 fn quantile(v: &mut [f64], q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
@@ -106,7 +111,7 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
 }
 
 fn main() {
-    let records = env_num("VG_SERVE_BENCH_RECORDS", 50_000.0) as usize;
+    let records = env_num("VG_SERVE_BENCH_RECORDS", 170_000.0) as usize;
     let scale = env_num("VG_SERVE_BENCH_SCALE", 1.0);
     let dir = tempfile::tempdir().expect("temp dir");
     let demo = dir.path().join("demo.jsonl");
@@ -149,6 +154,7 @@ fn main() {
     let addr: SocketAddr = v["listening"].as_str().expect("address").parse().expect("socket address");
     assert!(addr.ip().is_loopback());
 
+    let load_before = loadavg();
     let warm = load(addr, &bodies, 200.0, 2.0, 8);
     eprintln!("warm-up: {:?}", warm.statuses);
     let mut p = load(addr, &bodies, 500.0, 20.0 * scale, 16);
@@ -167,9 +173,9 @@ fn main() {
     );
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let exit = child.wait().expect("server exits");
-    println!("server exit after SIGTERM: {exit}");
+    println!("server exit after SIGTERM: {exit}; load average before {load_before}, after {}", loadavg());
     println!(
         "{}",
-        json!({"p50_ms": p50, "p99_ms": p99, "p99_from_send_ms": sent_p99, "max_ms": max, "overload_statuses": o.statuses, "overload_errors": errors, "server_exit": exit.code()})
+        json!({"p50_ms": p50, "p99_ms": p99, "p99_from_send_ms": sent_p99, "max_ms": max, "overload_statuses": o.statuses, "overload_errors": errors, "server_exit": exit.code(), "loadavg_before": load_before, "loadavg_after": loadavg(), "index_records": records})
     );
 }

@@ -158,6 +158,7 @@ fn verbatim_copies_and_planted_pii_are_flagged_and_heldout_text_rarely_is() {
         heldout.len(), 100.0 * verbatim_false as f64 / n, heldout.len(), 100.0 * training_false as f64 / n
     );
     assert!((verbatim_false as f64) / n <= 0.01, "verbatim false-flag rate {verbatim_false}/{} over 1 %", heldout.len());
+    assert!((training_false as f64) / n <= 0.01, "training-data false-flag rate {training_false}/{} over 1 %", heldout.len());
 
     let stats: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(stats["records"], rows.len());
