@@ -575,3 +575,25 @@ fn the_sample_log_keeps_every_rth_verdict_and_is_only_appended_to() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--sample-rate must be at least 1"));
 }
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish() {
+    let f = fixture();
+    let server = Server::start(f, &["--workers", "1", "--max-body", "8000000", "--max-batch", "256"]);
+    let addr = server.addr;
+    let text = verbatim_copies(&f.corpus, 40).into_iter().map(|(_, t)| t).collect::<Vec<_>>().join(" ");
+    let body = json!((0..256).map(|i| json!({"id": i, "text": text})).collect::<Vec<_>>()).to_string();
+    let (status, answered, code) = std::thread::scope(|sc| {
+        let slow = sc.spawn(|| http::Conn::open(addr).unwrap().send("POST", "/v1/scan", body.as_bytes()).unwrap());
+        // Wait (bounded) until the scan is running, then ask the server to stop.
+        let busy = (0..2000).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            http::request(addr, "GET", "/healthz", b"").is_ok_and(|r| r.json()["in_flight"] == 1)
+        });
+        assert!(busy, "the batch request never showed as in flight");
+        let (code, _) = server.stop();
+        let r = slow.join().unwrap();
+        (r.status, r.json()["verdicts"].as_array().map_or(0, Vec::len), code)
+    });
+    assert_eq!((status, answered, code), (200, 256, Some(0)), "the request in flight is answered in full, then exit 0");
+}
