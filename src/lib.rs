@@ -11,3 +11,4 @@ pub mod engine_audit;
 pub mod extraction;
 pub mod pipeline;
 pub mod progress;
+pub mod scan;

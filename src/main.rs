@@ -16,8 +16,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub(crate) enum Outcome {
     /// Done, nothing wrong found: exit 0.
     Success,
-    /// A check found a problem (a gate rule failed, a bound above its claim): exit 1.
+    /// A check found a problem (a gate rule failed, a bound above its claim, a flagged output): exit 1.
     ProblemFound,
+    /// The command finished and wrote its results, but some inputs could not be processed
+    /// (e.g. unreadable records given an error verdict by `scan`): exit 2.
+    Incomplete,
 }
 
 /// Exit codes, as grep and diff use them.
@@ -68,6 +71,9 @@ enum Command {
     Report(cmd::report::Args),
     /// Compare two runs audited on the same corpus.
     Compare(cmd::compare::Args),
+    /// After launch: check model outputs for training-data regurgitation, canaries and PII
+    /// (batch filter; `scan index` builds the index, `scan serve` the HTTP sidecar).
+    Scan(cmd::scan::Args),
     /// Per-record losses and membership scores of a Hugging Face checkpoint (or a run's model).
     Score(cmd::score::Args),
     /// Greedy or sampled continuations of record prefixes from a Hugging Face checkpoint (or a run's model).
@@ -93,6 +99,7 @@ fn main() -> ExitCode {
         Command::Gate(a) => cmd::gate::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Compare(a) => cmd::compare::run(a),
+        Command::Scan(a) => cmd::scan::run(a),
         Command::Score(a) => cmd::score::run(a),
         Command::Generate(a) => cmd::generate::run(a),
         Command::Audit(a) => cmd::audit::run(a),
@@ -101,6 +108,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::ProblemFound) => ExitCode::from(EXIT_PROBLEM),
+        Ok(Outcome::Incomplete) => ExitCode::from(EXIT_ERROR),
         Err(e) => {
             eprintln!("vg-audit: error: {e:#}");
             ExitCode::from(EXIT_ERROR)

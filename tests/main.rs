@@ -10,4 +10,5 @@ mod gate;
 mod memorization;
 mod report;
 mod run;
+mod scan;
 mod train_init;

@@ -44,6 +44,11 @@ fn byte_chars() -> [char; 256] {
 /// not attacker-chosen keys that need SipHash's flooding resistance.
 type PieceCache = HashMap<String, Vec<u32>, BuildHasherDefault<FxHasher>>;
 
+/// A piece → token ids cache kept by a long-lived caller between texts (one per thread), so
+/// the words of a steady stream of short texts are merged once, not once per text.
+#[derive(Default)]
+pub struct EncodeCache(PieceCache);
+
 /// FxHash (from rustc): `h = (rotl(h, 5) ^ word) · K` per 8-byte word.
 #[derive(Default)]
 struct FxHasher(u64);
@@ -177,6 +182,11 @@ impl<'t> FastEncoder<'t> {
     /// Encodes one text (no special tokens added).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.encode_with(text, &mut PieceCache::default())
+    }
+
+    /// Encodes one text reusing `cache` (which must only ever be used with this encoder).
+    pub fn encode_cached(&self, text: &str, cache: &mut EncodeCache) -> Result<Vec<u32>> {
+        self.encode_with(text, &mut cache.0)
     }
 
     /// Encodes texts in parallel, in order.

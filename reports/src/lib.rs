@@ -31,11 +31,13 @@ mod plots;
 pub mod release_policy;
 mod render;
 mod rundir;
+mod scanlog;
 pub mod schema;
 mod sections;
 mod summary;
 
 pub use card::render_model_card;
+pub use scanlog::{parse_scan_log, render_scan_log, LoggedReason, LoggedVerdict, ScanLog};
 pub use compare::{comparison_rows, render_comparison, same_corpus, ComparisonRow, RunView};
 pub use data::{
     ExposureValues, ExtractionExample, ReportData, RocCurve, ScoreSamples, TrainingCurve,

@@ -12,6 +12,7 @@ pub(crate) mod init;
 pub(crate) mod gate;
 pub(crate) mod report;
 pub(crate) mod compare;
+pub(crate) mod scan;
 pub(crate) mod score;
 pub(crate) mod generate;
 pub(crate) mod audit;

@@ -1,5 +1,7 @@
 //! Helpers every end-to-end test shares: the binary, paths as arguments, headless Chromium.
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
