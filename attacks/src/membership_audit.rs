@@ -136,6 +136,28 @@ pub enum BoundDetail {
     },
 }
 
+impl BoundDetail {
+    /// The counts behind the bound, by name (as they are serialised), for tables and summaries.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        let named = |pairs: &[(&str, u64)]| pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect();
+        match self {
+            BoundDetail::ClopperPearson { counts: c, .. } => named(&[
+                ("false_positives", c.false_positives),
+                ("negatives", c.negatives),
+                ("false_negatives", c.false_negatives),
+                ("positives", c.positives),
+            ]),
+            BoundDetail::OneRun { counts: c, .. } => named(&[
+                ("canaries", c.canaries),
+                ("k_plus", c.k_plus),
+                ("k_minus", c.k_minus),
+                ("guesses", c.guesses),
+                ("correct", c.correct),
+            ]),
+        }
+    }
+}
+
 /// An ε lower bound as reported.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpsilonBound {

@@ -96,7 +96,7 @@ times is r units, and its audit is compared with the group guarantee of r record
                 md(method),
                 fmt_num(b.epsilon),
                 b.confidence * 100.0,
-                md(&b.compared_with.guarantee)
+                md(&b.compared_with.describe())
             );
         }
     }

@@ -74,12 +74,10 @@ pub fn utility_words(m: &ModelSummary, baseline: Option<&ModelSummary>) -> Strin
     if let Some(b) = baseline.filter(|b| b.name != m.name).and_then(|b| b.utility.as_ref().map(|bu| (b, bu))) {
         let change = 100.0 * (u.perplexity / b.1.perplexity - 1.0);
         s.push_str(&format!(
-            "; the non-private `{}` reaches {} (perplexity {}): {}{} % perplexity",
+            "; the non-private `{}` reaches {} (perplexity {}): {change:+.1} % perplexity",
             b.0.name,
             fmt_num(b.1.eval_loss),
             fmt_num(b.1.perplexity),
-            if change >= 0.0 { "+" } else { "" },
-            fmt_num(change)
         ));
     }
     s

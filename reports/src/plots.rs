@@ -242,15 +242,17 @@ fn log_tick(v: f64) -> String {
     }
 }
 
-/// Tick label: compact, no trailing zeros.
+/// Tick label: compact, three significant digits (so 0.012 and 0.014 stay apart), no trailing zeros.
 fn short(v: f64) -> String {
-    if v == 0.0 {
+    // A tick at zero computed as a sum of steps can come out as ±1e-17.
+    if v.abs() < 1e-9 {
         "0".into()
     } else if v.abs() >= 1e4 || v.abs() < 1e-2 {
         format!("{v:.1e}")
     } else {
-        let s = format!("{v:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+        let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.decimals$}");
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
     }
 }
 

@@ -159,11 +159,7 @@ A lower bound <em>above</em> the guarantee it is compared with means the trainin
             } else {
                 tdn(&fmt_num(eb.epsilon))
             };
-            let cw = &eb.compared_with;
-            let against = match (cw.epsilon, cw.delta) {
-                (Some(e), Some(d)) => format!("{} (ε = {}, δ = {})", cw.guarantee, fmt_num(e), fmt_num(d)),
-                _ => format!("{} (no finite guarantee)", cw.guarantee),
-            };
+            let against = eb.compared_with.describe();
             let counts = eb.counts.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ");
             let mut detail = counts;
             if let Some(n) = &eb.note {

@@ -231,6 +231,16 @@ pub struct Comparison {
     pub delta: Option<f64>,
 }
 
+impl Comparison {
+    /// The guarantee in words with its (ε, δ), as the report and the model card show it.
+    pub fn describe(&self) -> String {
+        match (self.epsilon, self.delta) {
+            (Some(e), Some(d)) => format!("{} (ε = {}, δ = {})", self.guarantee, crate::gate::fmt_num(e), crate::gate::fmt_num(d)),
+            _ => format!("{} (no finite guarantee)", self.guarantee),
+        }
+    }
+}
+
 /// Distribution summary of canary exposure (Carlini et al. 2019). Not an ε bound.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -14,7 +14,7 @@ use vg_audit::scan::{batch, open_scanner, sample_log::SampleLog, serve, sources}
 
 /// Flags every scanner takes.
 #[derive(clap::Args)]
-pub struct ScannerArgs {
+pub(crate) struct ScannerArgs {
     /// The index folder written by `vg-audit scan index` (only read, never written).
     #[arg(long, value_name = "INDEX")]
     index: Option<PathBuf>,
@@ -90,7 +90,7 @@ enum Action {
 and every copy of each included canary, the canary secrets, the keyed hashes of kept PII), a prepared corpus directory \
 (all its records), or a JSON Lines file of raw training text with --tokenizer (each PII value in it is hashed with the \
 PII key). The index folder holds the canary secrets: keep it as private as the training data.")]
-pub struct IndexArgs {
+pub(crate) struct IndexArgs {
     /// Run directory, prepared corpus directory, or JSON Lines file.
     #[arg(long, value_name = "RUN_DIR|CORPUS_DIR|F.jsonl")]
     from: PathBuf,
@@ -121,7 +121,7 @@ array of such objects answers {\"verdicts\": [...]}. GET /healthz answers {\"sta
 stdout is {\"listening\": \"ADDR\"}. Over capacity: 429 (queue full) or 503 (waited longer than --queue-timeout-ms), with \
 Retry-After. Access log: one JSON line per request on stderr, without texts. SIGTERM finishes the requests in flight and \
 exits 0.")]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     #[command(flatten)]
     scanner: ScannerArgs,
     /// Address to listen on (port 0: a free port, printed on stdout).
@@ -239,7 +239,7 @@ fn batch_cmd(args: Args) -> anyhow::Result<Outcome> {
             stats.per_thousand(stats.flag),
             if kinds.is_empty() { "none".into() } else { kinds.join(", ") },
             stats.error,
-            if stats.seconds > 0.0 { stats.bytes as f64 / 1e6 / stats.seconds } else { 0.0 }
+            stats.mb_per_s()
         );
     }
     Ok(if stats.error > 0 {

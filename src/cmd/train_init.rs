@@ -19,7 +19,7 @@ impl Init {
     /// Opens `dir`: refused (naming the file) unless it is a `gpt2` checkpoint our GPT can hold.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         let checkpoint = InitCheckpoint::describe(dir).with_context(|| format!("--init {}: cannot start our GPT from this checkpoint", dir.display()))?;
-        let (_, model_cfg) = checkpoint.load(candle_core::DType::F32)?;
+        let model_cfg = checkpoint.config()?;
         Ok(Init { checkpoint, model_cfg })
     }
 

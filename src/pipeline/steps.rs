@@ -384,11 +384,10 @@ fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<
     })?;
     bar.finish_and_clear();
     let eps = info.dp.as_ref().map(|d| format!(", ε = {:.3} (σ = {:.3})", d.epsilon, d.noise_multiplier));
-    let loss = match (info.metrics.train_loss, info.metrics.eval_loss) {
-        (Some(t), _) => format!(", final train loss {t:.3}"),
-        (None, Some(e)) => format!(", held-out loss {e:.3}"),
-        (None, None) => String::new(),
-    };
+    // Held-out loss for every model, so the lines compare; a DP model's train loss is withheld.
+    let held_out = info.metrics.eval_loss.map(|e| format!(", held-out loss {e:.3}")).unwrap_or_default();
+    let train = info.metrics.train_loss.map(|t| format!(", final train loss {t:.3}")).unwrap_or_default();
+    let loss = format!("{held_out}{train}");
     p.say(&format!("  {name}: {} examples{loss}{}", examples.len(), eps.unwrap_or_default()));
     Ok(())
 }

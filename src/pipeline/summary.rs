@@ -144,10 +144,7 @@ pub(super) fn model_summary_of(
         .epsilon_lower_bounds
         .iter()
         .map(|(k, b)| {
-            let counts = match serde_json::to_value(b).ok().and_then(|v| v.get("counts").cloned()) {
-                Some(Value::Object(m)) => m.into_iter().filter_map(|(k, v)| Some((k, v.as_u64()?))).collect(),
-                _ => BTreeMap::new(),
-            };
+            let counts = b.detail.counts();
             let mut note = format!("selection: {}; stated at δ = {:.3e}", b.selection, b.delta);
             for n in &b.notes {
                 note.push_str("; ");
@@ -223,7 +220,7 @@ fn comparison_for(dp: Option<&DpParams>, r: u64) -> Comparison {
             delta: None,
         },
         Some(d) if r <= 1 => Comparison {
-            guarantee: format!("per-record guarantee (ε = {:.4}, δ = {:.3e})", d.epsilon, d.delta),
+            guarantee: "per-record guarantee".into(),
             group_size: 1,
             epsilon: Some(d.epsilon),
             delta: Some(d.delta),

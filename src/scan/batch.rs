@@ -121,12 +121,21 @@ impl BatchStats {
         }
     }
 
+    /// Input megabytes (10⁶ bytes) per wall-clock second.
+    pub fn mb_per_s(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.bytes as f64 / 1e6 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
     /// The `--json` object.
     pub fn to_json(&self, threads: usize, min_span: usize) -> Value {
         let mut rates: BTreeMap<String, f64> = self.flagged_by_kind.iter().map(|(k, &n)| (k.clone(), self.per_thousand(n))).collect();
         rates.insert("flag".into(), self.per_thousand(self.flag));
         rates.insert("error".into(), self.per_thousand(self.error));
-        let mb_s = if self.seconds > 0.0 { self.bytes as f64 / 1e6 / self.seconds } else { 0.0 };
+        let mb_s = self.mb_per_s();
         json!({
             "records": self.records, "pass": self.pass, "flag": self.flag, "error": self.error,
             "flagged_by_kind": self.flagged_by_kind, "rate_per_1000": rates,

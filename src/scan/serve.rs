@@ -147,16 +147,17 @@ async fn scan(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) 
         Ok(b) => b,
         Err(rejection) => return reply(rejection.status(), rejection.body_text(), Logged::default()),
     };
+    // Capacity first: under overload a refusal must not cost a JSON parse of the body.
+    if app.pending.fetch_add(1, Ordering::AcqRel) >= app.max_pending {
+        app.pending.fetch_sub(1, Ordering::AcqRel);
+        return reply(StatusCode::TOO_MANY_REQUESTS, "the scanner is at capacity, retry later".into(), Logged::default());
+    }
+    let _pending = Pending(&app.pending);
     let (items, batch) = match parse_request(&body, app.max_batch) {
         Ok(parsed) => parsed,
         Err((status, message)) => return reply(status, message, Logged::default()),
     };
     let ids: Vec<Value> = items.iter().map(|(id, _)| id.clone()).collect();
-    if app.pending.fetch_add(1, Ordering::AcqRel) >= app.max_pending {
-        app.pending.fetch_sub(1, Ordering::AcqRel);
-        return reply(StatusCode::TOO_MANY_REQUESTS, "the scanner is at capacity, retry later".into(), Logged { ids, ..Default::default() });
-    }
-    let _pending = Pending(&app.pending);
     let permit = match tokio::time::timeout(app.queue_timeout, app.workers.clone().acquire_owned()).await {
         Ok(Ok(permit)) => permit,
         _ => {

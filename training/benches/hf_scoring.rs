@@ -12,7 +12,7 @@
 //! the full 1024 context, to keep the default run under a minute), random ids; median of
 //! HF_BENCH_REPS timed passes (default 3) after a warm-up.
 //!
-//! Run: `RAYON_NUM_THREADS=1 PYTHON=/work/pyenv/bin/python cargo bench -p vg-training --bench hf_scoring`
+//! Run: `RAYON_NUM_THREADS=1 PYTHON=python3 cargo bench -p vg-training --bench hf_scoring`
 //! (PYTHON needs torch + transformers; without it only our numbers are printed). The last line,
 //! `ours_tok_s=<x> transformers_tok_s=<y> ratio=<x/y> threads=<n>`, is for scripts.
 

@@ -56,6 +56,8 @@ pub struct ScoreOrder<'a> {
     descending: Vec<usize>,
     /// (score, index) ascending: the bottom guesses.
     ascending: Vec<usize>,
+    /// Position of each canary in `descending` (a top guess of k₊ iff its position < k₊).
+    rank: Vec<usize>,
 }
 
 impl<'a> ScoreOrder<'a> {
@@ -75,7 +77,11 @@ impl<'a> ScoreOrder<'a> {
         descending.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
         let mut ascending: Vec<usize> = (0..scores.len()).collect();
         ascending.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
-        Ok(ScoreOrder { included, descending, ascending })
+        let mut rank = vec![0; scores.len()];
+        for (r, &i) in descending.iter().enumerate() {
+            rank[i] = r;
+        }
+        Ok(ScoreOrder { included, descending, ascending, rank })
     }
 
     /// Counts of `rule`.
@@ -84,16 +90,11 @@ impl<'a> ScoreOrder<'a> {
         if rule.k_plus + rule.k_minus > m {
             return Err(AttackError::RuleTooLarge { k_plus: rule.k_plus, k_minus: rule.k_minus, m });
         }
-        let top = &self.descending[..rule.k_plus];
-        let mut guessed_in = vec![false; m];
-        for &i in top {
-            guessed_in[i] = true;
-        }
-        let right_in = top.iter().filter(|&&i| self.included[i]).count();
+        let right_in = self.descending[..rule.k_plus].iter().filter(|&&i| self.included[i]).count();
         let right_out = self
             .ascending
             .iter()
-            .filter(|&&i| !guessed_in[i])
+            .filter(|&&i| self.rank[i] >= rule.k_plus)
             .take(rule.k_minus)
             .filter(|&&i| !self.included[i])
             .count();

@@ -157,10 +157,13 @@ fn init_config(init: &super::init::InitCheckpoint) -> Result<serde_json::Value> 
     serde_json::from_str(&text).map_err(|e| Error::BadFile { path, why: e.to_string() })
 }
 
-/// Our GPT's weights from a Hugging Face `gpt2` checkpoint directory (continued pre-training):
-/// the config must describe a GPT-2 our architecture can hold (tanh GELU, biases everywhere);
-/// a tied head is copied into our untied one.
-pub fn gpt_from_gpt2(dir: &Path, dtype: candle_core::DType) -> Result<(Gpt, crate::GptConfig)> {
+/// Our GPT's architecture for the `gpt2` checkpoint in `dir`, from its config.json alone (no
+/// weights read); refused unless our GPT can hold it (gpt2, tanh GELU, MLP width a multiple of d).
+pub fn gpt2_config(dir: &Path) -> Result<crate::GptConfig> {
+    Ok(gpt2_arch_and_config(dir)?.1)
+}
+
+fn gpt2_arch_and_config(dir: &Path) -> Result<(super::HfArch, crate::GptConfig)> {
     let arch = super::HfArch::load(dir)?;
     let file = dir.join("config.json");
     if arch.family != super::Family::Gpt2 {
@@ -179,6 +182,14 @@ pub fn gpt_from_gpt2(dir: &Path, dtype: candle_core::DType) -> Result<(Gpt, crat
         mlp_ratio: arch.intermediate_size / arch.hidden_size,
         ln_eps: arch.norm_eps,
     };
+    Ok((arch, cfg))
+}
+
+/// Our GPT's weights from a Hugging Face `gpt2` checkpoint directory (continued pre-training):
+/// the config must describe a GPT-2 our architecture can hold (tanh GELU, biases everywhere);
+/// a tied head is copied into our untied one.
+pub fn gpt_from_gpt2(dir: &Path, dtype: candle_core::DType) -> Result<(Gpt, crate::GptConfig)> {
+    let (arch, cfg) = gpt2_arch_and_config(dir)?;
     let shards = super::weights::Shards::open(dir)?;
     let prefix = if shards.has("transformer.wte.weight") { "transformer." } else { "" };
     let mut tensors = HashMap::new();

@@ -34,8 +34,10 @@ impl InitCheckpoint {
     /// Describes `dir` after checking that it is a `gpt2` checkpoint our GPT can hold (architecture,
     /// every tensor and its shape) and that its tokenizer.json fits the embedding.
     pub fn describe(dir: &Path) -> Result<Self> {
-        let model = super::HfModel::load(dir)?;
-        super::export::gpt_from_gpt2(dir, candle_core::DType::F32)?;
+        // One read of the weights: every tensor present with our GPT's shape.
+        let (_, cfg) = super::export::gpt_from_gpt2(dir, candle_core::DType::F32)?;
+        super::load_tokenizer(dir, cfg.vocab_size)?;
+        let model_type = super::HfArch::load(dir)?.model_type;
         let path = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
         let shards = super::weights::Shards::open(dir)?;
         let mut files: Vec<PathBuf> = shards.files().into_iter().map(Path::to_path_buf).collect();
@@ -46,7 +48,7 @@ impl InitCheckpoint {
             let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             sha256.insert(name, vg_corpora::fsutil::sha256_file(&f).map_err(|e| Error::io(&f, e))?);
         }
-        Ok(InitCheckpoint { path, model_type: model.arch().model_type.clone(), sha256 })
+        Ok(InitCheckpoint { path, model_type, sha256 })
     }
 
     /// Our GPT with the checkpoint's weights, refused if any recorded file changed since
@@ -54,6 +56,11 @@ impl InitCheckpoint {
     pub fn load(&self, dtype: candle_core::DType) -> Result<(Gpt, GptConfig)> {
         self.verify()?;
         super::export::gpt_from_gpt2(&self.path, dtype)
+    }
+
+    /// Our GPT's architecture for this checkpoint, from its config.json (no weights read).
+    pub fn config(&self) -> Result<GptConfig> {
+        super::export::gpt2_config(&self.path)
     }
 
     /// Checks every recorded SHA-256 against the files on disk.

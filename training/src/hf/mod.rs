@@ -35,6 +35,20 @@ pub struct HfModel {
     tokenizer: tokenizers::Tokenizer,
 }
 
+/// `dir/tokenizer.json`, refused when missing or when it has more tokens than the embedding has rows.
+pub(crate) fn load_tokenizer(dir: &Path, vocab_size: usize) -> Result<tokenizers::Tokenizer> {
+    let tok_path = dir.join("tokenizer.json");
+    if !tok_path.exists() {
+        return Err(Error::BadFile { path: tok_path, why: "missing: the model's tokenizer.json is needed to turn text into its token ids".into() });
+    }
+    let tokenizer = tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| Error::BadFile { path: tok_path.clone(), why: e.to_string() })?;
+    let vocab = tokenizer.get_vocab_size(true);
+    if vocab > vocab_size {
+        return Err(Error::BadFile { path: tok_path, why: format!("the tokenizer has {vocab} tokens but the model's embedding only {vocab_size} rows") });
+    }
+    Ok(tokenizer)
+}
+
 impl HfModel {
     /// Loads `dir` (config.json, safetensors, tokenizer.json). Unknown architectures, missing
     /// tensors and shape mismatches are refused with the file and tensor named.
@@ -45,18 +59,7 @@ impl HfModel {
         let arch = HfArch::load(dir)?;
         let shards = weights::Shards::open(dir)?;
         let decoder = Decoder::load(arch, &shards)?;
-        let tok_path = dir.join("tokenizer.json");
-        if !tok_path.exists() {
-            return Err(Error::BadFile { path: tok_path, why: "missing: the model's tokenizer.json is needed to turn text into its token ids".into() });
-        }
-        let tokenizer = tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| Error::BadFile { path: tok_path.clone(), why: e.to_string() })?;
-        let vocab = tokenizer.get_vocab_size(true);
-        if vocab > decoder.arch().vocab_size {
-            return Err(Error::BadFile {
-                path: tok_path,
-                why: format!("the tokenizer has {vocab} tokens but the model's embedding only {} rows", decoder.arch().vocab_size),
-            });
-        }
+        let tokenizer = load_tokenizer(dir, decoder.arch().vocab_size)?;
         Ok(HfModel { dir: dir.to_path_buf(), decoder, tokenizer })
     }
 
