@@ -28,6 +28,79 @@ pub struct AuditConfig {
     pub report: ReportSection,
     /// CI gate policy applied at the end of the run.
     pub gate: GateSection,
+    /// Where the models train (this machine or a Slurm cluster). It changes where work runs, never
+    /// its result, so it is left out of the configuration hash that every step's inputs hash
+    /// starts from: a run trained on Slurm and one trained locally verify against each other.
+    #[serde(skip_serializing)]
+    pub executor: ExecutorSection,
+}
+
+/// Where the independent models of a run (targets, baseline, shadows) are trained.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// On this machine, several models at once.
+    #[default]
+    Local,
+    /// As a Slurm job array, one array task per model (`vg-audit task train`).
+    Slurm,
+}
+
+/// `[executor]`: how models are scheduled.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutorSection {
+    /// "local" or "slurm".
+    pub kind: ExecutorKind,
+    /// Models trained at once by the local executor (default: cores ÷ threads per model).
+    pub jobs: Option<usize>,
+    /// Threads each model trains with locally (default: cores ÷ jobs, or cores ÷ models).
+    pub threads_per_model: Option<usize>,
+    /// The sbatch settings of the Slurm executor.
+    pub slurm: SlurmSection,
+}
+
+/// `[executor.slurm]`: the job array `run` submits.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlurmSection {
+    /// `#SBATCH --partition` (default: the cluster's default partition).
+    pub partition: Option<String>,
+    /// `#SBATCH --time`, the wall-time limit of one model's task (Slurm's format, e.g. "02:00:00").
+    pub time: String,
+    /// `#SBATCH --cpus-per-task`; each task trains with this many threads.
+    pub cpus_per_task: usize,
+    /// `#SBATCH --mem` of one task (e.g. "4G").
+    pub mem: String,
+    /// Further `#SBATCH` options, one per entry, e.g. ["--account=privacy", "--qos=normal"].
+    pub extra: Vec<String>,
+    /// Shell lines run before the task (e.g. "module load cuda").
+    pub setup: Vec<String>,
+    /// Resubmissions of a failed task before the run gives up.
+    pub retries: u32,
+    /// Array tasks running at once (`--array=…%N`); default: no limit.
+    pub max_parallel: Option<usize>,
+    /// Seconds between `squeue` polls.
+    pub poll_seconds: f64,
+    /// The vg-audit binary as the compute nodes see it (default: this executable's path).
+    pub binary: Option<PathBuf>,
+}
+
+impl Default for SlurmSection {
+    fn default() -> Self {
+        SlurmSection {
+            partition: None,
+            time: "04:00:00".into(),
+            cpus_per_task: 2,
+            mem: "4G".into(),
+            extra: Vec::new(),
+            setup: Vec::new(),
+            retries: 2,
+            max_parallel: None,
+            poll_seconds: 10.0,
+            binary: None,
+        }
+    }
 }
 
 /// Run-wide settings.
@@ -376,6 +449,22 @@ impl AuditConfig {
         if self.canaries.repetitions == 0 {
             bail!("canaries.repetitions must be ≥ 1");
         }
+        let x = &self.executor;
+        if x.jobs == Some(0) || x.threads_per_model == Some(0) {
+            bail!("executor.jobs and executor.threads_per_model must be ≥ 1");
+        }
+        let sl = &x.slurm;
+        if sl.cpus_per_task == 0 || sl.max_parallel == Some(0) {
+            bail!("executor.slurm.cpus_per_task and executor.slurm.max_parallel must be ≥ 1");
+        }
+        if !(sl.poll_seconds > 0.0 && sl.poll_seconds.is_finite()) {
+            bail!("executor.slurm.poll_seconds must be > 0 (got {})", sl.poll_seconds);
+        }
+        for line in sl.extra.iter().chain(&sl.setup).chain([&sl.time, &sl.mem]).chain(&sl.partition) {
+            if line.contains('\n') {
+                bail!("executor.slurm settings are single lines (got {line:?})");
+            }
+        }
         let e = &self.engine_audit;
         if e.enabled && !(e.delta > 0.0 && e.delta < 1.0 && e.epsilon > 0.0 && e.steps > 0) {
             bail!("engine_audit needs epsilon > 0, delta in (0, 1) and steps ≥ 1");
@@ -383,9 +472,21 @@ impl AuditConfig {
         Ok(())
     }
 
-    /// The resolved configuration as TOML, every default written out.
+    /// The resolved configuration as TOML, every default written out, without `[executor]`:
+    /// what determines the results, and what the configuration hash is taken of.
     pub fn to_toml(&self) -> anyhow::Result<String> {
         Ok(toml::to_string_pretty(self)?)
+    }
+
+    /// What `<out>/config.toml` holds: [`AuditConfig::to_toml`] followed by the `[executor]`
+    /// table the run was started with (recorded, not hashed).
+    pub fn to_recorded_toml(&self) -> anyhow::Result<String> {
+        #[derive(Serialize)]
+        struct Executor<'a> {
+            executor: &'a ExecutorSection,
+        }
+        let executor = toml::to_string_pretty(&Executor { executor: &self.executor })?;
+        Ok(format!("{}\n# Where the models were trained (not part of the configuration hash).\n{executor}", self.to_toml()?))
     }
 }
 

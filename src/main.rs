@@ -63,6 +63,8 @@ enum Command {
     AuditEngine(cmd::engine_audit::Args),
     /// Run the whole audit end to end (no arguments: the built-in demo corpus).
     Run(cmd::run::Args),
+    /// One step of a prepared run on its own (`task train`: one model; what a Slurm array task runs).
+    Task(cmd::task::Args),
     /// Write a commented example audit.toml.
     Init(cmd::init::Args),
     /// Check a finished run against a policy (exit 1 when a rule fails).
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::Extract(a) => cmd::extract::run(a),
         Command::AuditEngine(a) => cmd::engine_audit::run(a),
         Command::Run(a) => cmd::run::run(a),
+        Command::Task(a) => cmd::task::run(a),
         Command::Init(a) => cmd::init::run(a),
         Command::Gate(a) => cmd::gate::run(a),
         Command::Report(a) => cmd::report::run(a),

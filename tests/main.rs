@@ -6,6 +6,7 @@ mod canary_audit;
 mod config;
 mod corpus_cli;
 mod engine_audit;
+mod executor;
 mod gate;
 mod memorization;
 mod report;

@@ -13,8 +13,8 @@ fn bin() -> Command {
     c
 }
 
-/// One quick run shared by the tests of this file (training is the expensive part).
-fn quick_run() -> &'static PathBuf {
+/// One quick run shared by the tests of this file and tests/executor.rs (training is the expensive part).
+pub(crate) fn quick_run() -> &'static PathBuf {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
     RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep().join("run");
@@ -122,7 +122,7 @@ fn cut_after_training(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir.join("analysis"));
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();

@@ -8,6 +8,7 @@ pub(crate) mod bound;
 pub(crate) mod extract;
 pub(crate) mod engine_audit;
 pub(crate) mod run;
+pub(crate) mod task;
 pub(crate) mod init;
 pub(crate) mod gate;
 pub(crate) mod report;

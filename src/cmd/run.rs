@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use vg_audit::config::AuditConfig;
-use vg_audit::pipeline::{steps, Pipeline};
+use vg_audit::config::{AuditConfig, ExecutorKind};
+use vg_audit::pipeline::{executor, steps, Pipeline};
 
 use crate::Outcome;
 
@@ -35,6 +35,18 @@ pub(crate) struct Args {
     /// Print summary.json on stdout at the end.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Where the models train: `local` (this machine, several at once) or `slurm` (a job array,
+    /// one task per model; settings in [executor.slurm]). Overrides [executor] kind.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub(crate) executor: Option<ExecutorKind>,
+    /// Local executor: models trained at once (default: cores ÷ threads per model, where cores is
+    /// RAYON_NUM_THREADS or the machine's). Overrides [executor] jobs.
+    #[arg(long, value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+    /// Slurm executor: prepare the corpus and canaries, write RUN/slurm/train.sbatch, and stop
+    /// without submitting it (submit it yourself, then `run --resume`).
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 /// Runs the pipeline and, when a policy is given, the gate.
@@ -52,11 +64,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     if let Some(p) = &args.policy {
         cfg.gate.policy = Some(p.clone());
     }
+    if let Some(kind) = args.executor {
+        cfg.executor.kind = kind;
+    }
+    if args.jobs.is_some() {
+        cfg.executor.jobs = args.jobs;
+    }
+    if args.dry_run && cfg.executor.kind != ExecutorKind::Slurm {
+        anyhow::bail!("--dry-run writes a Slurm job script: use it with --executor slurm (or [executor] kind = \"slurm\")");
+    }
     cfg.validate()?;
     let out = args.out.clone().unwrap_or_else(default_out_dir);
     let mut pipe = Pipeline::open(&out, cfg, args.resume)?;
     pipe.say(&format!("vg-audit run → {}", out.display()));
-    let result = steps::run_all(&mut pipe)?;
+    let Some(result) = steps::run_all(&mut pipe, &executor::Options { dry_run: args.dry_run })? else {
+        return Ok(Outcome::Success);
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result.summary)?);
     }

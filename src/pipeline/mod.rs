@@ -6,6 +6,7 @@
 //! every output file still has the recorded SHA-256.
 
 pub mod analysis;
+pub mod executor;
 pub mod external;
 pub mod log;
 pub mod records;
@@ -15,6 +16,7 @@ pub mod summary;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -31,7 +33,8 @@ pub struct Pipeline {
     pub cfg: AuditConfig,
     /// SHA-256 of the resolved config TOML.
     pub config_sha256: String,
-    log: AuditLog,
+    /// One lock for the jobs of this process; the file itself is `flock`ed for other processes.
+    log: Mutex<AuditLog>,
     resume: bool,
     /// Human step lines go to stderr unless quiet.
     pub quiet: bool,
@@ -57,7 +60,8 @@ impl Pipeline {
         let config_path = dir.join("config.toml");
         if resume && config_path.exists() {
             let old = std::fs::read_to_string(&config_path)?;
-            if old != resolved {
+            let old = AuditConfig::parse(&old).with_context(|| format!("in {}", config_path.display()))?;
+            if old.to_toml()? != resolved {
                 anyhow::bail!(
                     "--resume: the configuration differs from the one {} was started with; \
                      resume with the same config (see its config.toml) or start a new run",
@@ -65,10 +69,31 @@ impl Pipeline {
                 );
             }
         }
-        vg_corpora::fsutil::atomic_write(&config_path, resolved.as_bytes())?;
+        vg_corpora::fsutil::atomic_write(&config_path, cfg.to_recorded_toml()?.as_bytes())?;
         let config_sha256 = vg_corpora::fsutil::sha256_bytes(resolved.as_bytes());
-        let log = AuditLog::open(dir)?;
+        let log = Mutex::new(AuditLog::open(dir)?);
         Ok(Pipeline { dir: dir.to_path_buf(), cfg, config_sha256, log, resume, quiet: false })
+    }
+
+    /// Opens a prepared run directory as it is, for one task (`vg-audit task train`): reads its
+    /// `config.toml` and writes nothing but the task's own outputs and log lines.
+    pub fn attach(dir: &Path) -> anyhow::Result<Self> {
+        let config_path = dir.join("config.toml");
+        let resolved = std::fs::read_to_string(&config_path).with_context(|| {
+            format!("cannot read {}: is {} a run directory prepared by `vg-audit run`?", config_path.display(), dir.display())
+        })?;
+        let cfg = AuditConfig::parse(&resolved).with_context(|| format!("in {}", config_path.display()))?;
+        let config_sha256 = vg_corpora::fsutil::sha256_bytes(cfg.to_toml()?.as_bytes());
+        let log = Mutex::new(AuditLog::open(dir)?);
+        Ok(Pipeline { dir: dir.to_path_buf(), cfg, config_sha256, log, resume: true, quiet: false })
+    }
+
+    /// The verified finished entry of `name` (matching inputs hash, outputs intact), re-reading the
+    /// log first so that entries appended by other processes count.
+    pub fn verified(&self, name: &str, inputs_sha256: &str) -> anyhow::Result<Option<StepOutcome>> {
+        let mut log = self.log.lock().expect("audit log lock");
+        log.reload()?;
+        Ok(log.finished(&self.dir, name, inputs_sha256).map(|e| StepOutcome { outputs: e.outputs.clone() }))
     }
 
     /// Hash of the config plus upstream output hashes: what a step's result depends on.
@@ -82,23 +107,39 @@ impl Pipeline {
         hex::encode(h.finalize())
     }
 
+    /// The outputs of the latest `done` entry of `step`, whatever its inputs hash, when they are
+    /// intact (re-reading the log first).
+    pub fn last_verified(&self, step: &str) -> anyhow::Result<Option<StepOutcome>> {
+        let mut log = self.log.lock().expect("audit log lock");
+        log.reload()?;
+        Ok(log.last_intact(&self.dir, step).map(|e| StepOutcome { outputs: e.outputs.clone() }))
+    }
+
+    /// Whether the log (re-read) has a `done` entry of `name` with this inputs hash, without
+    /// hashing its outputs: the cheap check of a progress poll ([`Pipeline::verified`] is the proof).
+    pub fn reported_done(&self, name: &str, inputs_sha256: &str) -> anyhow::Result<bool> {
+        let mut log = self.log.lock().expect("audit log lock");
+        log.reload()?;
+        Ok(log.last(name).is_some_and(|e| e.status == "done" && e.inputs_sha256 == inputs_sha256))
+    }
+
     /// Runs `body` as step `name` unless a verified finished entry exists (on resume).
     /// `outputs` are paths relative to the run dir that the step must have written.
     pub fn step(
-        &mut self,
+        &self,
         name: &str,
         inputs_sha256: &str,
         outputs: &[&str],
         body: impl FnOnce(&Pipeline) -> anyhow::Result<()>,
     ) -> anyhow::Result<StepOutcome> {
         if self.resume {
-            if let Some(e) = self.log.finished(&self.dir, name, inputs_sha256) {
-                let outputs = e.outputs.clone();
+            let done = self.log.lock().expect("audit log lock").finished(&self.dir, name, inputs_sha256).map(|e| e.outputs.clone());
+            if let Some(outputs) = done {
                 self.say(&format!("✓ {name:<22} already done (verified by audit-log.jsonl)"));
                 return Ok(StepOutcome { outputs });
             }
         }
-        self.log.append(LogEntry {
+        self.log.lock().expect("audit log lock").append(LogEntry {
             step: name.into(),
             status: "started".into(),
             inputs_sha256: inputs_sha256.into(),
@@ -116,7 +157,7 @@ impl Pipeline {
             hashes.insert((*rel).to_string(), sha);
         }
         let secs = t0.elapsed().as_secs_f64();
-        self.log.append(LogEntry {
+        self.log.lock().expect("audit log lock").append(LogEntry {
             step: name.into(),
             status: "done".into(),
             inputs_sha256: inputs_sha256.into(),
@@ -131,7 +172,7 @@ impl Pipeline {
     /// A line per finished step, on stderr.
     pub fn say(&self, line: &str) {
         if !self.quiet {
-            eprintln!("{line}");
+            crate::progress::println(line);
         }
     }
 }

@@ -9,7 +9,7 @@ use vg_canaries::{CanaryOptions, CanarySet};
 use vg_corpora::{PrepareOptions, PreparedCorpus};
 use vg_training::{model_input, DpConfig, DpRequest, GptConfig, Provenance, TrainRequest};
 
-use super::{outputs_digest, Pipeline};
+use super::{outputs_digest, Pipeline, StepOutcome};
 use crate::progress;
 
 /// What `run` hands back to the CLI.
@@ -30,51 +30,20 @@ pub fn shadow_name(k: usize) -> String {
     format!("shadow-{k}")
 }
 
-/// Runs every step; returns the summary and the exit code of the gate.
-pub fn run_all(p: &mut Pipeline) -> anyhow::Result<RunResult> {
+/// Runs every step; returns the summary and the exit code of the gate, or `None` when the
+/// executor stopped after writing its job script (`--dry-run` with Slurm).
+pub fn run_all(p: &mut Pipeline, exec: &super::executor::Options) -> anyhow::Result<Option<RunResult>> {
     let started_at = super::log::now_rfc3339();
 
-    // 1. corpus
-    let input_hashes = corpus_input_hashes(p)?;
-    let corpus_out = p.step(
-        "corpus",
-        &p.inputs_hash(&["corpus", &input_hashes]),
-        &["corpus/manifest.json", "corpus/tokenizer.json", "corpus/splits.bin"],
-        prepare_corpus,
-    )?;
-    let corpus = PreparedCorpus::open(p.dir.join("corpus")).context("cannot open the prepared corpus")?;
+    // 1–2. corpus and canaries
+    let Prepared { corpus, canaries, data, upstream } = prepare(p)?;
 
-    // 2. canaries
-    let canary_out = p.step(
-        "canaries",
-        &p.inputs_hash(&["canaries", &outputs_digest(&corpus_out)]),
-        &["canaries.json"],
-        |p| make_canaries(p, &corpus),
-    )?;
-    let canaries = CanarySet::load(&p.dir.join("canaries.json")).context("cannot read canaries.json")?;
-    let data = TrainingData::new(p, &corpus, &canaries)?;
-
-    // 3. training
-    let upstream = format!("{}{}", outputs_digest(&corpus_out), outputs_digest(&canary_out));
-    let mut trained = Vec::new();
-    let mut models = vec![DP_MODEL.to_string()];
-    if p.cfg.models.baseline {
-        models.push(NON_DP_MODEL.to_string());
-    }
-    models.extend((0..p.cfg.models.shadows).map(shadow_name));
-    for name in &models {
-        let rel = format!("models/{name}");
-        let outputs = [format!("{rel}/model.json"), format!("{rel}/model.safetensors")];
-        let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
-        let o = p.step(
-            &format!("train:{name}"),
-            &p.inputs_hash(&["train", name, &upstream]),
-            &outputs,
-            |p| train_model(p, name, &data),
-        )?;
-        trained.push(outputs_digest(&o));
-    }
-    let trained_digest: String = trained.concat();
+    // 3. training, by the configured executor (here, or as a Slurm job array)
+    let models = model_names(&p.cfg);
+    let Some(trained) = super::executor::train_all(p, &data, &models, &upstream, exec)? else {
+        return Ok(None);
+    };
+    let trained_digest: String = trained.iter().map(outputs_digest).collect();
 
     // 4. scoring
     let scores_out = p.step(
@@ -125,7 +94,101 @@ pub fn run_all(p: &mut Pipeline) -> anyhow::Result<RunResult> {
     );
     // 8–9. report and gate
     let built = super::summary::build(p, &corpus, &canaries, &targets, &shadows, &started_at)?;
-    super::summary::report_and_gate(p, &built, &upstream_all)
+    super::summary::report_and_gate(p, &built, &upstream_all).map(Some)
+}
+
+/// What steps 1–2 leave for training: the corpus, the canaries, the token sequences, and the
+/// digest of their outputs (the upstream part of every training step's inputs hash).
+pub struct Prepared {
+    /// The prepared corpus.
+    pub corpus: PreparedCorpus,
+    /// The canaries (answer key).
+    pub canaries: CanarySet,
+    /// Token sequences of every subject.
+    pub data: TrainingData,
+    /// Output hashes of the corpus and canary steps.
+    pub upstream: String,
+}
+
+/// Steps 1–2: corpus and canaries (skipped when verified on `--resume`).
+fn prepare(p: &Pipeline) -> anyhow::Result<Prepared> {
+    let input_hashes = corpus_input_hashes(p)?;
+    let corpus_out = p.step(
+        "corpus",
+        &p.inputs_hash(&["corpus", &input_hashes]),
+        &["corpus/manifest.json", "corpus/tokenizer.json", "corpus/splits.bin"],
+        prepare_corpus,
+    )?;
+    let corpus = PreparedCorpus::open(p.dir.join("corpus")).context("cannot open the prepared corpus")?;
+    let canary_out = p.step(
+        "canaries",
+        &p.inputs_hash(&["canaries", &outputs_digest(&corpus_out)]),
+        &["canaries.json"],
+        |p| make_canaries(p, &corpus),
+    )?;
+    let canaries = CanarySet::load(&p.dir.join("canaries.json")).context("cannot read canaries.json")?;
+    let data = TrainingData::new(p, &corpus, &canaries)?;
+    let upstream = format!("{}{}", outputs_digest(&corpus_out), outputs_digest(&canary_out));
+    Ok(Prepared { corpus, canaries, data, upstream })
+}
+
+/// Steps 1–2 as an earlier `run` left them, for one task on another node: the last finished
+/// corpus and canary entries of the audit log, their outputs verified; nothing is recomputed
+/// (the raw inputs need not be visible from the node).
+pub fn prepared(p: &Pipeline) -> anyhow::Result<Prepared> {
+    let mut upstream = String::new();
+    for step in ["corpus", "canaries"] {
+        let outputs = p.last_verified(step)?.with_context(|| {
+            format!(
+                "{}: step {step} has no verified `done` entry in audit-log.jsonl; prepare the run with \
+                 `vg-audit run` (the Slurm executor does this before submitting)",
+                p.dir.display()
+            )
+        })?;
+        upstream.push_str(&outputs_digest(&outputs));
+    }
+    let corpus = PreparedCorpus::open(p.dir.join("corpus")).context("cannot open the prepared corpus")?;
+    let canaries = CanarySet::load(&p.dir.join("canaries.json")).context("cannot read canaries.json")?;
+    let data = TrainingData::new(p, &corpus, &canaries)?;
+    Ok(Prepared { corpus, canaries, data, upstream })
+}
+
+/// Every model a run trains, in summary order: the DP target, the baseline, the shadows.
+pub fn model_names(cfg: &crate::config::AuditConfig) -> Vec<String> {
+    let mut models = vec![DP_MODEL.to_string()];
+    if cfg.models.baseline {
+        models.push(NON_DP_MODEL.to_string());
+    }
+    models.extend((0..cfg.models.shadows).map(shadow_name));
+    models
+}
+
+/// The training step of model `name`: its log name, inputs hash and output files.
+pub struct TrainStep {
+    /// `train:<name>`.
+    pub step: String,
+    /// Config hash + model name + upstream outputs.
+    pub inputs_sha256: String,
+    /// `models/<name>/model.json` and `model.safetensors`.
+    pub outputs: [String; 2],
+}
+
+impl TrainStep {
+    /// The step of `name` in run `p` whose corpus and canaries hashed to `upstream`.
+    pub fn new(p: &Pipeline, name: &str, upstream: &str) -> Self {
+        let rel = format!("models/{name}");
+        TrainStep {
+            step: format!("train:{name}"),
+            inputs_sha256: p.inputs_hash(&["train", name, upstream]),
+            outputs: [format!("{rel}/model.json"), format!("{rel}/model.safetensors")],
+        }
+    }
+
+    /// Trains the model (unless a verified result exists on resume) and records its hashes.
+    pub fn run(&self, p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<StepOutcome> {
+        let outputs: Vec<&str> = self.outputs.iter().map(String::as_str).collect();
+        p.step(&self.step, &self.inputs_sha256, &outputs, |p| train_model(p, name, data))
+    }
 }
 
 /// SHA-256 of every input file (or the demo corpus parameters), so a changed input reruns step 1.

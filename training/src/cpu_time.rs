@@ -1,10 +1,58 @@
-//! CPU time of this process, for the cost a model card reports next to ε.
+//! CPU time of this process (or of one job's threads), for the cost a model card reports next to ε.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+/// The threads of one job: a thread pool that trains one model while other pools of the same
+/// process train others. Training inside the pool reports the CPU time of these threads only,
+/// not of the whole process.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadGroup(Arc<Mutex<Vec<u64>>>);
+
+thread_local! {
+    static GROUP: RefCell<Option<ThreadGroup>> = const { RefCell::new(None) };
+}
+
+impl ThreadGroup {
+    /// Adds the calling thread to the group (call from the pool's start handler).
+    pub fn join_current(&self) {
+        if let Some(tid) = current_tid() {
+            self.0.lock().expect("thread group lock").push(tid);
+        }
+        GROUP.with(|g| *g.borrow_mut() = Some(self.clone()));
+    }
+
+    /// User + system CPU seconds of the group's threads (Linux), None elsewhere.
+    fn seconds(&self) -> Option<f64> {
+        let tids = self.0.lock().expect("thread group lock").clone();
+        tids.iter().map(|tid| stat_seconds(&format!("/proc/self/task/{tid}/stat"))).sum()
+    }
+}
+
+/// CPU seconds of the calling thread's [`ThreadGroup`] when it belongs to one, else of the process.
+pub fn cpu_seconds() -> Option<f64> {
+    match GROUP.with(|g| g.borrow().clone()) {
+        Some(group) => group.seconds(),
+        None => process_cpu_seconds(),
+    }
+}
+
+/// The kernel's id of the calling thread, from `/proc/thread-self` (a link to `<pid>/task/<tid>`).
+fn current_tid() -> Option<u64> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
 
 /// User + system CPU seconds this process has used so far (all threads), from
 /// `/proc/self/stat` (fields 14 and 15, in USER_HZ = 100 ticks per second, the Linux ABI);
 /// None where that file does not exist.
 pub fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat_seconds("/proc/self/stat")
+}
+
+/// utime + stime of a `stat` file of procfs (a process's or one thread's), in seconds.
+fn stat_seconds(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) is in parentheses and may contain spaces: split after it.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -27,5 +75,32 @@ mod tests {
         std::hint::black_box(x);
         let after = super::process_cpu_seconds().unwrap();
         assert!(after - before >= 0.1, "{before} → {after} after 0.3 s of busy work");
+    }
+
+    #[test]
+    fn a_thread_group_counts_its_threads_only() {
+        if super::process_cpu_seconds().is_none() {
+            return;
+        }
+        let busy = |ms: u128| {
+            let mut x = 0u64;
+            let start = std::time::Instant::now();
+            while start.elapsed().as_millis() < ms {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            std::hint::black_box(x);
+        };
+        let group = super::ThreadGroup::default();
+        let g = group.clone();
+        // a thread outside the group burns 0.6 s; the group's thread 0.2 s
+        let outsider = std::thread::spawn(move || busy(600));
+        let inside = std::thread::spawn(move || {
+            g.join_current();
+            busy(200);
+            super::cpu_seconds().unwrap()
+        });
+        let own = inside.join().unwrap();
+        outsider.join().unwrap();
+        assert!((0.1..0.45).contains(&own), "group CPU {own} s after 0.2 s of its own work (0.6 s elsewhere)");
     }
 }

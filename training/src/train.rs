@@ -152,7 +152,7 @@ pub fn train(
     let mut order = EpochOrder::new(inputs.len(), train_cfg.data_seed);
     let started = Instant::now();
     let elapsed_before = state.metrics.train_seconds;
-    let (cpu_before, cpu_at_start) = (state.metrics.cpu_seconds.unwrap_or(0.0), crate::cpu_time::process_cpu_seconds());
+    let (cpu_before, cpu_at_start) = (state.metrics.cpu_seconds.unwrap_or(0.0), crate::cpu_time::cpu_seconds());
     let mut segment_tokens = 0u64;
     let log_every = (train_cfg.steps / 100).max(1);
     let mut last_eval = state.metrics.eval_loss;
@@ -187,7 +187,7 @@ pub fn train(
         }
         let elapsed = elapsed_before + started.elapsed().as_secs_f64();
         state.metrics.train_seconds = elapsed;
-        state.metrics.cpu_seconds = cpu_at_start.and_then(|c0| Some(cpu_before + crate::cpu_time::process_cpu_seconds()? - c0));
+        state.metrics.cpu_seconds = cpu_at_start.and_then(|c0| Some(cpu_before + crate::cpu_time::cpu_seconds()? - c0));
         let done = step + 1 == train_cfg.steps;
         let eval_now = !eval_inputs.is_empty() && (done || (train_cfg.eval_every > 0 && (step + 1) % train_cfg.eval_every == 0));
         if eval_now {
