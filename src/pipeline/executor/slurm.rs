@@ -4,6 +4,8 @@
 //! with `sbatch --parsable --array=…`, polls `squeue` (progress: done / running / pending /
 //! failed), resubmits failed tasks up to `retries` times, and returns when every model is
 //! verified by the hashes its task wrote to `audit-log.jsonl`. Ctrl-C cancels the array (`scancel`).
+//! Each submission is recorded in `slurm/submissions.jsonl` (job id, array, time), and each task's
+//! log (`slurm/logs/<job>_<index>.out`) starts with the time the task started.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -201,6 +203,8 @@ pub fn script(sl: &SlurmSection, dir: &Path, binary: &Path, job_name: &str) -> S
     }
     let models = sh_quote(&dir.join("slurm/models.txt").display().to_string());
     s.push_str(&format!("MODEL=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {models})\n"));
+    // the task's start, next to the submission times in slurm/submissions.jsonl (queueing overhead)
+    s.push_str("echo \"vg-audit task $MODEL: started $(date -u +%Y-%m-%dT%H:%M:%S.%NZ) on $(hostname)\"\n");
     s.push_str(&format!("export RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-{}}}\"\n", sl.cpus_per_task));
     s.push_str(&format!(
         "exec {} task train --run {} --model \"$MODEL\"\n",
@@ -228,6 +232,14 @@ fn submit(script: &Path, indices: &[usize], max_parallel: Option<usize>) -> anyh
         bail!("sbatch printed no job id (got {:?})", text.trim());
     }
     ACTIVE.lock().expect("active jobs").push(id.clone());
+    let record = serde_json::json!({
+        "job": id,
+        "array": array_spec(indices, max_parallel),
+        "submitted_at": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+    });
+    let log = script.with_file_name("submissions.jsonl");
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).with_context(|| format!("cannot open {}", log.display()))?;
+    std::io::Write::write_all(&mut f, format!("{record}\n").as_bytes())?;
     Ok(id)
 }
 
