@@ -7,6 +7,7 @@
 
 pub mod adapters;
 pub mod config;
+pub mod device;
 pub mod engine_audit;
 pub mod extraction;
 pub mod pipeline;

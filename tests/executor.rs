@@ -313,20 +313,21 @@ echo "$id;cluster"
     bin
 }
 
-fn with_path(c: &mut Command, bin: &Path) {
-    c.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+/// `run --executor slurm` of the small audit in `root`, with the stand-in Slurm commands first on PATH.
+fn slurm_run(root: &Path, run_tasks: bool) -> Command {
+    std::fs::write(root.join("audit.toml"), SMALL).unwrap();
+    let fake = fake_slurm(root, run_tasks);
+    let mut c = bin_cmd(root, "slurm");
+    c.env("PATH", format!("{}:{}", fake.display(), std::env::var("PATH").unwrap()));
+    c
 }
 
 #[test]
 fn slurm_driver_submits_polls_retries_and_matches_local() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
-    std::fs::write(root.join("audit.toml"), SMALL).unwrap();
     std::fs::write(root.join("fail-once"), "").unwrap();
-    let bin = fake_slurm(root, true);
-    let mut c = bin_cmd(root, "slurm");
-    with_path(&mut c, &bin);
-    let out = c.output().unwrap();
+    let out = slurm_run(root, true).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "run --executor slurm failed:\n{err}");
     assert!(err.contains("train:non-dp failed") && err.contains("FAILED exit 1:0") && err.contains("resubmitting (1/1)"), "{err}");
@@ -358,12 +359,7 @@ fn bin_cmd(root: &Path, kind: &str) -> Command {
 fn slurm_dry_run_writes_the_script_and_submits_nothing() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
-    std::fs::write(root.join("audit.toml"), SMALL).unwrap();
-    let fake = fake_slurm(root, true);
-    let mut c = bin_cmd(root, "slurm");
-    c.arg("--dry-run");
-    with_path(&mut c, &fake);
-    let out = c.output().unwrap();
+    let out = slurm_run(root, true).arg("--dry-run").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("sbatch --array=0-3") && err.contains("--resume"), "{err}");
@@ -381,11 +377,7 @@ fn slurm_dry_run_writes_the_script_and_submits_nothing() {
 fn ctrl_c_cancels_the_job_array() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
-    std::fs::write(root.join("audit.toml"), SMALL).unwrap();
-    let bin = fake_slurm(root, false);
-    let mut c = bin_cmd(root, "slurm");
-    with_path(&mut c, &bin);
-    let child = c.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = slurm_run(root, false).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let t0 = std::time::Instant::now();
     while !root.join("submitted").exists() {
         assert!(t0.elapsed().as_secs() < 120, "nothing was submitted");
@@ -398,4 +390,29 @@ fn ctrl_c_cancels_the_job_array() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("cancelled Slurm job(s) 1001"), "{err}");
     assert_eq!(std::fs::read_to_string(root.join("cancelled")).unwrap().trim(), "1001");
+
+    // the stand-in scancel leaves the tasks queued: a resumed driver must not submit them twice
+    let out = slurm_run(root, false).arg("--resume").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("still in the Slurm queue (1001_0, 1001_1, 1001_2, 1001_3)"), "{err}");
+    assert_eq!(std::fs::read_to_string(root.join("submitted")).unwrap().lines().count(), 1, "submitted again");
+}
+
+#[test]
+fn device_cuda_is_refused_before_any_work() {
+    use vg_audit::device::DeviceChoice;
+    assert_eq!("cpu".parse::<DeviceChoice>(), Ok(DeviceChoice::Cpu));
+    assert_eq!("cuda".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(0)));
+    assert_eq!("cuda:3".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(3)));
+    assert!("gpu".parse::<DeviceChoice>().unwrap_err().contains("cpu, cuda or cuda:N"));
+    assert!("cuda:x".parse::<DeviceChoice>().is_err());
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin().args(["run", "--quick", "--device", "cuda:1", "--out"]).arg(dir.path().join("r")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cuda:1") && err.contains("--device cpu"), "{err}");
+    assert!(!dir.path().join("r").exists(), "work started before the device was refused");
+    let out = bin().args(["task", "train", "--device", "gpu", "--model", "dp", "--run"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -23,6 +23,8 @@ transformers does; prompt i draws from its own stream of --seed, so the output d
 or threads. Output lines: {\"id\", \"prompt_ids\", \"continuation_ids\", \"text\"} (text = the decoded continuation).")]
 pub(crate) struct Args {
     #[command(flatten)]
+    device: super::DeviceArg,
+    #[command(flatten)]
     records: super::ModelRecords,
     /// P: prompt length in token ids (the first P ids of each encoded record).
     #[arg(long, value_name = "P")]
@@ -52,6 +54,7 @@ pub(crate) struct Args {
 
 /// Runs `vg-audit generate`.
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    args.device.check()?;
     let sampling = match args.temperature {
         None => HfDecoding::Greedy,
         Some(t) => HfDecoding::Sample { temperature: t, top_k: args.top_k, top_p: args.top_p },

@@ -33,3 +33,19 @@ pub(crate) struct ModelRecords {
     #[arg(long, default_value = "text", value_name = "NAME")]
     pub(crate) field: String,
 }
+
+/// `--device`, shared by the commands that train, score or generate.
+#[derive(clap::Args)]
+pub(crate) struct DeviceArg {
+    /// Where tensors are computed: cpu, or cuda / cuda:N (needs a build with `--features cuda`;
+    /// this version's engine runs on the CPU only and refuses CUDA before starting).
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
+    pub(crate) device: vg_audit::device::DeviceChoice,
+}
+
+impl DeviceArg {
+    /// Refuses a device this build cannot run on, before any work starts.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        self.device.open().map(drop)
+    }
+}

@@ -12,6 +12,8 @@ use crate::Outcome;
 /// model-card.md into the run directory. With no arguments it audits the built-in demo corpus.
 #[derive(clap::Args)]
 pub(crate) struct Args {
+    #[command(flatten)]
+    device: super::DeviceArg,
     /// audit.toml to use (see `vg-audit init`); default: built-in defaults on the demo corpus.
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
@@ -51,6 +53,7 @@ pub(crate) struct Args {
 
 /// Runs the pipeline and, when a policy is given, the gate.
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    args.device.check()?;
     let mut cfg = match &args.config {
         Some(p) => AuditConfig::load(p)?,
         None => AuditConfig::default(),

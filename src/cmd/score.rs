@@ -25,6 +25,8 @@ higher = more likely a training member: zlib (−mean_nll / zlib bytes), min_k a
 A record with fewer than two tokens has predicted_tokens 0 and empty scores.")]
 pub(crate) struct Args {
     #[command(flatten)]
+    device: super::DeviceArg,
+    #[command(flatten)]
     records: super::ModelRecords,
     /// Keep the first N token ids of each record (default: the model's context length).
     #[arg(long, value_name = "N")]
@@ -64,6 +66,7 @@ fn out_format(path: &Path) -> anyhow::Result<OutFormat> {
 
 /// Runs `vg-audit score`.
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    args.device.check()?;
     let format = out_format(&args.out)?;
     if args.max_tokens.is_some_and(|n| n < 2) {
         bail!("--max-tokens must be ≥ 2 (one token to condition on, one to score)");

@@ -31,6 +31,8 @@ enum Command {
 reads RUN/config.toml, RUN/corpus/ and RUN/canaries.json and writes RUN/models/NAME/. Threads: RAYON_NUM_THREADS \
 (the Slurm script sets it to the task's --cpus-per-task).\n\nExit codes: 0 trained (or already verified), 2 error.")]
 struct TrainArgs {
+    #[command(flatten)]
+    device: super::DeviceArg,
     /// The run directory (prepared by `vg-audit run`).
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
@@ -50,6 +52,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<Outcome> {
+    args.device.check()?;
     let p = Pipeline::attach(&args.run)?;
     let models = steps::model_names(&p.cfg);
     if !models.contains(&args.model) {

@@ -26,6 +26,8 @@ SHA-256 of every file read); a resume refuses a checkpoint whose files changed. 
 of the private data, so starting from them costs no privacy: ε is accounted exactly as from a random start. \
 A checkpoint that is not gpt2 (llama, gemma, …) or whose files are broken is refused (exit 2).")]
 pub(crate) struct Args {
+    #[command(flatten)]
+    device: super::DeviceArg,
     /// A corpus directory written by `vg-audit corpus prepare`.
     #[arg(long)]
     pub(crate) corpus: PathBuf,
@@ -124,6 +126,7 @@ pub(crate) struct Args {
 
 /// Runs `vg-audit train`.
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    args.device.check()?;
     let corpus = vg_corpora::PreparedCorpus::open(&args.corpus).with_context(|| format!("opening corpus {}", args.corpus.display()))?;
     let init = args.init.as_deref().map(super::train_init::Init::open).transpose()?;
     let tokenizer = corpus.tokenizer()?;

@@ -115,12 +115,16 @@ impl Pipeline {
         Ok(log.last_intact(&self.dir, step).map(|e| StepOutcome { outputs: e.outputs.clone() }))
     }
 
-    /// Whether the log (re-read) has a `done` entry of `name` with this inputs hash, without
-    /// hashing its outputs: the cheap check of a progress poll ([`Pipeline::verified`] is the proof).
-    pub fn reported_done(&self, name: &str, inputs_sha256: &str) -> anyhow::Result<bool> {
+    /// The steps whose latest entry in the log (re-read) is `done`, with that entry's inputs hash,
+    /// without hashing outputs: the cheap check of a progress poll ([`Pipeline::verified`] is the proof).
+    pub fn reported_done(&self) -> anyhow::Result<BTreeMap<String, String>> {
         let mut log = self.log.lock().expect("audit log lock");
         log.reload()?;
-        Ok(log.last(name).is_some_and(|e| e.status == "done" && e.inputs_sha256 == inputs_sha256))
+        let mut latest = BTreeMap::new();
+        for e in log.entries() {
+            latest.insert(e.step.clone(), (e.status == "done").then(|| e.inputs_sha256.clone()));
+        }
+        Ok(latest.into_iter().filter_map(|(k, v)| Some((k, v?))).collect())
     }
 
     /// Runs `body` as step `name` unless a verified finished entry exists (on resume).

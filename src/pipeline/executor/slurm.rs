@@ -75,6 +75,15 @@ pub fn train(p: &Pipeline, models: &[String], upstream: &str, opts: &Options) ->
 
 /// Submits the array, polls until every pending model is done, resubmits failures.
 fn wait_for(p: &Pipeline, steps: &[TrainStep], pending: &[usize], script: &Path, job_name: &str, sl: &SlurmSection) -> anyhow::Result<()> {
+    // Tasks of this run still queued (a submission after --dry-run, an earlier driver that was
+    // killed) would train the same models into the same directories: wait for them instead.
+    let queued: Vec<String> = squeue(job_name)?.keys().map(|(job, i)| format!("{job}_{i}")).collect();
+    if !queued.is_empty() {
+        bail!(
+            "tasks of this run are still in the Slurm queue ({}); wait for them (then `run --resume`) or cancel them with scancel",
+            queued.join(", ")
+        );
+    }
     cancel_on_interrupt();
     let mut attempts: BTreeMap<usize, u32> = pending.iter().map(|&i| (i, 1)).collect();
     // model index → the job id of its latest submission
@@ -101,9 +110,10 @@ fn wait_for(p: &Pipeline, steps: &[TrainStep], pending: &[usize], script: &Path,
             Err(e) => return Err(e),
         };
         let (mut running, mut waiting, mut failed) = (0, 0, Vec::new());
+        let reported = p.reported_done()?;
         for (&i, job) in active.clone().iter() {
             let s = &steps[i];
-            if p.reported_done(&s.step, &s.inputs_sha256)? {
+            if reported.get(&s.step) == Some(&s.inputs_sha256) {
                 active.remove(&i);
                 done += 1;
                 continue;
