@@ -307,6 +307,9 @@ echo "$id;cluster"
         ("scancel", format!("#!/bin/sh\necho \"$@\" >> {r}/cancelled\n")),
     ] {
         let p = bin.join(name);
+        if std::fs::read_to_string(&p).is_ok_and(|old| old == body) {
+            continue; // written by an earlier call (and perhaps still running: "text file busy")
+        }
         std::fs::write(&p, body).unwrap();
         Command::new("chmod").arg("+x").arg(&p).status().unwrap();
     }
