@@ -195,3 +195,45 @@ fn a_student_of_outside_guarantee_records_stays_outside() {
     let j = json_out(&vg(&["distill", "--run", s(run), "--teacher", "non-dp", "--student", "tiny", "--synthetic", s(&syn), "--steps", "2", "--batch-size", "4", "--out", s(&student), "--json"]));
     assert_eq!(j["guarantee"]["status"], "outside-guarantee");
 }
+
+#[test]
+fn run_with_synthetic_data_and_a_student_audits_the_student() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("audit.toml");
+    std::fs::write(
+        &cfg,
+        "[corpus]\ndemo_records = 500\nvocab_size = 384\n[canaries]\ncount = 40\nreferences = 10\n\
+         [models]\ncontext = 40\nsteps = 30\nbatch_size = 16\nshadows = 0\n\
+         [extraction]\nenabled = false\n[engine_audit]\nenabled = false\n\
+         [synthetic]\nenabled = true\ncount = 64\nmax_tokens = 30\n[distill]\nstudent = \"tiny\"\nsteps = 10\n",
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let out = vg(&["run", "--config", s(&cfg), "--out", s(&run)]);
+    assert!(out.status.success(), "run failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines(&run.join("synthetic/synthetic.jsonl")).len(), 64);
+    let sum: Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/schema/summary.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    if let Err(errors) = vg_reports::schema::validate(&sum, &schema) {
+        panic!("summary.json does not match the schema: {errors:?}");
+    }
+    let models = sum["models"].as_array().unwrap();
+    let dp = models.iter().find(|m| m["name"] == "dp").unwrap();
+    let student = models.iter().find(|m| m["name"] == "student").expect("the student is audited");
+    assert_eq!(sum["synthetic"]["guarantee"]["status"], "dp");
+    assert_eq!(sum["synthetic"]["count"], 64);
+    let g = &student["inherited"];
+    assert_eq!(g["status"], "dp");
+    assert_eq!(g["epsilon"], dp["dp"]["epsilon"]);
+    assert!(student["utility"]["eval_loss"].as_f64().unwrap().is_finite());
+    assert!(student["mia"]["loss"]["auc"].as_f64().is_some(), "the student is attacked with the teacher's members");
+    // Its bounds are compared with the guarantee it inherits, and stay under it.
+    for (method, b) in student["epsilon_lower_bounds"].as_object().unwrap() {
+        assert_eq!(b["compared_with"]["epsilon"], dp["dp"]["epsilon"], "{method}");
+        assert!(b["epsilon"].as_f64().unwrap() <= dp["dp"]["epsilon"].as_f64().unwrap(), "{method}: {b}");
+    }
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("Synthetic data and distillation"));
+    assert!(html.contains("The synthetic set inherits the DP model&#39;s guarantee") || html.contains("The synthetic set inherits the DP model's guarantee"), "sentence missing");
+}
