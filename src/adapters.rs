@@ -25,6 +25,11 @@ impl TrainedModel {
     pub(crate) fn info(&self) -> &vg_training::ModelJson {
         self.inner.info()
     }
+
+    /// The loaded checkpoint (weights, model.json, directory).
+    pub fn loaded(&self) -> &LoadedModel {
+        &self.inner
+    }
 }
 
 impl TokenScorer for TrainedModel {

@@ -24,6 +24,10 @@ pub struct AuditConfig {
     pub extraction: ExtractionSection,
     /// White-box audit of the DP-SGD engine.
     pub engine_audit: EngineAuditSection,
+    /// Synthetic records sampled from the DP model (post-processing: they inherit its guarantee).
+    pub synthetic: SyntheticSection,
+    /// A student distilled from the DP model on the synthetic records, audited like the others.
+    pub distill: DistillSection,
     /// Report settings.
     pub report: ReportSection,
     /// CI gate policy applied at the end of the run.
@@ -344,6 +348,50 @@ impl Default for EngineAuditSection {
     }
 }
 
+/// Synthetic data settings: unconditional samples from the DP model, filtered without reading
+/// the private data (PII detectors, length, de-duplication), so they keep its guarantee.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyntheticSection {
+    /// Sample synthetic records from the DP model (step `synth`, `synthetic/synthetic.jsonl`).
+    pub enabled: bool,
+    /// Records kept.
+    pub count: usize,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Sample among the k most likely tokens (0: all).
+    pub top_k: usize,
+    /// New tokens per record at most (0: the context length minus one).
+    pub max_tokens: usize,
+}
+
+impl Default for SyntheticSection {
+    fn default() -> Self {
+        SyntheticSection { enabled: false, count: 1000, temperature: 1.0, top_k: 0, max_tokens: 0 }
+    }
+}
+
+/// Distillation settings: a non-private student trained on the synthetic records (hard labels) or
+/// on the DP model's soft labels over them; audited like every other model.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistillSection {
+    /// Student preset (tiny, small, base); empty: no student.
+    pub student: String,
+    /// "soft" (the teacher's next-token distributions) or "hard" (the synthetic text).
+    pub labels: String,
+    /// Temperature of the soft labels.
+    pub temperature: f64,
+    /// Optimizer steps (0: models.steps).
+    pub steps: usize,
+}
+
+impl Default for DistillSection {
+    fn default() -> Self {
+        DistillSection { student: String::new(), labels: "soft".into(), temperature: 2.0, steps: 0 }
+    }
+}
+
 /// Report settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -463,6 +511,24 @@ impl AuditConfig {
         for line in sl.extra.iter().chain(&sl.setup).chain([&sl.time, &sl.mem]).chain(&sl.partition) {
             if line.contains('\n') {
                 bail!("executor.slurm settings are single lines (got {line:?})");
+            }
+        }
+        let (sy, d) = (&self.synthetic, &self.distill);
+        if sy.enabled && (sy.count == 0 || !(sy.temperature > 0.0 && sy.temperature.is_finite())) {
+            bail!("synthetic.count must be ≥ 1 and synthetic.temperature > 0 (got {} and {})", sy.count, sy.temperature);
+        }
+        if !d.student.is_empty() {
+            if !sy.enabled {
+                bail!("distill.student = {:?} learns from the synthetic records: set synthetic.enabled = true", d.student);
+            }
+            if !["tiny", "small", "base"].contains(&d.student.as_str()) {
+                bail!("distill.student must be tiny, small or base (got {:?})", d.student);
+            }
+            if d.labels != "soft" && d.labels != "hard" {
+                bail!("distill.labels must be \"soft\" or \"hard\" (got {:?})", d.labels);
+            }
+            if !(d.temperature > 0.0 && d.temperature.is_finite()) {
+                bail!("distill.temperature must be > 0 (got {})", d.temperature);
             }
         }
         let e = &self.engine_audit;

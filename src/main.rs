@@ -84,6 +84,10 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Write a run's model as a Hugging Face gpt2 checkpoint (transformers loads it).
     Export(cmd::export::Args),
+    /// Synthetic records sampled from a run's DP model, with the guarantee they inherit (sidecar).
+    Synth(cmd::synth::Args),
+    /// Train a small student from a run's DP model (its synthetic records or soft labels).
+    Distill(cmd::distill::Args),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +111,8 @@ fn main() -> ExitCode {
         Command::Generate(a) => cmd::generate::run(a),
         Command::Audit(a) => cmd::audit::run(a),
         Command::Export(a) => cmd::export::run(a),
+        Command::Synth(a) => cmd::synth::run(a),
+        Command::Distill(a) => cmd::distill::run(a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -12,4 +12,5 @@ mod memorization;
 mod report;
 mod run;
 mod scan;
+mod synth;
 mod train_init;

@@ -28,6 +28,7 @@ pub mod headline;
 pub mod html;
 mod page;
 mod plots;
+mod post_processing;
 pub mod release_policy;
 mod render;
 mod rundir;
@@ -52,8 +53,8 @@ pub use rundir::{
 };
 pub use summary::{
     BoundSummary, CanaryRecoverySummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, ExposureStats,
-    ExposureSummary, GateOutcome, Machine, Memorization, MiaResult, ModelSummary, RateInterval,
-    RuleResult, RunMetadata, ShadowModels, Summary, Utility, SCHEMA_VERSION,
+    ExposureSummary, GateOutcome, InheritedGuarantee, Machine, Memorization, MiaResult, ModelSummary, RateInterval,
+    RuleResult, RunMetadata, ShadowModels, Summary, SyntheticSummary, Utility, SCHEMA_VERSION,
 };
 
 /// Result alias of this crate.

@@ -31,6 +31,7 @@ pub fn render_report(summary: &Summary, data: &ReportData) -> String {
     b.push_str(&verdict(summary));
     b.push_str(&bounds(summary));
     b.push_str(&budget(summary));
+    b.push_str(&crate::post_processing::section(summary));
     b.push_str(&crate::sections::mia(summary, data));
     b.push_str(&crate::sections::exposure(summary, data));
     b.push_str(&crate::sections::memorization(summary));

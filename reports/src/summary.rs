@@ -34,6 +34,9 @@ pub struct Summary {
     /// Set by `vg-audit audit --model`: models trained elsewhere, on a given member/non-member split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_audit: Option<crate::ExternalAudit>,
+    /// Synthetic records sampled from the DP model (`[synthetic]` in audit.toml).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<SyntheticSummary>,
 }
 
 /// Run metadata: versions, input hashes, non-secret seeds, timing, machine, run flags.
@@ -121,6 +124,46 @@ pub struct ModelSummary {
     /// What training this model cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
+    /// For a student distilled from a DP teacher: the guarantee it inherits and how it was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherited: Option<InheritedGuarantee>,
+}
+
+/// The guarantee data or a model made from a DP model inherits (post-processing), as the synth
+/// sidecar and the student's model.json record it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InheritedGuarantee {
+    /// ε of the source model (null: trained without DP-SGD).
+    pub epsilon: Option<f64>,
+    /// δ of the source model.
+    pub delta: Option<f64>,
+    /// The privacy unit.
+    pub unit: String,
+    /// SHA-256 of the source model's weights.
+    pub model_sha256: String,
+    /// `dp` or `outside-guarantee`.
+    pub status: String,
+    /// Why it is outside the guarantee (null when `dp`).
+    pub reason: Option<String>,
+    /// One plain sentence for a reader.
+    pub sentence: String,
+    /// How it was made (e.g. "distilled from dp: soft labels at T = 2 over synthetic text").
+    pub made_by: String,
+}
+
+/// The synthetic records sampled from the DP model in the run (`[synthetic]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticSummary {
+    /// Records written.
+    pub count: u64,
+    /// Samples drawn (kept + dropped by the filters).
+    pub drawn: u64,
+    /// Sampling throughput (tokens per second).
+    pub tokens_per_second: f64,
+    /// The guarantee the records inherit.
+    pub guarantee: InheritedGuarantee,
 }
 
 /// What training one model cost, next to its ε and δ (the hardware is `run.machine`).

@@ -108,6 +108,20 @@ impl ExternalModel {
         }
     }
 
+    /// A generation prompt: the model's start token, then the tokens of `text` if any (no end of
+    /// sequence: the model continues it).
+    pub fn prompt_ids(&self, text: Option<&str>) -> anyhow::Result<Vec<u32>> {
+        match (self, text) {
+            (ExternalModel::Hf(m), None) => Ok(vec![m.arch().bos_token_id.unwrap_or(0)]),
+            (ExternalModel::Hf(m), Some(t)) => Ok(m.encode(t)?),
+            (ExternalModel::Ours { .. }, None) => Ok(vec![vg_corpora::tokens::BOS]),
+            (ExternalModel::Ours { tokenizer, .. }, Some(t)) => {
+                let ids = vg_corpora::tokenizer::encode_all(tokenizer, &[t])?.remove(0);
+                Ok(std::iter::once(vg_corpora::tokens::BOS).chain(ids).collect())
+            }
+        }
+    }
+
     /// Text of ids, special tokens skipped.
     pub fn decode(&self, ids: &[u32]) -> anyhow::Result<String> {
         match self {
@@ -116,34 +130,27 @@ impl ExternalModel {
         }
     }
 
-    /// Prompts per call of [`Self::continue_prompts`] that keep results identical to one call
-    /// (Hugging Face models take a stream offset; ours decode the whole list at once).
+    /// Prompts per call of [`Self::continue_prompts`] (results do not depend on it: prompt i
+    /// always samples from stream `first_stream + i`); sized to keep a progress bar moving while
+    /// leaving whole batches for the decoders.
     pub fn generation_chunk(&self, n: usize) -> usize {
         match self {
             ExternalModel::Hf(_) => 32,
-            ExternalModel::Ours { .. } => n.max(1),
+            ExternalModel::Ours { .. } => n.clamp(1, 256),
         }
     }
 
-    /// Continuations with the full sampling choice (top-p included), stopping at end of sequence;
-    /// prompt i samples from stream `first_stream + i` of `seed`.
+    /// Continuations with the full sampling choice (temperature, top-k, top-p), stopping at end
+    /// of sequence; prompt i samples from stream `first_stream + i` of `seed`.
     pub fn continue_prompts(&self, prompts: &[Vec<u32>], first_stream: u64, max_new: usize, sampling: &HfDecoding, seed: u64) -> anyhow::Result<Vec<Vec<u32>>> {
         match self {
             ExternalModel::Hf(m) => Ok(m.generate(prompts, max_new, sampling, true, seed, first_stream)?),
-            ExternalModel::Ours { .. } if first_stream != 0 => {
-                anyhow::bail!("models of a vg-audit run decode all prompts in one call (see generation_chunk)")
-            }
             ExternalModel::Ours { model, .. } => {
                 let decoding = match sampling {
-                    HfDecoding::Greedy => Sampling::Greedy,
-                    HfDecoding::Sample { temperature, top_k, top_p: None } => {
-                        Sampling::TopK { k: top_k.unwrap_or(usize::MAX), temperature: *temperature }
-                    }
-                    HfDecoding::Sample { top_p: Some(_), .. } => {
-                        anyhow::bail!("--top-p is supported for Hugging Face checkpoints; models of a vg-audit run sample with --top-k and --temperature")
-                    }
+                    HfDecoding::Greedy => vg_training::Decoding::Greedy,
+                    HfDecoding::Sample { temperature, top_k, top_p } => vg_training::Decoding::Sample { temperature: *temperature, top_k: *top_k, top_p: *top_p },
                 };
-                Ok(model.generate(prompts, max_new, &decoding, seed)?)
+                Ok(model.loaded().generate_streams(prompts, first_stream, max_new, &decoding, seed)?)
             }
         }
     }

@@ -430,6 +430,7 @@ fn build_summary(p: &Pipeline, targets: &[String], claims: &[Option<DpClaim>], e
         engine_audit: None,
         gate: None,
         external_audit: Some(external),
+        synthetic: None,
     };
     Ok((summary, data))
 }

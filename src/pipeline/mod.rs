@@ -13,6 +13,8 @@ pub mod records;
 pub mod scoring;
 pub mod steps;
 pub mod summary;
+pub mod synth;
+pub mod distill;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

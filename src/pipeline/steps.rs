@@ -24,6 +24,12 @@ pub struct RunResult {
 pub const DP_MODEL: &str = "dp";
 /// The non-private baseline.
 pub const NON_DP_MODEL: &str = "non-dp";
+/// The student distilled from the DP model (`[distill]`).
+pub const STUDENT_MODEL: &str = "student";
+/// The synthetic records sampled from the DP model (`[synthetic]`), and their guarantee sidecar.
+pub const SYNTHETIC_RECORDS: &str = "synthetic/synthetic.jsonl";
+/// The sidecar of [`SYNTHETIC_RECORDS`].
+pub const SYNTHETIC_SIDECAR: &str = "synthetic/synthetic.guarantee.json";
 
 /// Shadow model `k`'s name.
 pub fn shadow_name(k: usize) -> String {
@@ -39,11 +45,30 @@ pub fn run_all(p: &mut Pipeline, exec: &super::executor::Options) -> anyhow::Res
     let Prepared { corpus, canaries, data, upstream } = prepare(p)?;
 
     // 3. training, by the configured executor (here, or as a Slurm job array)
-    let models = model_names(&p.cfg);
+    let mut models = model_names(&p.cfg);
     let Some(trained) = super::executor::train_all(p, &data, &models, &upstream, exec)? else {
         return Ok(None);
     };
-    let trained_digest: String = trained.iter().map(outputs_digest).collect();
+    let mut trained: Vec<String> = trained.iter().map(outputs_digest).collect();
+    // 3b. post-processing of the DP model: synthetic records, and a student distilled from it
+    if p.cfg.synthetic.enabled {
+        let dp_digest = trained[0].clone();
+        let synth_out = p.step("synth", &p.inputs_hash(&["synth", &dp_digest]), &[SYNTHETIC_RECORDS, SYNTHETIC_SIDECAR], synthesize)?;
+        if !p.cfg.distill.student.is_empty() {
+            let rel = format!("models/{STUDENT_MODEL}");
+            let outputs = [format!("{rel}/model.json"), format!("{rel}/model.safetensors")];
+            let outputs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+            let o = p.step(
+                &format!("train:{STUDENT_MODEL}"),
+                &p.inputs_hash(&["distill", &dp_digest, &outputs_digest(&synth_out)]),
+                &outputs,
+                distill,
+            )?;
+            trained.push(outputs_digest(&o));
+            models.push(STUDENT_MODEL.to_string());
+        }
+    }
+    let trained_digest: String = trained.concat();
 
     // 4. scoring
     let scores_out = p.step(
@@ -452,6 +477,54 @@ fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<
     let train = info.metrics.train_loss.map(|t| format!(", final train loss {t:.3}")).unwrap_or_default();
     let loss = format!("{held_out}{train}");
     p.say(&format!("  {name}: {} examples{loss}{}", examples.len(), eps.unwrap_or_default()));
+    Ok(())
+}
+
+/// Step 3b: unconditional samples from the DP model, filtered by the PII detectors, length and
+/// de-duplication only (none reads the private data, so the records keep the model's guarantee).
+fn synthesize(p: &Pipeline) -> anyhow::Result<()> {
+    let sy = &p.cfg.synthetic;
+    let opts = super::synth::SynthOptions {
+        count: sy.count,
+        prompts: None,
+        prompt_field: "text".into(),
+        sampling: vg_training::hf::HfDecoding::Sample { temperature: sy.temperature, top_k: (sy.top_k > 0).then_some(sy.top_k), top_p: None },
+        max_tokens: if sy.max_tokens == 0 { p.cfg.models.context - 1 } else { sy.max_tokens },
+        seed: p.cfg.run.seed,
+        filters: super::synth::Filters { min_chars: p.cfg.corpus.min_chars, drop_pii: true, dedup: true, ..Default::default() },
+    };
+    std::fs::create_dir_all(p.dir.join("synthetic"))?;
+    let bar = progress::bar(sy.count as u64, "synth", "records");
+    let side = super::synth::synthesize(&p.dir, &p.dir.join("models").join(DP_MODEL), &opts, &p.dir.join(SYNTHETIC_RECORDS), &mut |kept, _| {
+        bar.set_position(kept as u64)
+    })?;
+    bar.finish_and_clear();
+    p.say(&format!("  synthetic: {} records ({} drawn, {:.0} tokens/s); {}", side.count, side.drawn, side.tokens_per_second, side.guarantee.sentence("the set")));
+    Ok(())
+}
+
+/// Step 3b: the student, trained without DP-SGD on the synthetic records (or the DP model's soft
+/// labels over them), with the run's schedule.
+fn distill(p: &Pipeline) -> anyhow::Result<()> {
+    let (d, m) = (&p.cfg.distill, &p.cfg.models);
+    let source = super::distill::DistillSource::Synthetic(p.dir.join(SYNTHETIC_RECORDS));
+    let labels = if d.labels == "hard" { vg_training::DistillLabels::Hard } else { vg_training::DistillLabels::Soft { temperature: d.temperature } };
+    let steps = if d.steps == 0 { m.steps } else { d.steps } as u64;
+    let opts = super::distill::DistillOptions {
+        student: d.student.clone(),
+        source,
+        field: "text".into(),
+        labels,
+        steps,
+        batch_size: m.batch_size,
+        lr: m.learning_rate,
+        seed: p.cfg.run.seed.wrapping_add(hash_name(STUDENT_MODEL)),
+    };
+    let bar = progress::bar(steps, STUDENT_MODEL, "steps");
+    let info = super::distill::distill_student(&p.dir, DP_MODEL, &opts, &p.dir.join("models").join(STUDENT_MODEL), true, &mut |pr| bar.set_position(pr.step))?;
+    bar.finish_and_clear();
+    let held_out = info.metrics.eval_loss.map(|e| format!(", held-out loss {e:.3}")).unwrap_or_default();
+    p.say(&format!("  {STUDENT_MODEL}: {} ({} labels){held_out}", d.student, d.labels));
     Ok(())
 }
 

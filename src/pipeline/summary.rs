@@ -85,6 +85,7 @@ pub fn build(
         engine_audit: engine.as_ref().map(engine_summary),
         gate: None,
         external_audit: None,
+        synthetic: synthetic_summary(&p.dir)?,
     };
     // A verdict without being asked: the default release policy until a policy file replaces it.
     let verdict = vg_reports::release_policy::default_release_verdict(&summary);
@@ -104,12 +105,73 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
         truncation_note: (d.sampler != vg_accounting::Sampler::Poisson)
             .then(|| format!("ε accounts for {} (truncated-Poisson PLD, arXiv:2508.15089)", d.sampler.describe())),
     });
-    // Records meet the per-record guarantee; canaries repeated r times the group guarantee.
-    let comparison = comparison_for(dp.as_ref(), 1);
+    // Records meet the per-record guarantee; canaries repeated r times the group guarantee; a
+    // student the guarantee it inherits from its teacher.
+    let comparison = match info.train_config.distill.as_ref().map(|d| &d.guarantee) {
+        Some(g) => inherited_comparison(g),
+        None => comparison_for(dp.as_ref(), 1),
+    };
     let utility = info.metrics.eval_loss.map(|l| Utility { eval_loss: l, perplexity: l.exp() });
     let mut summary = model_summary_of(name, dp, utility, comparison, r, a, extraction);
     summary.cost = Some(cost_of(info));
+    summary.inherited = info.train_config.distill.as_ref().map(|d| {
+        let labels = match d.labels {
+            vg_training::DistillLabels::Hard => "hard labels (the text)".to_string(),
+            vg_training::DistillLabels::Soft { temperature } => format!("the teacher's soft labels at T = {temperature}"),
+        };
+        let made_by = format!("distilled from the model with weights SHA-256 {}… on {} over {} text", &d.teacher_sha256[..12], labels, d.data_source);
+        inherited_summary(&d.guarantee, &format!("The student {name}"), made_by)
+    });
     summary
+}
+
+/// A bound on a student is compared with what it inherits: the teacher's (ε, δ) while its status
+/// is `dp` (post-processing), no finite guarantee otherwise.
+fn inherited_comparison(g: &vg_training::InheritedGuarantee) -> Comparison {
+    match (g.status, g.epsilon, g.delta) {
+        (vg_training::GuaranteeStatus::Dp, Some(e), Some(d)) => Comparison {
+            guarantee: "per-record guarantee inherited from the DP teacher (post-processing of its outputs)".into(),
+            group_size: 1,
+            epsilon: Some(e),
+            delta: Some(d),
+        },
+        _ => Comparison {
+            guarantee: format!("none: outside the teacher's guarantee ({})", g.reason.as_deref().unwrap_or("no DP teacher")),
+            group_size: 1,
+            epsilon: None,
+            delta: None,
+        },
+    }
+}
+
+/// The summary's form of an inherited guarantee, with its sentence.
+fn inherited_summary(g: &vg_training::InheritedGuarantee, what: &str, made_by: String) -> vg_reports::InheritedGuarantee {
+    vg_reports::InheritedGuarantee {
+        epsilon: g.epsilon,
+        delta: g.delta,
+        unit: g.unit.clone(),
+        model_sha256: g.model_sha256.clone(),
+        status: g.status.name().into(),
+        reason: g.reason.clone(),
+        sentence: g.sentence(what),
+        made_by,
+    }
+}
+
+/// The `[synthetic]` records' summary, from their sidecar (None when the run made none).
+fn synthetic_summary(dir: &Path) -> anyhow::Result<Option<vg_reports::SyntheticSummary>> {
+    let records = dir.join(super::steps::SYNTHETIC_RECORDS);
+    if !records.exists() {
+        return Ok(None);
+    }
+    let side = super::synth::Sidecar::load_for(&records)?;
+    let made_by = format!("sampled from the DP model ({}), filtered by PII, length and de-duplication", side.model);
+    Ok(Some(vg_reports::SyntheticSummary {
+        count: side.count as u64,
+        drawn: side.drawn as u64,
+        tokens_per_second: side.tokens_per_second,
+        guarantee: inherited_summary(&side.guarantee, "The synthetic set", made_by),
+    }))
 }
 
 /// A model's summary from its DP parameters (if any), utility, the guarantee its record-level
@@ -192,6 +254,7 @@ pub(super) fn model_summary_of(
         memorization: extraction.map(memorization_summary),
         verdict: None,
         cost: None,
+        inherited: None,
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use vg_corpora::fsutil::atomic_write;
 
-use crate::generate::{generate, Decoding};
+use crate::generate::{generate_streams, Decoding};
 use crate::model::Gpt;
 use crate::scoring::{token_stats, TokenStats, SCORING_BATCH_SIZE};
 use crate::{Error, GptConfig, Result, TrainConfig};
@@ -297,6 +297,11 @@ impl LoadedModel {
 
     /// Continuations of full-input prompts (new tokens only, stopping at EOS).
     pub fn generate(&self, prompts: &[Vec<u32>], max_new_tokens: usize, decoding: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>> {
-        generate(&self.model, prompts, max_new_tokens, decoding, seed)
+        generate_streams(&self.model, prompts, 0, max_new_tokens, decoding, seed)
+    }
+
+    /// [`Self::generate`] with prompt i on sampling stream `first_stream + i` (chunked decoding).
+    pub fn generate_streams(&self, prompts: &[Vec<u32>], first_stream: u64, max_new_tokens: usize, decoding: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>> {
+        generate_streams(&self.model, prompts, first_stream, max_new_tokens, decoding, seed)
     }
 }

@@ -213,6 +213,10 @@ pub struct TrainConfig {
     /// `init_seed`. With it, examples are full model inputs encoded by the checkpoint's tokenizer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<crate::hf::init::InitCheckpoint>,
+    /// Distillation from a DP teacher (labels, sources, inherited guarantee); `None` for a model
+    /// trained on its own data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<crate::inherit::Distillation>,
 }
 
 impl Default for TrainConfig {
@@ -233,6 +237,7 @@ impl Default for TrainConfig {
             dp: None,
             provenance: Provenance::default(),
             init: None,
+            distill: None,
         }
     }
 }
@@ -254,6 +259,16 @@ impl TrainConfig {
         }
         if self.dtype != "f32" && self.dtype != "f64" {
             return Err(Error::param("dtype", &self.dtype, "use f32 or f64"));
+        }
+        if let Some(d) = &self.distill {
+            if self.dp.is_some() {
+                return Err(Error::param("distill", "dp", "a student is trained non-privately: it inherits the teacher's guarantee"));
+            }
+            if let crate::inherit::DistillLabels::Soft { temperature } = d.labels {
+                if !(temperature > 0.0 && temperature.is_finite()) {
+                    return Err(Error::param("distillation temperature", temperature, "must be a positive finite number"));
+                }
+            }
         }
         if let Some(dp) = &self.dp {
             if !(dp.clip_norm > 0.0 && dp.clip_norm.is_finite()) {

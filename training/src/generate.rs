@@ -21,6 +21,39 @@ pub enum Decoding {
         /// Softmax temperature (> 0).
         temperature: f64,
     },
+    /// Sample after dividing logits by `temperature`, keeping the `top_k` most likely tokens
+    /// (all when None), then the smallest prefix whose probability reaches `top_p` (when set).
+    Sample {
+        /// Softmax temperature (> 0).
+        temperature: f64,
+        /// Candidates kept (≥ 1), if any limit.
+        top_k: Option<usize>,
+        /// Nucleus mass in (0, 1], if any limit.
+        top_p: Option<f64>,
+    },
+}
+
+impl Decoding {
+    /// Refuses impossible parameters (k = 0, temperature ≤ 0, top-p outside (0, 1]) before any work.
+    pub fn validate(&self) -> Result<()> {
+        let (temperature, k, p) = match self {
+            Decoding::Greedy => return Ok(()),
+            Decoding::TopK { k, temperature } => (*temperature, Some(*k), None),
+            Decoding::Sample { temperature, top_k, top_p } => (*temperature, *top_k, *top_p),
+        };
+        if k == Some(0) {
+            return Err(Error::param("top_k", 0, "must be ≥ 1"));
+        }
+        if !(temperature > 0.0 && temperature.is_finite()) {
+            return Err(Error::param("temperature", temperature, "must be a positive finite number"));
+        }
+        if let Some(p) = p {
+            if !(p > 0.0 && p <= 1.0) {
+                return Err(Error::param("top_p", p, "must lie in (0, 1]"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Prompts decoded together in one batch (rows of equal prompt length share every forward pass).
@@ -33,14 +66,13 @@ const GENERATION_BATCH_SIZE: usize = 32;
 /// Prompts of equal length are decoded in batches (one forward pass per new token for the whole
 /// batch, KV cache, logits of the last position only); batches run in parallel on rayon.
 pub fn generate(model: &Gpt, prompts: &[Vec<u32>], max_new_tokens: usize, decoding: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>> {
-    if let Decoding::TopK { k, temperature } = decoding {
-        if *k == 0 {
-            return Err(Error::param("top_k", k, "must be ≥ 1"));
-        }
-        if !(*temperature > 0.0 && temperature.is_finite()) {
-            return Err(Error::param("temperature", temperature, "must be a positive finite number"));
-        }
-    }
+    generate_streams(model, prompts, 0, max_new_tokens, decoding, seed)
+}
+
+/// [`generate`] with prompt i drawing from ChaCha20 stream `first_stream + i` of `seed`, so a
+/// long list can be decoded in chunks (for a progress bar) with the same result as in one call.
+pub fn generate_streams(model: &Gpt, prompts: &[Vec<u32>], first_stream: u64, max_new_tokens: usize, decoding: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>> {
+    decoding.validate()?;
     let ctx = model.config().context_length;
     let trimmed: Vec<&[u32]> = prompts.iter().map(|p| if p.is_empty() { &[BOS][..] } else { &p[p.len().saturating_sub(ctx - 1)..] }).collect();
     // Equal-length prompts together (stable by index), in batches of at most GENERATION_BATCH_SIZE.
@@ -50,7 +82,8 @@ pub fn generate(model: &Gpt, prompts: &[Vec<u32>], max_new_tokens: usize, decodi
     for run in order.chunk_by(|&a, &b| trimmed[a].len() == trimmed[b].len()) {
         batches.extend(run.chunks(GENERATION_BATCH_SIZE));
     }
-    let done: Vec<Result<Vec<Vec<u32>>>> = batches.par_iter().map(|idx| continue_batch(model, &trimmed, idx, max_new_tokens, decoding, seed)).collect();
+    let done: Vec<Result<Vec<Vec<u32>>>> =
+        batches.par_iter().map(|idx| continue_batch(model, &trimmed, idx, first_stream, max_new_tokens, decoding, seed)).collect();
     let mut out = vec![Vec::new(); prompts.len()];
     for (idx, conts) in batches.iter().zip(done) {
         for (&i, c) in idx.iter().zip(conts?) {
@@ -62,7 +95,7 @@ pub fn generate(model: &Gpt, prompts: &[Vec<u32>], max_new_tokens: usize, decodi
 
 /// Decodes the prompts `idx` (all of one length) together; rows leave the batch (and the cache)
 /// when they finish.
-fn continue_batch(model: &Gpt, prompts: &[&[u32]], idx: &[usize], max_new: usize, decoding: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>> {
+fn continue_batch(model: &Gpt, prompts: &[&[u32]], idx: &[usize], first_stream: u64, max_new: usize, decoding: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>> {
     let ctx = model.config().context_length;
     let mut outs = vec![Vec::new(); idx.len()];
     if max_new == 0 || idx.is_empty() {
@@ -72,7 +105,7 @@ fn continue_batch(model: &Gpt, prompts: &[&[u32]], idx: &[usize], max_new: usize
         .iter()
         .map(|&i| {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
-            rng.set_stream(i as u64);
+            rng.set_stream(first_stream + i as u64);
             rng
         })
         .collect();
@@ -119,6 +152,7 @@ fn choose(logits: &[f64], decoding: &Decoding, rng: &mut ChaCha20Rng) -> u32 {
     match decoding {
         Decoding::Greedy => next_token(logits, None, rng),
         Decoding::TopK { k, temperature } => next_token(logits, Some((*temperature, Some(*k), None)), rng),
+        Decoding::Sample { temperature, top_k, top_p } => next_token(logits, Some((*temperature, *top_k, *top_p)), rng),
     }
 }
 
@@ -201,6 +235,21 @@ mod tests {
             // second is predicted at its last position, then generation stops.
             assert_eq!(together[9].len(), 2);
         }
+    }
+
+    #[test]
+    fn chunks_with_stream_offsets_equal_one_call() {
+        let cfg = crate::GptConfig { preset: "custom".into(), vocab_size: 40, context_length: 24, n_layer: 1, n_embd: 16, n_head: 2, mlp_ratio: 4, ln_eps: 1e-5 };
+        let model = Gpt::new(&cfg, DType::F32, 5).unwrap();
+        let prompts = vec![vec![BOS]; 10];
+        let d = Decoding::Sample { temperature: 1.0, top_k: Some(20), top_p: Some(0.9) };
+        let whole = generate(&model, &prompts, 8, &d, 3).unwrap();
+        let mut parts = generate_streams(&model, &prompts[..4], 0, 8, &d, 3).unwrap();
+        parts.extend(generate_streams(&model, &prompts[4..], 4, 8, &d, 3).unwrap());
+        assert_eq!(whole, parts);
+        // Unconditional samples differ between streams (40 tokens, 8 draws each).
+        assert!(whole.iter().any(|c| c != &whole[0]));
+        assert!(Decoding::Sample { temperature: 1.0, top_k: None, top_p: Some(1.5) }.validate().is_err());
     }
 
     #[test]

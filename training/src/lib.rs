@@ -13,6 +13,8 @@
 //!   are the hooks the white-box engine audit (in the `vg-audit` library) drives.
 //! - [`train()`]: the whole loop with evaluation, curve, checkpoints and resume.
 //! - [`LoadedModel`]: a finished model for scoring ([`TokenStats`]) and generation.
+//! - [`distill()`] and [`InheritedGuarantee`]: a non-private student trained on a DP teacher's
+//!   soft labels, and the guarantee that synthetic data and students inherit from the teacher.
 //!
 //! # Example: two DP-SGD steps on a tiny model
 //! ```
@@ -42,10 +44,12 @@ mod batch;
 mod checkpoint;
 mod config;
 mod cpu_time;
+mod distill;
 mod dpsgd;
 mod error;
 mod generate;
 mod hooks;
+mod inherit;
 pub mod hf;
 mod kernels;
 mod model;
@@ -66,11 +70,12 @@ pub use dpsgd::engine::{DpSgd, DpSgdBuilder, DpStep, GradientCanary, StepObserve
 pub use dpsgd::engine::EngineFaults;
 pub use dpsgd::noise::{poisson_sample, DpRandomness};
 pub use error::{Error, Result};
-pub use generate::{generate, Decoding};
+pub use generate::{generate, generate_streams, Decoding};
 pub use model::Gpt;
 pub use optimizer::Optimizer;
 pub use privacy::{resolve_privacy, sampling_rate};
 pub use request::{default_delta, DpRequest, TrainRequest, DEFAULT_EPSILON};
 pub use scoring::{mean_loss, token_stats, TokenStats, SCORING_BATCH_SIZE};
 pub use shadows::shadow_assignment;
-pub use train::{train, TrainProgress};
+pub use train::{distill, train, TrainProgress};
+pub use inherit::{DistillLabels, Distillation, GuaranteeStatus, InheritedGuarantee};

@@ -403,8 +403,7 @@ pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Log-softmax over the last dim with a detached max shift (the unfused reference of the
-/// fused cross-entropy kernel).
-#[cfg(test)]
+/// fused cross-entropy kernel; the student's side of soft-label distillation).
 pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
     let diff = x.broadcast_sub(&max)?;

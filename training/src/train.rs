@@ -10,7 +10,9 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{param_tensors, read_tensors, save_model, write_tensors, CurvePoint, DataHashes, DpRecord, Metrics, ModelJson, MODEL_FORMAT, STATE_FORMAT};
+use crate::distill::soft_label_gradient;
 use crate::dpsgd::clip::summed_gradient;
+use crate::inherit::DistillLabels;
 use crate::dpsgd::noise::{seeded_rng, DpRandomness};
 use crate::privacy::resolve_privacy;
 use crate::scoring::mean_loss;
@@ -62,6 +64,51 @@ pub fn train(
     train_cfg: &TrainConfig,
     out_dir: &Path,
     resume: bool,
+    progress: &mut dyn FnMut(&TrainProgress),
+) -> Result<ModelJson> {
+    if matches!(train_cfg.distill.as_ref().map(|d| d.labels), Some(DistillLabels::Soft { .. })) {
+        return Err(Error::param("distill.labels", "soft", "soft labels need the teacher: call distill()"));
+    }
+    train_impl(train_examples, eval_examples, model_cfg, train_cfg, out_dir, resume, None, progress)
+}
+
+/// Trains a student on the soft labels of `teacher` (see [`crate::inherit::DistillLabels::Soft`])
+/// over `train_examples` (text tokens, as for [`train`]), non-privately; `train_cfg.distill` must
+/// ask for soft labels and record the teacher. The student shares the teacher's vocabulary and
+/// may not see longer inputs than the teacher's context. Writes model.json like [`train`].
+#[allow(clippy::too_many_arguments)]
+pub fn distill(
+    train_examples: &[Vec<u32>],
+    eval_examples: &[Vec<u32>],
+    model_cfg: &GptConfig,
+    train_cfg: &TrainConfig,
+    teacher: &Gpt,
+    out_dir: &Path,
+    resume: bool,
+    progress: &mut dyn FnMut(&TrainProgress),
+) -> Result<ModelJson> {
+    let Some(DistillLabels::Soft { temperature }) = train_cfg.distill.as_ref().map(|d| d.labels) else {
+        return Err(Error::param("distill.labels", "hard", "distill() trains on soft labels; train() trains on the text"));
+    };
+    let tc = teacher.config();
+    if tc.vocab_size != model_cfg.vocab_size {
+        return Err(Error::param("student vocab_size", model_cfg.vocab_size, format!("must equal the teacher's {} (one tokenizer)", tc.vocab_size)));
+    }
+    if tc.context_length < model_cfg.context_length {
+        return Err(Error::param("student context_length", model_cfg.context_length, format!("exceeds the teacher's {}", tc.context_length)));
+    }
+    train_impl(train_examples, eval_examples, model_cfg, train_cfg, out_dir, resume, Some((teacher, temperature)), progress)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_impl(
+    train_examples: &[Vec<u32>],
+    eval_examples: &[Vec<u32>],
+    model_cfg: &GptConfig,
+    train_cfg: &TrainConfig,
+    out_dir: &Path,
+    resume: bool,
+    teacher: Option<(&Gpt, f64)>,
     progress: &mut dyn FnMut(&TrainProgress),
 ) -> Result<ModelJson> {
     model_cfg.validate()?;
@@ -165,7 +212,7 @@ pub fn train(
             }
             None => {
                 let idx = order.batch(step, train_cfg.batch_size);
-                let (g, loss_sum, tokens) = accumulate(&model, &inputs, &idx, train_cfg.micro_batch_size)?;
+                let (g, loss_sum, tokens) = accumulate(&model, &inputs, &idx, train_cfg.micro_batch_size, teacher)?;
                 let b = idx.len() as f64;
                 let g = g.iter().map(|t| t / b).collect::<candle_core::Result<Vec<_>>>()?;
                 (g, loss_sum / b, tokens, idx.len())
@@ -232,13 +279,17 @@ pub fn train(
     Ok(json)
 }
 
-/// Σ over the examples `idx` of per-example loss gradients, accumulated over micro-batches.
-fn accumulate(model: &Gpt, inputs: &[Vec<u32>], idx: &[usize], micro: usize) -> Result<(Vec<Tensor>, f64, usize)> {
+/// Σ over the examples `idx` of per-example loss gradients (next-token cross-entropy, or the
+/// soft-label loss against a teacher at a temperature), accumulated over micro-batches.
+fn accumulate(model: &Gpt, inputs: &[Vec<u32>], idx: &[usize], micro: usize, teacher: Option<(&Gpt, f64)>) -> Result<(Vec<Tensor>, f64, usize)> {
     let mut total: Option<Vec<Tensor>> = None;
     let (mut loss, mut tokens) = (0.0, 0);
     for chunk in idx.chunks(micro) {
         let seqs: Vec<&[u32]> = chunk.iter().map(|&i| inputs[i].as_slice()).collect();
-        let (g, l, n) = summed_gradient(model, &seqs)?;
+        let (g, l, n) = match teacher {
+            Some((t, temperature)) => soft_label_gradient(model, t, &seqs, temperature)?,
+            None => summed_gradient(model, &seqs)?,
+        };
         loss += l;
         tokens += n;
         total = Some(match total {

@@ -203,6 +203,12 @@ pub fn summed_gradient(model: &Gpt, seqs: &[&[u32]]) -> Result<(Vec<Tensor>, f64
     let losses = per_example_loss(&logits, &batch)?;
     let loss_sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
     let grads = losses.sum_all()?.backward()?;
+    Ok((param_grads(model, &grads)?, loss_sum, batch.n_tokens()))
+}
+
+/// The gradient of every parameter from a backward pass, in the model's order (zeros for a
+/// parameter the loss does not reach).
+pub(crate) fn param_grads(model: &Gpt, grads: &candle_core::backprop::GradStore) -> Result<Vec<Tensor>> {
     let mut out = Vec::with_capacity(model.params().len());
     for v in model.params() {
         out.push(match grads.get(v.as_tensor()) {
@@ -210,7 +216,7 @@ pub fn summed_gradient(model: &Gpt, seqs: &[&[u32]]) -> Result<(Vec<Tensor>, f64
             None => v.as_tensor().zeros_like()?,
         });
     }
-    Ok((out, loss_sum, batch.n_tokens()))
+    Ok(out)
 }
 
 /// Slow reference (one backward per example): per-example norms and the clipped sum.
