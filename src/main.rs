@@ -82,6 +82,10 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Write a run's model as a Hugging Face gpt2 checkpoint (transformers loads it).
     Export(cmd::export::Args),
+    /// Measure a DP scaling law: train a grid of model sizes × noise-batch ratios, fit the law.
+    Sweep(cmd::sweep::Args),
+    /// Plan a DP run with a scaling law: model size, batch and steps for a privacy and compute budget.
+    Plan(cmd::plan::Args),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +108,8 @@ fn main() -> ExitCode {
         Command::Generate(a) => cmd::generate::run(a),
         Command::Audit(a) => cmd::audit::run(a),
         Command::Export(a) => cmd::export::run(a),
+        Command::Sweep(a) => cmd::sweep::run(a),
+        Command::Plan(a) => cmd::plan::run(a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ mod corpus_cli;
 mod engine_audit;
 mod gate;
 mod memorization;
+mod plan;
 mod report;
 mod run;
 mod scan;

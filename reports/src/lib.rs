@@ -27,6 +27,7 @@ pub mod gate;
 pub mod headline;
 pub mod html;
 mod page;
+mod plan_section;
 mod plots;
 pub mod release_policy;
 mod render;
@@ -45,6 +46,7 @@ pub use data::{
 };
 pub use error::Error;
 pub use external::{ExternalAudit, ExternalModelInfo, HEURISTIC_NOTE};
+pub use plots::loss_vs_batch;
 pub use render::render_report;
 pub use rundir::{
     load_run, load_summary, render_run_dir, save_report_data, save_summary, RenderedFiles, MODEL_CARD_FILE,
@@ -53,7 +55,7 @@ pub use rundir::{
 pub use summary::{
     BoundSummary, CanaryRecoverySummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, ExposureStats,
     ExposureSummary, GateOutcome, Machine, Memorization, MiaResult, ModelSummary, RateInterval,
-    RuleResult, RunMetadata, ShadowModels, Summary, Utility, SCHEMA_VERSION,
+    RuleResult, RunMetadata, ShadowModels, Summary, TrainingPlan, Utility, SCHEMA_VERSION,
 };
 
 /// Result alias of this crate.

@@ -17,6 +17,8 @@ pub(crate) mod score;
 pub(crate) mod generate;
 pub(crate) mod audit;
 pub(crate) mod export;
+pub(crate) mod sweep;
+pub(crate) mod plan;
 
 /// The model and the JSON Lines records that `score` and `generate` read.
 #[derive(clap::Args)]

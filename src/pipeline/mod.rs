@@ -8,9 +8,11 @@
 pub mod analysis;
 pub mod external;
 pub mod log;
+pub mod plan;
 pub mod records;
 pub mod scoring;
 pub mod steps;
+pub mod sweep;
 pub mod summary;
 
 use std::collections::BTreeMap;

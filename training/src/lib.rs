@@ -44,6 +44,7 @@ mod config;
 mod cpu_time;
 mod dpsgd;
 mod error;
+pub mod freeze;
 mod generate;
 mod hooks;
 pub mod hf;
@@ -52,14 +53,15 @@ mod model;
 mod optimizer;
 mod privacy;
 mod request;
+pub mod scaling;
 mod scoring;
 mod shadows;
 mod train;
 
 pub use batch::model_input;
 pub use checkpoint::{save_model, CurvePoint, DataHashes, DpRecord, LoadedModel, Metrics, ModelJson, ShadowRecord, MODEL_FORMAT};
-pub use config::{DpConfig, GptConfig, OptimizerConfig, PrivacyTarget, Provenance, TrainConfig};
-pub use dpsgd::clip::{clip_and_accumulate, clip_and_accumulate_reference, summed_gradient, ClippedGradients};
+pub use config::{DpConfig, GptConfig, NoiseStudy, OptimizerConfig, PrivacyTarget, Provenance, TrainConfig};
+pub use dpsgd::clip::{clip_and_accumulate, clip_and_accumulate_frozen, clip_and_accumulate_reference, summed_gradient, ClippedGradients};
 pub use dpsgd::engine::{DpSgd, DpSgdBuilder, DpStep, GradientCanary, StepObserver, StepView};
 #[cfg(feature = "test-utils")]
 pub use dpsgd::engine::EngineFaults;
