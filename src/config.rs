@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use crate::auto::Auto;
+
 /// The whole audit configuration (`audit.toml`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -206,14 +208,28 @@ impl Default for CanarySection {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelsSection {
-    /// Architecture preset: tiny, small or base.
+    /// Architecture preset: tiny, small, base, or "auto" (the scaling law's choice for the DP
+    /// model; the non-private models then use the same preset).
     pub preset: String,
     /// Context length in tokens (records are truncated, never packed).
     pub context: usize,
-    /// Optimizer steps of every model.
-    pub steps: usize,
-    /// Expected (DP) or fixed (non-private) batch size.
-    pub batch_size: usize,
+    /// Optimizer steps of every model, or "auto" (the DP model trains the planned steps; the
+    /// non-private models then train [`NON_PRIVATE_AUTO_STEPS`]).
+    pub steps: Auto<usize>,
+    /// Expected (DP) or fixed (non-private) batch size, or "auto" (the DP model trains the planned
+    /// batch by micro-batch accumulation; the non-private models then use [`NON_PRIVATE_AUTO_BATCH`]).
+    pub batch_size: Auto<usize>,
+    /// Compute budget of the DP model in FLOPs (C = 6·M·B·T·L) when something is "auto".
+    pub compute_budget: Option<f64>,
+    /// Training-time budget of the DP model in seconds when something is "auto" (turned into
+    /// FLOPs with the law's measured throughput).
+    pub time_budget: Option<f64>,
+    /// Scaling-law file for "auto" (default: the law shipped for the demo corpus).
+    pub law: Option<PathBuf>,
+    /// Parameter groups of every model kept at their initial values: "embeddings" (token +
+    /// position), "blocks:I" or "blocks:I-J", "head" (final LayerNorm + LM head). Frozen
+    /// parameters get no gradient, no clipping-norm share and no noise.
+    pub freeze: Vec<String>,
     /// Peak learning rate of the non-private models.
     pub learning_rate: f64,
     /// Peak learning rate of the DP model (DP-SGD wants a larger one).
@@ -240,8 +256,12 @@ impl Default for ModelsSection {
         ModelsSection {
             preset: "tiny".into(),
             context: 128,
-            steps: 150,
-            batch_size: 32,
+            steps: Auto::Fixed(150),
+            batch_size: Auto::Fixed(32),
+            compute_budget: None,
+            time_budget: None,
+            law: None,
+            freeze: Vec::new(),
             learning_rate: 3e-3,
             dp_learning_rate: 3e-3,
             epsilon: 8.0,
@@ -254,6 +274,11 @@ impl Default for ModelsSection {
         }
     }
 }
+
+/// Batch of the non-private models when `batch_size = "auto"` (the plan is for the DP model).
+pub const NON_PRIVATE_AUTO_BATCH: usize = 32;
+/// Steps of the non-private models when `steps = "auto"`.
+pub const NON_PRIVATE_AUTO_STEPS: usize = 150;
 
 /// Attack settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -437,8 +462,13 @@ impl AuditConfig {
         self.canaries.count = self.canaries.count.min(100);
         self.canaries.references = self.canaries.references.min(50);
         self.models.context = self.models.context.min(64);
-        self.models.steps = self.models.steps.min(60);
-        self.models.batch_size = self.models.batch_size.min(32);
+        // A smoke run trains fixed tiny models; no plan.
+        if self.models.preset == "auto" {
+            self.models.preset = "tiny".into();
+        }
+        self.models.steps = Auto::Fixed(self.models.steps.or(60).min(60));
+        self.models.batch_size = Auto::Fixed(self.models.batch_size.or(32).min(32));
+        (self.models.compute_budget, self.models.time_budget) = (None, None);
         self.models.shadows = self.models.shadows.min(2);
         self.extraction.prompts = self.extraction.prompts.min(100);
         self.extraction.generations = self.extraction.generations.min(20);
@@ -461,15 +491,33 @@ impl AuditConfig {
         if !(m.clip_norm > 0.0) {
             bail!("models.clip_norm must be > 0 (got {})", m.clip_norm);
         }
-        if m.steps == 0 || m.batch_size == 0 {
-            bail!("models.steps and models.batch_size must be ≥ 1");
+        if m.steps == Auto::Fixed(0) || m.batch_size == Auto::Fixed(0) {
+            bail!("models.steps and models.batch_size must be ≥ 1 (or \"auto\")");
         }
-        if !["tiny", "small", "base"].contains(&m.preset.as_str()) {
-            bail!("models.preset must be tiny, small or base (got {:?})", m.preset);
+        if !["tiny", "small", "base", "auto"].contains(&m.preset.as_str()) {
+            bail!("models.preset must be tiny, small, base or \"auto\" (got {:?})", m.preset);
         }
-        if let Some(mb) = m.max_batch {
-            if mb < m.batch_size || m.accountant != vg_accounting::AccountantKind::Pld {
-                bail!("models.max_batch must be ≥ models.batch_size ({}) and needs accountant = \"pld\" (got {mb} with {:?})", m.batch_size, m.accountant.name());
+        if self.plans() {
+            if !m.steps.is_auto() {
+                bail!("models.steps is fixed while the preset or batch is \"auto\": the plan chooses steps from the budget; set steps = \"auto\" (or fix preset and batch too)");
+            }
+            if m.max_batch.is_some() {
+                bail!("models.max_batch cannot be combined with \"auto\": the law plans Poisson batches");
+            }
+            match (m.compute_budget, m.time_budget) {
+                (Some(c), None) if c > 0.0 && c.is_finite() => {}
+                (None, Some(t)) if t > 0.0 && t.is_finite() => {}
+                (Some(_), Some(_)) => bail!("models.compute_budget and models.time_budget: give one, not both"),
+                (None, None) => bail!("models: \"auto\" needs compute_budget (FLOPs) or time_budget (seconds)"),
+                (c, t) => bail!("models.compute_budget / time_budget must be positive (got {c:?} / {t:?})"),
+            }
+        }
+        for group in &m.freeze {
+            vg_training::freeze::parse_group(group).map_err(|e| anyhow::anyhow!("models.freeze: {e}"))?;
+        }
+        if let (Some(mb), Auto::Fixed(b)) = (m.max_batch, m.batch_size) {
+            if mb < b || m.accountant != vg_accounting::AccountantKind::Pld {
+                bail!("models.max_batch must be ≥ models.batch_size ({b}) and needs accountant = \"pld\" (got {mb} with {:?})", m.accountant.name());
             }
         }
         if m.shadows == 1 || m.shadows % 2 == 1 {
@@ -536,6 +584,12 @@ impl AuditConfig {
             bail!("engine_audit needs epsilon > 0, delta in (0, 1) and steps ≥ 1");
         }
         Ok(())
+    }
+
+    /// True when a scaling law plans the DP model (preset, batch or steps "auto").
+    pub fn plans(&self) -> bool {
+        let m = &self.models;
+        m.preset == "auto" || m.steps.is_auto() || m.batch_size.is_auto()
     }
 
     /// The resolved configuration as TOML, every default written out, without `[executor]`:

@@ -6,6 +6,7 @@
 //! workspace; `src/cmd` (the binary) uses this layer; nothing here uses `src/cmd`.
 
 pub mod adapters;
+pub mod auto;
 pub mod config;
 pub mod device;
 pub mod engine_audit;

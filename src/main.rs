@@ -88,6 +88,10 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Train a small student from a run's DP model (its synthetic records or soft labels).
     Distill(cmd::distill::Args),
+    /// Measure a DP scaling law: train a grid of model sizes × noise-batch ratios, fit the law.
+    Sweep(cmd::sweep::Args),
+    /// Plan a DP run with a scaling law: model size, batch and steps for a privacy and compute budget.
+    Plan(cmd::plan::Args),
 }
 
 fn main() -> ExitCode {
@@ -113,6 +117,8 @@ fn main() -> ExitCode {
         Command::Export(a) => cmd::export::run(a),
         Command::Synth(a) => cmd::synth::run(a),
         Command::Distill(a) => cmd::distill::run(a),
+        Command::Sweep(a) => cmd::sweep::run(a),
+        Command::Plan(a) => cmd::plan::run(a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ mod engine_audit;
 mod executor;
 mod gate;
 mod memorization;
+mod plan;
 mod report;
 mod run;
 mod scan;

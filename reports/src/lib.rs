@@ -27,6 +27,7 @@ pub mod gate;
 pub mod headline;
 pub mod html;
 mod page;
+mod plan_section;
 mod plots;
 mod post_processing;
 pub mod release_policy;
@@ -46,6 +47,7 @@ pub use data::{
 };
 pub use error::Error;
 pub use external::{ExternalAudit, ExternalModelInfo, HEURISTIC_NOTE};
+pub use plots::loss_vs_batch;
 pub use render::render_report;
 pub use rundir::{
     load_run, load_summary, render_run_dir, save_report_data, save_summary, RenderedFiles, MODEL_CARD_FILE,
@@ -54,7 +56,7 @@ pub use rundir::{
 pub use summary::{
     BoundSummary, CanaryRecoverySummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, ExposureStats,
     ExposureSummary, GateOutcome, InheritedGuarantee, Machine, Memorization, MiaResult, ModelSummary, RateInterval,
-    RuleResult, RunMetadata, ShadowModels, Summary, SyntheticSummary, Utility, SCHEMA_VERSION,
+    RuleResult, RunMetadata, ShadowModels, Summary, SyntheticSummary, TrainingPlan, Utility, SCHEMA_VERSION,
 };
 
 /// Result alias of this crate.

@@ -163,7 +163,20 @@ pub fn histograms(title: &str, x_desc: &str, series: &[(String, &[f64])], bins: 
 
 /// Line plot of (x, y) series on linear axes.
 pub fn lines(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<[f64; 2]>)]) -> Result<String, Error> {
+    lines_with(title, x_desc, y_desc, series, false, None)
+}
+
+/// Predicted loss against batch size (log x axis), one line per model size, with the chosen
+/// configuration marked: the plot of `vg-audit plan` and of a planned run.
+pub fn loss_vs_batch(title: &str, series: &[(String, Vec<[f64; 2]>)], chosen: Option<[f64; 2]>) -> Result<String, Error> {
+    lines_with(title, "batch size B (expected, log scale)", "predicted held-out loss (nats/token)", series, true, chosen)
+}
+
+/// [`lines`] with an optional log₁₀ x axis (x ≤ 0 dropped) and a circled, labelled "chosen" point.
+fn lines_with(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<[f64; 2]>)], log_x: bool, chosen: Option<[f64; 2]>) -> Result<String, Error> {
     let e = plot_err(title);
+    let fx = |x: f64| if log_x { if x > 0.0 { x.log10() } else { f64::NAN } } else { x };
+    let series: Vec<(String, Vec<[f64; 2]>)> = series.iter().map(|(l, p)| (l.clone(), p.iter().map(|q| [fx(q[0]), q[1]]).collect())).collect();
     let pts = || series.iter().flat_map(|(_, p)| p.iter()).filter(|p| p[0].is_finite() && p[1].is_finite());
     if pts().next().is_none() {
         return Err(e("no finite points to plot".into()));
@@ -180,6 +193,7 @@ pub fn lines(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<[f6
     }
     let pad = ((y1 - y0) * 0.05).max(1e-9);
     let (y0, y1) = (y0 - pad, y1 + pad);
+    let x_label = |v: &f64| if log_x { short(10f64.powf(*v)) } else { short(*v) };
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, SIZE).into_drawing_area();
@@ -195,7 +209,7 @@ pub fn lines(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<[f6
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc(y_desc)
-            .x_label_formatter(&|v| short(*v))
+            .x_label_formatter(&x_label)
             .y_label_formatter(&|v| short(*v))
             .light_line_style(RGBColor(235, 235, 235))
             .label_style((FONT, 13))
@@ -210,6 +224,13 @@ pub fn lines(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<[f6
                 .map_err(|x| e(x.to_string()))?
                 .label(label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        }
+        if let Some(b) = chosen.map(|b| (fx(b[0]), b[1])).filter(|b| b.0.is_finite() && b.1.is_finite()) {
+            chart
+                .draw_series(std::iter::once(Circle::new(b, 6, BLACK.stroke_width(2))))
+                .map_err(|x| e(x.to_string()))?
+                .label("chosen")
+                .legend(|(x, y)| Circle::new((x + 9, y), 5, BLACK.stroke_width(2)));
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 14.0).map_err(&e)?;
         root.present().map_err(|x| e(x.to_string()))?;

@@ -36,6 +36,7 @@ pub fn render_report(summary: &Summary, data: &ReportData) -> String {
     b.push_str(&crate::sections::exposure(summary, data));
     b.push_str(&crate::sections::memorization(summary));
     b.push_str(&crate::sections::examples(summary, data));
+    b.push_str(&crate::plan_section::plan(summary));
     b.push_str(&crate::sections::training(summary, data));
     b.push_str(&crate::sections::engine_audit(summary));
     b.push_str(&crate::sections::manifest(data));
@@ -235,6 +236,9 @@ fn budget(summary: &Summary) -> String {
     };
     util("held-out loss (nats/token)", &|u| u.eval_loss);
     util("held-out perplexity", &|u| u.perplexity);
+    let mut bpb = vec![td("held-out bits per byte")];
+    bpb.extend(summary.models.iter().map(|m| tdn(&opt(m.utility.as_ref().and_then(|u| u.bits_per_byte)))));
+    rows.push(bpb);
     b.push_str(&table(&headers, &rows));
     b.push_str(
         "<p class=\"note\">Privacy unit: one record is one training example (one token sequence, truncated to the \

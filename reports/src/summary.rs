@@ -37,6 +37,9 @@ pub struct Summary {
     /// Synthetic records sampled from the DP model (`[synthetic]` in audit.toml).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<SyntheticSummary>,
+    /// The scaling-law plan of the DP model, when its size, batch or steps were "auto".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<TrainingPlan>,
 }
 
 /// Run metadata: versions, input hashes, non-secret seeds, timing, machine, run flags.
@@ -215,6 +218,45 @@ pub struct Utility {
     pub eval_loss: f64,
     /// exp(eval_loss).
     pub perplexity: f64,
+    /// eval_loss / ln 2 / (UTF-8 bytes per token of the held-out text): compares tokenizers fairly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bits_per_byte: Option<f64>,
+}
+
+/// The configuration a DP scaling law chose for the DP model (`"auto"` in audit.toml), with the
+/// law's prediction next to what training achieved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingPlan {
+    /// Which law planned ("default (demo corpus)" or a file).
+    pub law: String,
+    /// FLOPs (C = 6·M·B·T·L) the planned configuration spends.
+    pub compute_flops: f64,
+    /// Chosen preset.
+    pub preset: String,
+    /// Its parameters M.
+    pub params: u64,
+    /// Chosen expected batch B.
+    pub batch_size: u64,
+    /// Chosen steps T.
+    pub steps: u64,
+    /// σ from the accountant.
+    pub noise_multiplier: f64,
+    /// σ̄ = σ / B.
+    pub sigma_bar: f64,
+    /// The law's predicted held-out loss (nats/token).
+    pub predicted_eval_loss: f64,
+    /// The same in bits per byte of this run's held-out text.
+    pub predicted_bits_per_byte: f64,
+    /// The held-out loss the DP model reached.
+    #[serde(default)]
+    pub achieved_eval_loss: Option<f64>,
+    /// The same in bits per byte.
+    #[serde(default)]
+    pub achieved_bits_per_byte: Option<f64>,
+    /// Predicted loss of the best non-private configuration at the same compute.
+    #[serde(default)]
+    pub non_private_predicted_eval_loss: Option<f64>,
 }
 
 /// Headline figures of one membership-inference attack.

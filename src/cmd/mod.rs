@@ -20,6 +20,8 @@ pub(crate) mod audit;
 pub(crate) mod export;
 pub(crate) mod synth;
 pub(crate) mod distill;
+pub(crate) mod sweep;
+pub(crate) mod plan;
 
 /// The model and the JSON Lines records that `score` and `generate` read.
 #[derive(clap::Args)]

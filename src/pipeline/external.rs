@@ -397,7 +397,8 @@ fn build_summary(p: &Pipeline, targets: &[String], claims: &[Option<DpClaim>], e
         let held_out: Vec<f64> = (0..table.len()).filter(|&i| table.model[i] == *name && table.member[i] == Some(false)).map(|i| -loss[i]).collect();
         let utility = (!held_out.is_empty()).then(|| {
             let l = held_out.iter().sum::<f64>() / held_out.len() as f64;
-            Utility { eval_loss: l, perplexity: l.exp() }
+            // Bytes per token of the model's own tokenizer are not measured here.
+            Utility { eval_loss: l, perplexity: l.exp(), bits_per_byte: None }
         });
         let summary = super::summary::model_summary_of(name, None, utility, comparison_for_claim(claim.as_ref()), 1, &analysis, extraction.as_ref());
         models.push(summary);
@@ -409,6 +410,7 @@ fn build_summary(p: &Pipeline, targets: &[String], claims: &[Option<DpClaim>], e
     // Two audits of the same split compare: the "corpus" is the pair of files.
     let split_sha = vg_corpora::fsutil::sha256_bytes(format!("{}{}", external.members_sha256, external.non_members_sha256).as_bytes());
     let summary = Summary {
+        plan: None,
         schema_version: SCHEMA_VERSION,
         run: RunMetadata {
             tool: "vg-audit".into(),

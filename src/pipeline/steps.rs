@@ -153,7 +153,14 @@ fn prepare(p: &Pipeline) -> anyhow::Result<Prepared> {
     )?;
     let canaries = CanarySet::load(&p.dir.join("canaries.json")).context("cannot read canaries.json")?;
     let data = TrainingData::new(p, &corpus, &canaries)?;
-    let upstream = format!("{}{}", outputs_digest(&corpus_out), outputs_digest(&canary_out));
+    let mut upstream = format!("{}{}", outputs_digest(&corpus_out), outputs_digest(&canary_out));
+    // The DP model's plan, when audit.toml leaves preset/batch/steps to a scaling law.
+    if p.cfg.plans() {
+        let o = p.step("plan", &p.inputs_hash(&["plan", &upstream]), &[super::plan::PLAN_FILE, super::plan::PLAN_PLOT], |p| {
+            super::plan::make_plan(p, &data)
+        })?;
+        upstream.push_str(&outputs_digest(&o));
+    }
     Ok(Prepared { corpus, canaries, data, upstream })
 }
 
@@ -162,7 +169,8 @@ fn prepare(p: &Pipeline) -> anyhow::Result<Prepared> {
 /// (the raw inputs need not be visible from the node).
 pub fn prepared(p: &Pipeline) -> anyhow::Result<Prepared> {
     let mut upstream = String::new();
-    for step in ["corpus", "canaries"] {
+    let steps: &[&str] = if p.cfg.plans() { &["corpus", "canaries", "plan"] } else { &["corpus", "canaries"] };
+    for &step in steps {
         let outputs = p.last_verified(step)?.with_context(|| {
             format!(
                 "{}: step {step} has no verified `done` entry in audit-log.jsonl; prepare the run with \
@@ -402,7 +410,7 @@ impl TrainingData {
     }
 
     /// Training examples of a target model (text tokens): members + included canaries × r.
-    fn target_examples(&self) -> Vec<Vec<u32>> {
+    pub fn target_examples(&self) -> Vec<Vec<u32>> {
         let mut out: Vec<Vec<u32>> = self.pool.iter().filter(|s| s.member).map(|s| s.tokens.clone()).collect();
         for c in self.canaries.iter().filter(|c| c.member) {
             out.extend(std::iter::repeat_n(c.tokens.clone(), self.repetitions as usize));
@@ -425,9 +433,17 @@ impl TrainingData {
 
     /// Held-out examples for the eval loss (population, never trained on).
     fn eval_examples(&self) -> Vec<Vec<u32>> {
-        self.population.iter().take(256).map(|s| s.tokens.clone()).collect()
+        self.population.iter().take(EVAL_RECORDS).map(|s| s.tokens.clone()).collect()
+    }
+
+    /// UTF-8 bytes per predicted token of the held-out records (bits per byte = loss / ln 2 / this).
+    pub fn held_out_bytes_per_token(&self) -> f64 {
+        vg_training::scaling::bytes_per_token(self.population.iter().take(EVAL_RECORDS).map(|s| (s.text.len(), s.tokens.len())))
     }
 }
+
+/// Held-out population records the eval loss (and bits per byte) is measured on.
+pub const EVAL_RECORDS: usize = 256;
 
 /// Seed of the shadow models' random halves, derived from the (recorded) run seed.
 pub fn shadow_split_seed(run_seed: u64) -> u64 {
@@ -443,11 +459,15 @@ fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<
     } else {
         data.target_examples()
     };
-    let gpt = GptConfig::preset(&m.preset, data.vocab_size)?;
-    let gpt = GptConfig { context_length: m.context, ..gpt };
     let private = name == DP_MODEL;
-    let mut request = TrainRequest::new(m.steps as u64, m.batch_size);
-    request.lr = if private { m.dp_learning_rate } else { m.learning_rate };
+    let sched = super::plan::schedule(p, private)?;
+    let gpt = GptConfig::preset(&sched.preset, data.vocab_size)?;
+    let gpt = GptConfig { context_length: m.context, ..gpt };
+    let mut request = TrainRequest::new(sched.steps as u64, sched.batch_size);
+    request.lr = sched.learning_rate;
+    request.warmup_steps = sched.warmup_steps;
+    request.min_lr_ratio = sched.min_lr_ratio;
+    request.freeze = m.freeze.clone();
     request.init_seed = p.cfg.run.seed.wrapping_add(hash_name(name));
     request.data_seed = p.cfg.run.insecure_seed.unwrap_or(p.cfg.run.seed).wrapping_add(hash_name(name));
     request.provenance = Provenance { model_name: name.to_string(), ..data.provenance.clone() };
@@ -455,7 +475,7 @@ fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<
         epsilon: Some(m.epsilon),
         delta: m.delta,
         settings: Some(DpConfig {
-            clip_norm: m.clip_norm,
+            clip_norm: sched.clip_norm,
             accountant: m.accountant,
             max_batch: m.max_batch,
             insecure_seed: p.cfg.run.insecure_seed,
@@ -465,7 +485,7 @@ fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<
     });
     let cfg = request.build(examples.len());
     let dir = p.dir.join("models").join(name);
-    let bar = progress::bar(m.steps as u64, name, "steps");
+    let bar = progress::bar(sched.steps as u64, name, "steps");
     let info = vg_training::train(&examples, &data.eval_examples(), &gpt, &cfg, &dir, true, &mut |pr| {
         bar.set_position(pr.step);
         bar.set_prefix(format!("loss {:.3} · {:.0} tok/s", pr.loss, pr.tokens_per_s));

@@ -33,11 +33,13 @@ pub fn build(
     let mut data = ReportData { manifest: serde_json::to_value(corpus.manifest())?, ..ReportData::default() };
     let mut models = Vec::new();
     let r = u64::from(canaries.repetitions);
+    let held_out = corpus.population().iter().take(super::steps::EVAL_RECORDS);
+    let bytes_per_token = vg_training::scaling::bytes_per_token(held_out.map(|e| (e.text.len(), e.tokens.len())));
     for name in targets {
         let info = ModelJson::load(&p.dir.join("models").join(name))?;
         let analysis: TargetAnalysis = read_json(&p.dir.join(format!("analysis/attacks-{name}.json")))?;
         let extraction: Option<MemorizationReport> = read_optional(&p.dir.join(format!("analysis/extraction-{name}.json")))?;
-        models.push(model_summary(name, &info, &analysis, extraction.as_ref(), r));
+        models.push(model_summary(name, &info, &analysis, extraction.as_ref(), r, bytes_per_token));
         collect_plots(&mut data, name, &info, &analysis);
         if let Some(x) = &extraction {
             collect_examples(&mut data, name, x);
@@ -55,7 +57,9 @@ pub fn build(
     if let Some(s) = p.cfg.run.insecure_seed {
         seeds.insert("insecure_noise_seed".into(), s);
     }
+    let plan = plan_summary(p, &models)?;
     let summary = Summary {
+        plan,
         schema_version: SCHEMA_VERSION,
         run: RunMetadata {
             tool: "vg-audit".into(),
@@ -92,7 +96,29 @@ pub fn build(
     Ok((with_verdict(summary, verdict), data))
 }
 
-fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: Option<&MemorizationReport>, r: u64) -> ModelSummary {
+/// The DP model's plan next to what it achieved, when the run planned.
+fn plan_summary(p: &Pipeline, models: &[vg_reports::ModelSummary]) -> anyhow::Result<Option<vg_reports::TrainingPlan>> {
+    let Some(rp) = super::plan::load(p)? else { return Ok(None) };
+    let achieved = models.iter().find(|m| m.name == super::steps::DP_MODEL).and_then(|m| m.utility.as_ref());
+    let b = &rp.plan.best;
+    Ok(Some(vg_reports::TrainingPlan {
+        law: rp.law.clone(),
+        compute_flops: b.compute_flops,
+        preset: b.preset.clone(),
+        params: b.params,
+        batch_size: b.batch_size,
+        steps: b.steps,
+        noise_multiplier: b.noise_multiplier,
+        sigma_bar: b.sigma_bar,
+        predicted_eval_loss: b.predicted_eval_loss,
+        predicted_bits_per_byte: vg_training::scaling::bits_per_byte(b.predicted_eval_loss, rp.bytes_per_token),
+        achieved_eval_loss: achieved.map(|u| u.eval_loss),
+        achieved_bits_per_byte: achieved.and_then(|u| u.bits_per_byte),
+        non_private_predicted_eval_loss: rp.plan.non_private.as_ref().map(|n| n.predicted_eval_loss),
+    }))
+}
+
+fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: Option<&MemorizationReport>, r: u64, bytes_per_token: f64) -> ModelSummary {
     let dp = info.dp.as_ref().map(|d| DpParams {
         epsilon: d.epsilon,
         delta: d.delta,
@@ -111,7 +137,7 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
         Some(g) => inherited_comparison(g),
         None => comparison_for(dp.as_ref(), 1),
     };
-    let utility = info.metrics.eval_loss.map(|l| Utility { eval_loss: l, perplexity: l.exp() });
+    let utility = info.metrics.eval_loss.map(|l| Utility { eval_loss: l, perplexity: l.exp(), bits_per_byte: Some(vg_training::scaling::bits_per_byte(l, bytes_per_token)) });
     let mut summary = model_summary_of(name, dp, utility, comparison, r, a, extraction);
     summary.cost = Some(cost_of(info));
     summary.inherited = info.train_config.distill.as_ref().map(|d| {

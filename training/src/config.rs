@@ -217,6 +217,28 @@ pub struct TrainConfig {
     /// trained on its own data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<crate::inherit::Distillation>,
+    /// Frozen parameter groups ("embeddings", "blocks:I-J", "head"; see [`crate::freeze`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze: Vec<String>,
+    /// A scaling-law sweep point: DP-SGD's sampling, clipping and noise without an accountant
+    /// (see [`NoiseStudy`]); exclusive with `dp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_study: Option<NoiseStudy>,
+}
+
+/// The noise of DP-SGD trained for measurement, not for release: Poisson batches of expected
+/// size B, per-example clipping at C, noise σ·C, as a DP run, but no (ε, δ) is computed or
+/// claimed (model.json records no `dp`). A scaling-law sweep trains its points this way with a
+/// small B and σ = σ̄·B to emulate any batch at the same noise-batch ratio σ̄ (McKenna et al.
+/// 2025, arXiv 2501.18914, §3); sampling and noise come from `seed`, so a point is reproducible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseStudy {
+    /// Noise multiplier σ (noise std = σ·C on the clipped sum).
+    pub noise_multiplier: f64,
+    /// Flat per-example clipping norm C.
+    pub clip_norm: f64,
+    /// Seed of the (reproducible) Poisson sampling and noise.
+    pub seed: u64,
 }
 
 impl Default for TrainConfig {
@@ -238,6 +260,8 @@ impl Default for TrainConfig {
             provenance: Provenance::default(),
             init: None,
             distill: None,
+            freeze: Vec::new(),
+            noise_study: None,
         }
     }
 }
@@ -268,6 +292,15 @@ impl TrainConfig {
                 if !(temperature > 0.0 && temperature.is_finite()) {
                     return Err(Error::param("distillation temperature", temperature, "must be a positive finite number"));
                 }
+                }
+            }
+        }
+        if let Some(ns) = &self.noise_study {
+            if self.dp.is_some() {
+                return Err(Error::param("noise_study", "with dp", "a noise study is not a DP run: give one of the two"));
+            }
+            if !(ns.noise_multiplier >= 0.0 && ns.noise_multiplier.is_finite() && ns.clip_norm > 0.0 && ns.clip_norm.is_finite()) {
+                return Err(Error::param("noise_study", format!("σ {} C {}", ns.noise_multiplier, ns.clip_norm), "σ must be finite and ≥ 0, C positive and finite"));
             }
         }
         if let Some(dp) = &self.dp {

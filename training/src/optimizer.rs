@@ -19,6 +19,7 @@ pub struct Optimizer {
     m: Vec<Tensor>,
     v: Vec<Tensor>,
     decay: Vec<bool>,
+    frozen: Vec<bool>,
 }
 
 impl Optimizer {
@@ -31,7 +32,16 @@ impl Optimizer {
         };
         // Decoupled weight decay on the linear matrices only (not embeddings, norms, biases).
         let decay = model.param_names().iter().zip(model.params()).map(|(n, p)| p.rank() == 2 && n != "wte" && n != "wpe").collect();
-        Ok(Optimizer { cfg: cfg.clone(), t: 0, m, v, decay })
+        Ok(Optimizer { cfg: cfg.clone(), t: 0, m, v, decay, frozen: Vec::new() })
+    }
+
+    /// Leaves the parameters with `frozen[i]` true untouched by every update (no weight decay either).
+    pub fn freeze(&mut self, frozen: Vec<bool>) {
+        self.frozen = frozen;
+    }
+
+    fn is_frozen(&self, i: usize) -> bool {
+        self.frozen.get(i).copied().unwrap_or(false)
     }
 
     /// Steps taken so far.
@@ -49,6 +59,9 @@ impl Optimizer {
                 let bc1 = 1.0 - beta1.powi(self.t as i32);
                 let bc2 = 1.0 - beta2.powi(self.t as i32);
                 for (i, (p, g)) in model.params().iter().zip(grads).enumerate() {
+                    if self.is_frozen(i) {
+                        continue;
+                    }
                     let decay = if self.decay[i] && weight_decay > 0.0 { 1.0 - lr * weight_decay } else { 1.0 };
                     let step = AdamWStep { lr, beta1, beta2, eps, bc1, bc2, decay };
                     let (w, m, v) = adamw_update(p.as_tensor(), g, &self.m[i], &self.v[i], step)?;
@@ -58,6 +71,9 @@ impl Optimizer {
             }
             OptimizerConfig::Sgd { momentum } => {
                 for (i, (p, g)) in model.params().iter().zip(grads).enumerate() {
+                    if self.is_frozen(i) {
+                        continue;
+                    }
                     let dir = if momentum > 0.0 {
                         self.m[i] = ((&self.m[i] * momentum)? + g)?;
                         self.m[i].clone()

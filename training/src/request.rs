@@ -42,6 +42,11 @@ pub struct TrainRequest {
     pub optimizer: OptimizerConfig,
     /// Warm-up steps (default T/10, at least 1).
     pub warmup_steps: Option<u64>,
+    /// Final learning rate as a fraction of the peak (default: the cosine decay of
+    /// [`TrainConfig::default`]; 1 = constant after warm-up, the recipe a scaling law measures).
+    pub min_lr_ratio: Option<f64>,
+    /// Frozen parameter groups (see [`crate::freeze`]).
+    pub freeze: Vec<String>,
     /// Evaluation interval (default T/4, at least 1).
     pub eval_every: Option<u64>,
     /// Checkpoint interval (default T/4, at least 1).
@@ -67,6 +72,8 @@ impl TrainRequest {
             lr: TrainConfig::default().lr,
             optimizer: OptimizerConfig::default(),
             warmup_steps: None,
+            min_lr_ratio: None,
+            freeze: Vec::new(),
             eval_every: None,
             checkpoint_every: None,
             micro_batch_size: None,
@@ -92,6 +99,8 @@ impl TrainRequest {
             optimizer: self.optimizer.clone(),
             lr: self.lr,
             warmup_steps: self.warmup_steps.unwrap_or((self.steps / 10).max(1)),
+            min_lr_ratio: self.min_lr_ratio.unwrap_or(TrainConfig::default().min_lr_ratio),
+            freeze: self.freeze.clone(),
             steps: self.steps,
             batch_size: self.batch_size,
             micro_batch_size: self.micro_batch_size.unwrap_or(self.batch_size.min(64)),

@@ -135,6 +135,7 @@ fn train_impl(
         Some(dp) => Some(resolve_privacy(dp, train_cfg.batch_size as f64, inputs.len(), train_cfg.steps)?),
         None => None,
     };
+    let frozen = crate::freeze::frozen_mask(model_cfg, &train_cfg.freeze)?;
     let dtype = train_cfg.candle_dtype();
     let ckpt_dir = out_dir.join("checkpoint");
     std::fs::create_dir_all(&ckpt_dir).map_err(|e| Error::io(&ckpt_dir, e))?;
@@ -180,13 +181,18 @@ fn train_impl(
         state = old;
     }
 
-    let mut engine: Option<DpSgd> = match (&train_cfg.dp, &dp_record) {
-        (Some(dp), Some(rec)) => Some(
-            DpSgdBuilder::new(inputs.len(), train_cfg.batch_size as f64)
-                .clip_norm(dp.clip_norm)
-                .noise_multiplier(rec.noise_multiplier)
+    opt.freeze(frozen.clone());
+    let engine_for = |sigma: f64, clip: f64| {
+        DpSgdBuilder::new(inputs.len(), train_cfg.batch_size as f64)
+            .clip_norm(clip)
+            .noise_multiplier(sigma)
+            .micro_batch_size(train_cfg.micro_batch_size)
+            .frozen(frozen.clone())
+    };
+    let mut engine: Option<DpSgd> = match (&train_cfg.dp, &dp_record, &train_cfg.noise_study) {
+        (Some(dp), Some(rec), _) => Some(
+            engine_for(rec.noise_multiplier, dp.clip_norm)
                 .max_batch(dp.max_batch)
-                .micro_batch_size(train_cfg.micro_batch_size)
                 .secure_noise(dp.secure_noise)
                 .randomness(match dp.insecure_seed {
                     Some(s) => DpRandomness::insecure(s),
@@ -194,6 +200,8 @@ fn train_impl(
                 })
                 .build()?,
         ),
+        // A measurement, not a release: reproducible randomness, no accountant (see NoiseStudy).
+        (None, _, Some(ns)) => Some(engine_for(ns.noise_multiplier, ns.clip_norm).randomness(DpRandomness::insecure(ns.seed)).build()?),
         _ => None,
     };
     let mut order = EpochOrder::new(inputs.len(), train_cfg.data_seed);

@@ -2,9 +2,11 @@
 
 mod common;
 mod dp_engine;
+mod freeze;
 mod ghost_clipping;
 mod hf_checkpoints;
 mod hf_export;
 mod hf_init;
 mod model;
+mod scaling;
 mod training;

@@ -91,6 +91,13 @@ fn embedding_sq_norm(g: &Tensor, batch: &Batch) -> Result<Tensor> {
 /// Per-example clipped sum of one micro-batch of model inputs, with one forward and one backward.
 /// `skip_clip` (test-only fault) leaves that parameter's contribution unclipped.
 pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_clip: Option<usize>) -> Result<ClippedGradients> {
+    clip_and_accumulate_frozen(model, seqs, clip_norm, skip_clip, &[])
+}
+
+/// [`clip_and_accumulate`] with frozen parameters (`frozen[i]` true, in [`Gpt::params`] order):
+/// they add nothing to the per-example norm and their clipped sum is zero (neither is computed).
+pub fn clip_and_accumulate_frozen(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_clip: Option<usize>, frozen: &[bool]) -> Result<ClippedGradients> {
+    let is_frozen = |i: usize| frozen.get(i).copied().unwrap_or(false);
     let dtype = model.dtype();
     let batch = Batch::new(seqs)?;
     let mut tape = HookTape::default();
@@ -102,9 +109,10 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
     let g_emb = grads.get(probe.as_tensor()).ok_or_else(|| Error::param("backward", "probe", "no gradient reached the embedding"))?.clone();
     let n = model.params().len();
     let mut sq: Vec<Option<Tensor>> = vec![None; n];
-    sq[0] = Some(embedding_sq_norm(&g_emb, &batch)?);
-    sq[1] = Some(g_emb.sqr()?.sum((1, 2))?);
     let (b, t) = (batch.bsz, batch.t);
+    let zero_norm = || Tensor::zeros(b, dtype, &Device::Cpu);
+    sq[0] = Some(if is_frozen(0) { zero_norm()? } else { embedding_sq_norm(&g_emb, &batch)? });
+    sq[1] = Some(if is_frozen(1) { zero_norm()? } else { g_emb.sqr()?.sum((1, 2))? });
     let mut layers = Vec::with_capacity(tape.records.len());
     let mut keep_budget = KEEP_PER_EXAMPLE_ELEMENTS;
     for rec in tape.records {
@@ -117,12 +125,16 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
         let mut layer = LayerGrads { kind: rec.kind, a: rec.input, g, per_example: None, sum_g: None, sum_ga: None };
         match rec.kind {
             HookKind::Linear { weight, bias } => {
-                let (norm, per_example) = linear_sq_norm(&layer.a, &layer.g)?;
+                let (norm, per_example) = if is_frozen(weight) { (zero_norm()?, None) } else { linear_sq_norm(&layer.a, &layer.g)? };
                 sq[weight] = Some(norm);
                 if let Some(bi) = bias {
-                    let s = per_example_sums(&layer.g, None)?;
-                    sq[bi] = Some(sq_norm_rows(&s)?);
-                    layer.sum_g = Some(s);
+                    if is_frozen(bi) {
+                        sq[bi] = Some(zero_norm()?);
+                    } else {
+                        let s = per_example_sums(&layer.g, None)?;
+                        sq[bi] = Some(sq_norm_rows(&s)?);
+                        layer.sum_g = Some(s);
+                    }
                 }
                 if let Some(pe) = per_example {
                     if pe.elem_count() <= keep_budget {
@@ -132,10 +144,20 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
                 }
             }
             HookKind::LnAffine { gamma, beta } => {
-                let (sga, sg) = (per_example_sums(&layer.g, Some(&layer.a))?, per_example_sums(&layer.g, None)?);
-                sq[gamma] = Some(sq_norm_rows(&sga)?);
-                sq[beta] = Some(sq_norm_rows(&sg)?);
-                (layer.sum_ga, layer.sum_g) = (Some(sga), Some(sg));
+                if is_frozen(gamma) {
+                    sq[gamma] = Some(zero_norm()?);
+                } else {
+                    let sga = per_example_sums(&layer.g, Some(&layer.a))?;
+                    sq[gamma] = Some(sq_norm_rows(&sga)?);
+                    layer.sum_ga = Some(sga);
+                }
+                if is_frozen(beta) {
+                    sq[beta] = Some(zero_norm()?);
+                } else {
+                    let sg = per_example_sums(&layer.g, None)?;
+                    sq[beta] = Some(sq_norm_rows(&sg)?);
+                    layer.sum_g = Some(sg);
+                }
             }
         }
         layers.push(layer);
@@ -153,23 +175,29 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
     let unclipped = Tensor::from_vec(ones, (b, 1, 1), &Device::Cpu)?.to_dtype(dtype)?;
     let factor_for = |p: usize| if skip_clip == Some(p) { &unclipped } else { &c };
 
-    let mut sums: Vec<Option<Tensor>> = vec![None; n];
+    // Frozen parameters: a zero sum, nothing computed.
+    let mut sums: Vec<Option<Tensor>> =
+        model.params().iter().enumerate().map(|(i, p)| if is_frozen(i) { p.as_tensor().zeros_like().map(Some) } else { Ok(None) }).collect::<candle_core::Result<_>>()?;
     let cfg = model.config();
-    let ge = g_emb.broadcast_mul(factor_for(0))?.reshape((b * t, cfg.n_embd))?;
-    let ids = Tensor::from_vec(batch.ids_host.clone(), b * t, &Device::Cpu)?;
-    sums[0] = Some(Tensor::zeros((cfg.vocab_size, cfg.n_embd), dtype, &Device::Cpu)?.index_add(&ids, &ge, 0)?);
-    let gp = g_emb.broadcast_mul(factor_for(1))?.sum(0)?;
-    let gp = if t < cfg.context_length {
-        Tensor::cat(&[&gp, &Tensor::zeros((cfg.context_length - t, cfg.n_embd), dtype, &Device::Cpu)?], 0)?
-    } else {
-        gp
-    };
-    sums[1] = Some(gp);
+    if sums[0].is_none() {
+        let ge = g_emb.broadcast_mul(factor_for(0))?.reshape((b * t, cfg.n_embd))?;
+        let ids = Tensor::from_vec(batch.ids_host.clone(), b * t, &Device::Cpu)?;
+        sums[0] = Some(Tensor::zeros((cfg.vocab_size, cfg.n_embd), dtype, &Device::Cpu)?.index_add(&ids, &ge, 0)?);
+    }
+    if sums[1].is_none() {
+        let gp = g_emb.broadcast_mul(factor_for(1))?.sum(0)?;
+        sums[1] = Some(if t < cfg.context_length {
+            Tensor::cat(&[&gp, &Tensor::zeros((cfg.context_length - t, cfg.n_embd), dtype, &Device::Cpu)?], 0)?
+        } else {
+            gp
+        });
+    }
     let kept = |s: &Option<Tensor>| s.clone().ok_or_else(|| Error::param("clipped sum", "layer", "per-example sums missing"));
     for LayerGrads { kind, a, g, per_example, sum_g, sum_ga } in &layers {
         match *kind {
             HookKind::Linear { weight, bias } => {
-                sums[weight] = Some(match per_example {
+                if sums[weight].is_none() {
+                    sums[weight] = Some(match per_example {
                     // Σ_i c_i G_i from the kept per-example gradients: B·dout·din work, no matmul.
                     Some(pe) => {
                         let (_, dout, din) = pe.dims3()?;
@@ -181,14 +209,19 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
                         let (gc, ac) = if dout <= din { (g.broadcast_mul(factor_for(weight))?, a.clone()) } else { (g.clone(), a.broadcast_mul(factor_for(weight))?) };
                         gc.reshape((b * t, dout))?.t()?.matmul(&ac.reshape((b * t, din))?)?
                     }
-                });
-                if let Some(bi) = bias {
+                    });
+                }
+                if let Some(bi) = bias.filter(|&bi| sums[bi].is_none()) {
                     sums[bi] = Some(weighted_rows(factor_for(bi), &kept(sum_g)?)?);
                 }
             }
             HookKind::LnAffine { gamma, beta } => {
-                sums[gamma] = Some(weighted_rows(factor_for(gamma), &kept(sum_ga)?)?);
-                sums[beta] = Some(weighted_rows(factor_for(beta), &kept(sum_g)?)?);
+                if sums[gamma].is_none() {
+                    sums[gamma] = Some(weighted_rows(factor_for(gamma), &kept(sum_ga)?)?);
+                }
+                if sums[beta].is_none() {
+                    sums[beta] = Some(weighted_rows(factor_for(beta), &kept(sum_g)?)?);
+                }
             }
         }
     }

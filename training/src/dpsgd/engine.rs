@@ -3,7 +3,7 @@
 
 use candle_core::{Device, Tensor};
 
-use super::clip::{clip_and_accumulate, clip_factor};
+use super::clip::{clip_and_accumulate_frozen, clip_factor};
 use super::noise::{add_gaussian, poisson_sample, DpRandomness};
 use crate::model::Gpt;
 use crate::{Error, Result};
@@ -81,6 +81,7 @@ pub struct DpSgd {
     faults: EngineFaults,
     canaries: Vec<GradientCanary>,
     observer: Option<StepObserver>,
+    frozen: Vec<bool>,
 }
 
 /// Builder for [`DpSgd`].
@@ -96,6 +97,7 @@ pub struct DpSgdBuilder {
     faults: EngineFaults,
     canaries: Vec<GradientCanary>,
     observer: Option<StepObserver>,
+    frozen: Vec<bool>,
 }
 
 impl DpSgdBuilder {
@@ -114,7 +116,14 @@ impl DpSgdBuilder {
             faults: EngineFaults::default(),
             canaries: Vec::new(),
             observer: None,
+            frozen: Vec::new(),
         }
+    }
+    /// Frozen parameters (`frozen[i]`, in [`Gpt::params`] order): no gradient, no share of the
+    /// per-example norm, no noise (see [`crate::freeze`]).
+    pub fn frozen(mut self, frozen: Vec<bool>) -> Self {
+        self.frozen = frozen;
+        self
     }
     /// Flat clipping norm C.
     pub fn clip_norm(mut self, c: f64) -> Self {
@@ -193,6 +202,7 @@ impl DpSgdBuilder {
             faults: self.faults,
             canaries: self.canaries,
             observer: self.observer,
+            frozen: self.frozen,
         })
     }
 }
@@ -242,7 +252,7 @@ impl DpSgd {
         let mut sums: Vec<Tensor> = model.params().iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
         let (mut loss_sum, mut tokens, mut n_clipped) = (0.0, 0, 0usize);
         for chunk in seqs.chunks(self.micro_batch_size) {
-            let part = clip_and_accumulate(model, chunk, self.clip_norm, skip_clip)?;
+            let part = clip_and_accumulate_frozen(model, chunk, self.clip_norm, skip_clip, &self.frozen)?;
             for (acc, s) in sums.iter_mut().zip(part.sums) {
                 *acc = (&*acc + s)?;
             }
@@ -256,7 +266,8 @@ impl DpSgd {
         let std = self.noise_multiplier * self.clip_norm * self.faults.noise_scale;
         let mut rng = self.randomness.noise_rng(step);
         for (i, s) in sums.iter_mut().enumerate() {
-            if skip_noise != Some(i) {
+            // Frozen parameters release nothing, so they get no noise.
+            if skip_noise != Some(i) && !self.frozen.get(i).copied().unwrap_or(false) {
                 *s = add_gaussian(s, std, &mut rng, self.secure_noise)?;
             }
         }
