@@ -526,18 +526,20 @@ fn synthesize(p: &Pipeline) -> anyhow::Result<()> {
 /// Step 3b: the student, trained without DP-SGD on the synthetic records (or the DP model's soft
 /// labels over them), with the run's schedule.
 fn distill(p: &Pipeline) -> anyhow::Result<()> {
-    let (d, m) = (&p.cfg.distill, &p.cfg.models);
+    let d = &p.cfg.distill;
+    // The student follows the non-private models' schedule (the plan, if any, is the DP model's).
+    let sched = super::plan::schedule(p, false)?;
     let source = super::distill::DistillSource::Synthetic(p.dir.join(SYNTHETIC_RECORDS));
     let labels = if d.labels == "hard" { vg_training::DistillLabels::Hard } else { vg_training::DistillLabels::Soft { temperature: d.temperature } };
-    let steps = if d.steps == 0 { m.steps } else { d.steps } as u64;
+    let steps = if d.steps == 0 { sched.steps } else { d.steps } as u64;
     let opts = super::distill::DistillOptions {
         student: d.student.clone(),
         source,
         field: "text".into(),
         labels,
         steps,
-        batch_size: m.batch_size,
-        lr: m.learning_rate,
+        batch_size: sched.batch_size,
+        lr: sched.learning_rate,
         seed: p.cfg.run.seed.wrapping_add(hash_name(STUDENT_MODEL)),
     };
     let bar = progress::bar(steps, STUDENT_MODEL, "steps");

@@ -292,7 +292,6 @@ impl TrainConfig {
                 if !(temperature > 0.0 && temperature.is_finite()) {
                     return Err(Error::param("distillation temperature", temperature, "must be a positive finite number"));
                 }
-                }
             }
         }
         if let Some(ns) = &self.noise_study {
