@@ -82,11 +82,14 @@ mod tests {
         if super::process_cpu_seconds().is_none() {
             return;
         }
+        // Burns CPU time of the calling thread (not wall time: on a loaded machine the two differ).
         let busy = |ms: u128| {
-            let mut x = 0u64;
-            let start = std::time::Instant::now();
-            while start.elapsed().as_millis() < ms {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let own = || super::stat_seconds("/proc/thread-self/stat").unwrap();
+            let (mut x, start) = (0u64, own());
+            while ((own() - start) * 1000.0) < ms as f64 {
+                for _ in 0..10_000 {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                }
             }
             std::hint::black_box(x);
         };
