@@ -351,7 +351,8 @@ impl Default for ExtractionSection {
     }
 }
 
-/// White-box engine audit settings.
+/// White-box engine audit settings: the audit runs at the DP model's own preset, vocabulary,
+/// C, σ, q, δ and accountant (read from its model.json); only these are the audit's own.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineAuditSection {
@@ -359,17 +360,13 @@ pub struct EngineAuditSection {
     pub enabled: bool,
     /// Gradient canaries m.
     pub canaries: usize,
-    /// Claimed ε of the audited run.
-    pub epsilon: f64,
-    /// δ of the audited run.
-    pub delta: f64,
-    /// Training steps of the audited run.
+    /// DP-SGD steps T of the audit (may be fewer than the DP model's; canaries are in each).
     pub steps: usize,
 }
 
 impl Default for EngineAuditSection {
     fn default() -> Self {
-        EngineAuditSection { enabled: true, canaries: 1000, epsilon: 8.0, delta: 1e-5, steps: 50 }
+        EngineAuditSection { enabled: true, canaries: 10_000, steps: 1 }
     }
 }
 
@@ -580,8 +577,8 @@ impl AuditConfig {
             }
         }
         let e = &self.engine_audit;
-        if e.enabled && !(e.delta > 0.0 && e.delta < 1.0 && e.epsilon > 0.0 && e.steps > 0) {
-            bail!("engine_audit needs epsilon > 0, delta in (0, 1) and steps ≥ 1");
+        if e.enabled && !(e.steps > 0 && e.canaries >= 2) {
+            bail!("engine_audit needs steps ≥ 1 and canaries ≥ 2 (got steps = {}, canaries = {})", e.steps, e.canaries);
         }
         Ok(())
     }

@@ -54,7 +54,7 @@ pub use rundir::{
     REPORT_DATA_FILE, REPORT_FILE, SUMMARY_FILE,
 };
 pub use summary::{
-    BoundSummary, CanaryRecoverySummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, ExposureStats,
+    BoundSummary, CanaryRecoverySummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, EngineMechanism, ExposureStats,
     ExposureSummary, GateOutcome, InheritedGuarantee, Machine, Memorization, MiaResult, ModelSummary, RateInterval,
     RuleResult, RunMetadata, ShadowModels, Summary, SyntheticSummary, TrainingPlan, Utility, SCHEMA_VERSION,
 };

@@ -236,28 +236,41 @@ pub(crate) fn engine_audit(summary: &Summary) -> String {
     let mut b = String::from("<h2 id=\"engine-audit\">White-box audit of the DP-SGD engine</h2>\n");
     b.push_str(
         "<p><strong>What this is.</strong> A <em>white-box</em> audit tests the training engine, not the model. The \
-auditor plants gradient canaries (synthetic examples whose gradient points along one chosen coordinate) and \
-reads the noisy gradient sums the engine releases at every step, something no real attacker sees. If clipping, \
-noise or accounting were wrong, these canaries would show an ε lower bound above the claimed one. The ideal \
-bound is what the same procedure reaches on the exact Gaussian mechanism: a bound close to it means the engine \
-behaves as the mathematics says.</p>\n<p><strong>What this is not.</strong> It is not a measurement of what the \
-trained model leaks about its training records: it audits a mechanism in which canaries take part in every step, \
-with all intermediate gradients visible. The model's own leakage is bounded by the theoretical ε above and \
-measured by the black-box attacks.</p>\n",
+auditor plants gradient canaries — synthetic per-example gradients, each with one non-zero coordinate in the token \
+embedding — as extra rows of the engine's per-example norm table, so they pass the same total norm, clip factor, \
+weighted sum and noise as real examples, at the DP model's clipping norm, noise multiplier and sampling rate. It \
+then reads the noisy gradient sums the engine releases, something no real attacker sees. What it tests: the noise \
+scale, the clipping and the per-example norm of the token embedding, and the noise on it; each of these broken \
+(σ halved, clipping skipped, the norm under-estimated ×¼, the noise left out) gives a bound above the claim in this \
+project's tests. The ideal bound is what the same procedure reaches on the exact Gaussian mechanism: a bound close \
+to it means the engine behaves as the mathematics says.</p>\n<p><strong>What this is not.</strong> It does not \
+test the norms of other tensors or the Poisson sampling, and it is not a measurement of what the trained model \
+leaks about its training records: the canaries take part in every step, with all intermediate gradients visible. \
+The model's own leakage is bounded by the theoretical ε above and measured by the black-box attacks.</p>\n",
     );
     let Some(a) = &summary.engine_audit else {
         b.push_str("<p class=\"note\">The engine audit was not run (it is off in --quick runs; enable [engine_audit]).</p>\n");
         return b;
     };
+    let m = &a.mechanism;
     let _ = writeln!(
         b,
-        "<p>Audited mechanism: {} gradient canaries, T = {} steps, σ = {}; theoretical ε = {} at δ = {} \
-(T-fold Gaussian mechanism, μ = √T/σ).</p>",
-        a.canaries,
-        a.steps,
-        escape(&fmt_num(a.noise_multiplier)),
+        "<p>Audited engine: preset {}, vocabulary {}, C = {}, σ = {}, q = {} (the DP model's); T = {} step(s), {} \
+gradient canaries ({}). Theoretical ε = {} at δ = {}: the {} accountant's ε for a record present in every step \
+(T-fold Gaussian, μ = √T/σ). With {} canaries no bound can exceed {}.</p>",
+        escape(&m.preset),
+        m.vocab_size,
+        escape(&fmt_num(m.clip_norm)),
+        escape(&fmt_num(m.noise_multiplier)),
+        escape(&fmt_num(m.sampling_rate)),
+        m.steps,
+        m.canaries,
+        escape(&m.canary_kind),
         escape(&fmt_num(a.theoretical_epsilon)),
-        escape(&fmt_num(a.delta))
+        escape(&fmt_num(a.delta)),
+        escape(&m.accountant.to_uppercase()),
+        m.canaries,
+        escape(&fmt_num(a.ceiling_epsilon))
     );
     let rows: Vec<Vec<String>> = a
         .lower_bounds

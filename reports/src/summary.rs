@@ -466,8 +466,13 @@ pub struct ShadowModels {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineAudit {
-    /// ε of the audited mechanism (T-fold Gaussian, μ = √T/σ) at `delta`.
+    /// ε at `delta` of the canaries' participation pattern (every step, q = 1, add/remove)
+    /// under the DP model's accountant.
     pub theoretical_epsilon: f64,
+    /// The audited mechanism.
+    pub mechanism: EngineMechanism,
+    /// The largest bound these canaries can show (every guess right).
+    pub ceiling_epsilon: f64,
     /// δ of the audit.
     pub delta: f64,
     /// Gradient canaries m.
@@ -478,6 +483,30 @@ pub struct EngineAudit {
     pub noise_multiplier: f64,
     /// Lower bounds keyed by method (`one_run`, `fdp_one_run`).
     pub lower_bounds: BTreeMap<String, EngineBound>,
+}
+
+/// The mechanism the engine audit ran: the DP model's settings and the audit's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineMechanism {
+    /// Preset of the audited model.
+    pub preset: String,
+    /// Its vocabulary size.
+    pub vocab_size: u64,
+    /// Clipping norm C.
+    pub clip_norm: f64,
+    /// Noise multiplier σ.
+    pub noise_multiplier: f64,
+    /// Poisson sampling rate q of the real examples.
+    pub sampling_rate: f64,
+    /// Steps T of the audit.
+    pub steps: u64,
+    /// Gradient canaries m.
+    pub canaries: u64,
+    /// What a canary is (`dirac-gradient-row`: one row of the per-example norm table).
+    pub canary_kind: String,
+    /// Accountant of the theoretical ε (`pld` or `rdp`).
+    pub accountant: String,
 }
 
 /// One white-box lower bound next to its ideal value.

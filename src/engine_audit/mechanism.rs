@@ -5,9 +5,11 @@
 //! m canaries, each a synthetic per-example gradient of norm ≫ C along one coordinate of one
 //! parameter tensor; the coordinates are the ones real gradients touch least in a short warm-up
 //! measurement. Each canary is included with probability ½ (S_i, from a recorded seed) and an
-//! included canary takes part in *every* step, through the engine's own clipping, summation and
-//! noise. Per canary the audited mechanism is therefore the T-fold Gaussian mechanism with
-//! μ = √T/σ (no subsampling); its ε(δ) is the analytic Gaussian's (Balle & Wang 2018). This is a
+//! included canary takes part in *every* step as one more row of the engine's per-example norm
+//! table (Dirac rows rather than crafted text: a row's gradient sits on one known coordinate,
+//! while any input sequence's gradient spreads over every tensor), so it passes the same total
+//! norm, clip factor, weighted sum and noise as the real examples. Per canary the audited
+//! mechanism is the T-fold Gaussian mechanism with μ = √T/σ (no subsampling). This is a
 //! statement about the engine, not about the model's leakage of real records (which may be
 //! Poisson-sampled and is not audited here).
 //!
@@ -103,8 +105,8 @@ pub struct EngineAuditConfig {
 impl Default for EngineAuditConfig {
     fn default() -> Self {
         EngineAuditConfig {
-            canaries: 1000,
-            steps: 8,
+            canaries: 10_000,
+            steps: 1,
             noise_multiplier: 1.0,
             clip_norm: 1.0,
             canary_norm_factor: 1000.0,

@@ -213,14 +213,36 @@ pub fn extract_all(
     Ok(())
 }
 
-/// Step 7: the white-box gradient-canary audit of the DP-SGD engine (`vg-audit audit-engine`).
-pub fn engine_audit(p: &Pipeline) -> anyhow::Result<()> {
-    use crate::engine_audit::{audit, Settings};
+/// Step 7: the white-box gradient-canary audit of the DP-SGD engine (`vg-audit audit-engine`),
+/// at the DP model's preset, vocabulary, C, σ, q, δ and accountant, on its training examples.
+pub fn engine_audit(p: &Pipeline, data: &super::steps::TrainingData) -> anyhow::Result<()> {
+    use crate::engine_audit::{audit, Noise, Settings};
     let e = &p.cfg.engine_audit;
-    let mut settings = Settings::for_epsilon(e.epsilon, e.delta, e.steps as u64, e.canaries, p.cfg.run.seed);
-    settings.noise_seed = p.cfg.run.insecure_seed;
+    let info = vg_training::ModelJson::load(&p.dir.join("models").join(super::steps::DP_MODEL))?;
+    let dp = info.dp.as_ref().context("the DP model's model.json has no dp record")?;
+    let sched = super::plan::schedule(p, true)?;
+    let examples: Vec<Vec<u32>> = data.target_examples().iter().map(|t| vg_training::model_input(t, info.architecture.context_length)).collect();
+    let settings = Settings {
+        preset: sched.preset.clone(),
+        model: info.architecture.clone(),
+        clip_norm: dp.clip_norm,
+        noise: Noise::Multiplier(dp.noise_multiplier),
+        sampling_rate: dp.sampling_rate,
+        accountant: dp.accountant,
+        delta: dp.delta,
+        steps: e.steps as u64,
+        canaries: e.canaries,
+        learning_rate: info.train_config.lr,
+        micro_batch_size: info.train_config.micro_batch_size,
+        observation: crate::engine_audit::Observation::Sum,
+        seed: p.cfg.run.seed,
+        noise_seed: p.cfg.run.insecure_seed,
+        confidence: 0.95,
+        ideal_trials: 5,
+        tensor: Some("wte".to_string()),
+    };
     let bar = progress::bar(e.steps as u64, "engine audit", "steps");
-    let report = audit(&settings, &mut |done, total| {
+    let report = audit(&settings, &examples, &|b| b, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })?;
@@ -229,10 +251,13 @@ pub fn engine_audit(p: &Pipeline) -> anyhow::Result<()> {
     vg_corpora::fsutil::atomic_write(p.dir.join("analysis/engine-audit.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     let bound = |m: &str| report.lower_bounds.get(m).map_or("n/a".into(), |b| format!("{:.3}", b.epsilon));
     p.say(&format!(
-        "  engine audit: theoretical ε {:.3}; one-run {} · f-DP {}",
+        "  engine audit (DP model's C, σ, q; T = {}, {} canaries): theoretical ε {:.3}; one-run {} · f-DP {} (ceiling {:.3})",
+        report.steps,
+        report.canaries,
         report.theoretical_epsilon,
         bound("one_run"),
-        bound("fdp_one_run")
+        bound("fdp_one_run"),
+        report.ceiling_epsilon
     ));
     Ok(())
 }

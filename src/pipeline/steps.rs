@@ -102,12 +102,9 @@ pub fn run_all(p: &mut Pipeline, exec: &super::executor::Options) -> anyhow::Res
 
     // 7. white-box engine audit
     if p.cfg.engine_audit.enabled {
-        p.step(
-            "engine-audit",
-            &p.inputs_hash(&["engine-audit"]),
-            &["analysis/engine-audit.json"],
-            super::analysis::engine_audit,
-        )?;
+        p.step("engine-audit", &p.inputs_hash(&["engine-audit", &trained[0]]), &["analysis/engine-audit.json"], |p| {
+            super::analysis::engine_audit(p, &data)
+        })?;
     }
 
     // 8. report

@@ -10,7 +10,7 @@ use serde_json::Value;
 use vg_canaries::CanarySet;
 use vg_corpora::PreparedCorpus;
 use vg_reports::{
-    BoundSummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, ExposureStats, ExposureSummary, ExtractionExample,
+    BoundSummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, EngineMechanism, ExposureStats, ExposureSummary, ExtractionExample,
     GateOutcome, Machine, Memorization, MiaResult, ModelSummary, RateInterval, ReportData, RocCurve, RunMetadata,
     ScoreSamples, ShadowModels, Summary, TrainingCurve, Utility, SCHEMA_VERSION,
 };
@@ -366,8 +366,21 @@ fn memorization_summary(x: &MemorizationReport) -> Memorization {
 }
 
 fn engine_summary(x: &EngineAuditReport) -> EngineAudit {
+    let m = &x.mechanism;
     EngineAudit {
         theoretical_epsilon: x.theoretical_epsilon,
+        mechanism: EngineMechanism {
+            preset: m.preset.clone(),
+            vocab_size: m.vocab_size as u64,
+            clip_norm: m.clip_norm,
+            noise_multiplier: m.noise_multiplier,
+            sampling_rate: m.sampling_rate,
+            steps: m.steps,
+            canaries: m.canaries as u64,
+            canary_kind: m.canary_kind.clone(),
+            accountant: m.accountant.clone(),
+        },
+        ceiling_epsilon: x.ceiling_epsilon,
         delta: x.delta,
         canaries: x.canaries as u64,
         steps: x.steps,

@@ -66,7 +66,7 @@ pub use batch::model_input;
 pub use checkpoint::{save_model, CurvePoint, DataHashes, DpRecord, LoadedModel, Metrics, ModelJson, ShadowRecord, MODEL_FORMAT};
 pub use cpu_time::ThreadGroup;
 pub use config::{DpConfig, GptConfig, NoiseStudy, OptimizerConfig, PrivacyTarget, Provenance, TrainConfig};
-pub use dpsgd::clip::{clip_and_accumulate, clip_and_accumulate_frozen, clip_and_accumulate_reference, summed_gradient, ClippedGradients};
+pub use dpsgd::clip::{clip_and_accumulate, clip_and_accumulate_frozen, clip_and_accumulate_planned, clip_and_accumulate_reference, summed_gradient, CanaryRow, ClipPlan, ClippedGradients};
 pub use dpsgd::engine::{DpSgd, DpSgdBuilder, DpStep, GradientCanary, StepObserver, StepView};
 #[cfg(feature = "test-utils")]
 pub use dpsgd::engine::EngineFaults;

@@ -133,6 +133,47 @@ fn dirac_canaries_are_clipped_like_examples_and_faults_bite() {
     assert!(err.to_string().contains("nope"));
 }
 
+#[test]
+fn canary_rows_share_the_norm_table_with_real_examples() {
+    // A canary of norm 4C on the token embedding, among real examples, no noise: it adds exactly
+    // C at its coordinate (factor C/4C from the table), leaves the real rows' sums alone, and the
+    // faults inside the table (norm ×¼, clipping skipped) let 4C through.
+    let cfg = micro_config(64, 16);
+    let model = Gpt::new(&cfg, DType::F64, 5).unwrap();
+    let wte = model.param_index("wte").unwrap();
+    let seqs: Vec<Vec<u32>> = (0..5u32).map(|i| vec![3 + i, 7, 9 + i % 3, 2]).collect();
+    let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+    let coord = 60 * cfg.n_embd + 3; // row 60: no input token selects it
+    let step = |canaries: Vec<GradientCanary>, faults: EngineFaults| -> Vec<f64> {
+        let mut e = DpSgdBuilder::new(10, 2.0)
+            .clip_norm(1.0)
+            .noise_multiplier(0.0)
+            .micro_batch_size(2)
+            .canaries(canaries)
+            .faults(faults)
+            .randomness(DpRandomness::insecure(0))
+            .build()
+            .unwrap();
+        flat(&e.step_on_batch(&model, &refs, 0).unwrap().grads[wte]).iter().map(|g| g * 2.0).collect()
+    };
+    let canary = vec![GradientCanary { tensor: "wte".into(), index: coord, value: 4.0 }];
+    let plain = step(Vec::new(), EngineFaults::default());
+    let with = step(canary.clone(), EngineFaults::default());
+    assert_eq!(plain[coord], 0.0);
+    assert!((with[coord] - 1.0).abs() < 1e-5, "clipped canary adds {} (want C = 1)", with[coord]);
+    let others = plain.iter().zip(&with).enumerate().filter(|&(i, _)| i != coord).map(|(_, (a, b))| (a - b).abs()).fold(0.0, f64::max);
+    assert!(others < 1e-12, "the canary row changed real rows' sums by {others}");
+    let shrunk = step(canary.clone(), EngineFaults { underestimate_norm_tensor: Some("wte".into()), ..EngineFaults::default() });
+    assert!((shrunk[coord] - 4.0).abs() < 1e-4, "norm ×¼: the canary adds {} (want 4C)", shrunk[coord]);
+    let unclipped = step(canary, EngineFaults { skip_clip_tensor: Some("wte".into()), ..EngineFaults::default() });
+    assert!((unclipped[coord] - 4.0).abs() < 1e-12, "clipping skipped: the canary adds {}", unclipped[coord]);
+    // A canary in a frozen tensor is refused.
+    let rows = [vg_training::CanaryRow { param: wte, index: 0, value: 1.0 }];
+    let frozen: Vec<bool> = (0..model.params().len()).map(|i| i == wte).collect();
+    let plan = vg_training::ClipPlan { frozen: &frozen, canaries: &rows, ..Default::default() };
+    assert!(vg_training::clip_and_accumulate_planned(&model, &refs, 1.0, &plan).is_err());
+}
+
 /// Upper 0.1% point of χ²(df) by Wilson–Hilferty (z = 3.090).
 fn chi2_crit(df: f64) -> f64 {
     let z = 3.090;

@@ -88,6 +88,83 @@ fn embedding_sq_norm(g: &Tensor, batch: &Batch) -> Result<Tensor> {
     Ok((g.matmul(&g.t()?)? * eq)?.sum((1, 2))?)
 }
 
+/// A gradient canary as one extra per-example row of the norm table: a synthetic gradient with
+/// the single non-zero coordinate `value` at flat `index` of parameter `param` (see
+/// [`crate::GradientCanary`]). Its row goes through the same total norm, clip factor and
+/// weighted sum as the real examples' rows, so a fault there shows on the canaries too.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CanaryRow {
+    /// Parameter index (in [`Gpt::params`] order).
+    pub param: usize,
+    /// Flat (row-major) coordinate in that parameter.
+    pub index: usize,
+    /// The gradient value; its norm is |value|.
+    pub value: f64,
+}
+
+/// How one micro-batch is clipped: frozen parameters, canary rows, and the test-only faults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClipPlan<'a> {
+    /// `frozen[i]`: parameter i adds nothing to the norm and gets a zero sum.
+    pub frozen: &'a [bool],
+    /// Canary rows entered into this micro-batch's norm table.
+    pub canaries: &'a [CanaryRow],
+    /// Fault: this parameter's contributions are summed unclipped (real and canary rows).
+    pub skip_clip: Option<usize>,
+    /// Fault: this parameter's per-example norm is under-estimated ×¼ (its squared-norm column ×1/16).
+    pub shrink_norm: Option<usize>,
+}
+
+/// The clip factors of a micro-batch from its per-tensor squared-norm table (rows: `live.len()`
+/// real examples, then the canaries): Σ over tensors, square root, [`clip_factor`]. Returns the
+/// norms of every row, the factors (n, 1, 1), and the "no clipping" factors of `skip_clip`.
+fn clip_factors(sq: Vec<Tensor>, live: &[bool], plan: &ClipPlan<'_>, clip_norm: f64, dtype: DType) -> Result<(Vec<f64>, Vec<f64>, Tensor, Tensor)> {
+    let (b, m) = (live.len(), plan.canaries.len());
+    let n = b + m;
+    let mut total = Tensor::zeros(n, dtype, &Device::Cpu)?;
+    for (p, col) in sq.into_iter().enumerate() {
+        let mut canary_col = vec![0f64; m];
+        for (slot, row) in canary_col.iter_mut().zip(plan.canaries) {
+            if row.param == p {
+                *slot = row.value * row.value;
+            }
+        }
+        let mut col = Tensor::cat(&[&col, &Tensor::from_vec(canary_col, m, &Device::Cpu)?.to_dtype(dtype)?], 0)?;
+        if plan.shrink_norm == Some(p) {
+            col = (col * (1.0 / 16.0))?;
+        }
+        total = (total + col)?;
+    }
+    let norms: Vec<f64> = total.to_dtype(DType::F64)?.to_vec1::<f64>()?.into_iter().map(|x| x.max(0.0).sqrt()).collect();
+    // Empty (padding) rows contribute nothing; canary rows are always live.
+    let is_live = |i: usize| i >= b || live[i];
+    let factors: Vec<f64> = norms.iter().enumerate().map(|(i, &nrm)| if is_live(i) { clip_factor(nrm, clip_norm) } else { 0.0 }).collect();
+    let c = Tensor::from_vec(factors.clone(), (n, 1, 1), &Device::Cpu)?.to_dtype(dtype)?;
+    let ones: Vec<f64> = (0..n).map(|i| if is_live(i) { 1.0 } else { 0.0 }).collect();
+    let unclipped = Tensor::from_vec(ones, (n, 1, 1), &Device::Cpu)?.to_dtype(dtype)?;
+    Ok((norms, factors, c, unclipped))
+}
+
+/// Adds each canary row's clipped contribution (its factor × value at its coordinate) to `sums`.
+fn add_canary_rows(sums: &mut [Tensor], plan: &ClipPlan<'_>, factors: &[f64], b: usize) -> Result<()> {
+    let mut dense: Vec<Option<Vec<f64>>> = vec![None; sums.len()];
+    for (j, row) in plan.canaries.iter().enumerate() {
+        let numel = sums[row.param].elem_count();
+        if row.index >= numel {
+            return Err(Error::param("canary.index", row.index, format!("parameter {} has {numel} coordinates", row.param)));
+        }
+        let f = if plan.skip_clip == Some(row.param) { 1.0 } else { factors[b + j] };
+        dense[row.param].get_or_insert_with(|| vec![0.0; numel])[row.index] += f * row.value;
+    }
+    for (p, d) in dense.into_iter().enumerate() {
+        if let Some(d) = d {
+            let t = Tensor::from_vec(d, sums[p].shape(), &Device::Cpu)?.to_dtype(sums[p].dtype())?;
+            sums[p] = (&sums[p] + t)?;
+        }
+    }
+    Ok(())
+}
+
 /// Per-example clipped sum of one micro-batch of model inputs, with one forward and one backward.
 /// `skip_clip` (test-only fault) leaves that parameter's contribution unclipped.
 pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_clip: Option<usize>) -> Result<ClippedGradients> {
@@ -97,6 +174,27 @@ pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_cl
 /// [`clip_and_accumulate`] with frozen parameters (`frozen[i]` true, in [`Gpt::params`] order):
 /// they add nothing to the per-example norm and their clipped sum is zero (neither is computed).
 pub fn clip_and_accumulate_frozen(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_clip: Option<usize>, frozen: &[bool]) -> Result<ClippedGradients> {
+    clip_and_accumulate_planned(model, seqs, clip_norm, &ClipPlan { frozen, skip_clip, ..ClipPlan::default() })
+}
+
+/// The clipped sum of a micro-batch (possibly empty) plus the canary rows of `plan`: the real
+/// examples' per-tensor norms come from the ghost-norm pass, the canaries' from their one
+/// coordinate, and both meet in one norm table before the clip factors are computed.
+pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, plan: &ClipPlan<'_>) -> Result<ClippedGradients> {
+    for row in plan.canaries {
+        if row.param >= model.params().len() || plan.frozen.get(row.param).copied().unwrap_or(false) {
+            return Err(Error::param("canary.param", row.param, "no trainable parameter with that index"));
+        }
+    }
+    if seqs.is_empty() {
+        let dtype = model.dtype();
+        let sq = model.params().iter().map(|_| Tensor::zeros(0, dtype, &Device::Cpu)).collect::<candle_core::Result<Vec<_>>>()?;
+        let (_, factors, _, _) = clip_factors(sq, &[], plan, clip_norm, dtype)?;
+        let mut sums: Vec<Tensor> = model.params().iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
+        add_canary_rows(&mut sums, plan, &factors, 0)?;
+        return Ok(ClippedGradients { sums, norms: Vec::new(), loss_sum: 0.0, tokens: 0 });
+    }
+    let (frozen, skip_clip) = (plan.frozen, plan.skip_clip);
     let is_frozen = |i: usize| frozen.get(i).copied().unwrap_or(false);
     let dtype = model.dtype();
     let batch = Batch::new(seqs)?;
@@ -162,17 +260,14 @@ pub fn clip_and_accumulate_frozen(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, 
         }
         layers.push(layer);
     }
-    let mut total = Tensor::zeros(b, dtype, &Device::Cpu)?;
-    for (i, s) in sq.iter().enumerate() {
-        let s = s.as_ref().ok_or_else(|| Error::param("per-example norm", &model.param_names()[i], "no norm rule reached this parameter"))?;
-        total = (total + s)?;
+    let mut table = Vec::with_capacity(n);
+    for (i, s) in sq.into_iter().enumerate() {
+        table.push(s.ok_or_else(|| Error::param("per-example norm", &model.param_names()[i], "no norm rule reached this parameter"))?);
     }
-    let norms: Vec<f64> = total.to_dtype(DType::F64)?.to_vec1::<f64>()?.into_iter().map(|x| x.max(0.0).sqrt()).collect();
-    // Empty (padding) rows contribute nothing.
-    let factors: Vec<f64> = norms.iter().zip(&batch.counts).map(|(&nrm, &c)| if c == 0 { 0.0 } else { clip_factor(nrm, clip_norm) }).collect();
-    let c = Tensor::from_vec(factors.clone(), (b, 1, 1), &Device::Cpu)?.to_dtype(dtype)?;
-    let ones: Vec<f64> = batch.counts.iter().map(|&c| if c == 0 { 0.0 } else { 1.0 }).collect();
-    let unclipped = Tensor::from_vec(ones, (b, 1, 1), &Device::Cpu)?.to_dtype(dtype)?;
+    let live: Vec<bool> = batch.counts.iter().map(|&c| c != 0).collect();
+    let (mut norms, factors, c_all, unclipped_all) = clip_factors(table, &live, plan, clip_norm, dtype)?;
+    norms.truncate(b);
+    let (c, unclipped) = (c_all.narrow(0, 0, b)?, unclipped_all.narrow(0, 0, b)?);
     let factor_for = |p: usize| if skip_clip == Some(p) { &unclipped } else { &c };
 
     // Frozen parameters: a zero sum, nothing computed.
@@ -225,7 +320,8 @@ pub fn clip_and_accumulate_frozen(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, 
             }
         }
     }
-    let sums = sums.into_iter().map(|s| s.expect("every parameter has a sum rule")).collect();
+    let mut sums: Vec<Tensor> = sums.into_iter().map(|s| s.expect("every parameter has a sum rule")).collect();
+    add_canary_rows(&mut sums, plan, &factors, b)?;
     Ok(ClippedGradients { sums, norms, loss_sum, tokens: batch.n_tokens() })
 }
 

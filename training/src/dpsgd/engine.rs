@@ -1,15 +1,18 @@
 //! The DP-SGD step as named stages (after Opacus `DPOptimizer.pre_step`):
-//! sample (Poisson) → clip_and_accumulate → add canaries → add_noise → observe → scale_grad.
+//! sample (Poisson) → clip_and_accumulate (real examples and canary rows in one norm table) →
+//! add_noise → observe → scale_grad.
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
-use super::clip::{clip_and_accumulate_frozen, clip_factor};
+use super::clip::{clip_and_accumulate_planned, CanaryRow, ClipPlan};
 use super::noise::{add_gaussian, poisson_sample, DpRandomness};
 use crate::model::Gpt;
 use crate::{Error, Result};
 
 /// A synthetic per-example gradient with one non-zero coordinate ("Dirac" canary): `value` at
-/// flat index `index` of tensor `tensor`. Clipped, summed and noised exactly like a real example.
+/// flat index `index` of tensor `tensor`. It enters the per-example norm table as one more row of
+/// the first micro-batch of every step, so it is clipped, summed and noised exactly like a real
+/// example (through the same total norm, clip factor and weighted sum).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GradientCanary {
     /// Parameter tensor name (see [`Gpt::param_names`]).
@@ -30,11 +33,13 @@ pub struct EngineFaults {
     pub skip_clip_tensor: Option<String>,
     /// This tensor gets no noise.
     pub skip_noise_tensor: Option<String>,
+    /// This tensor's per-example norm is under-estimated ×¼ (inside the norm table).
+    pub underestimate_norm_tensor: Option<String>,
 }
 
 impl Default for EngineFaults {
     fn default() -> Self {
-        EngineFaults { noise_scale: 1.0, skip_clip_tensor: None, skip_noise_tensor: None }
+        EngineFaults { noise_scale: 1.0, skip_clip_tensor: None, skip_noise_tensor: None, underestimate_norm_tensor: None }
     }
 }
 
@@ -248,11 +253,25 @@ impl DpSgd {
         };
         let skip_clip = index_of(&self.faults.skip_clip_tensor, "faults.skip_clip_tensor")?;
         let skip_noise = index_of(&self.faults.skip_noise_tensor, "faults.skip_noise_tensor")?;
-        // Stage 2: clip and accumulate over physical micro-batches.
+        let shrink_norm = index_of(&self.faults.underestimate_norm_tensor, "faults.underestimate_norm_tensor")?;
+        let canaries = self
+            .canaries
+            .iter()
+            .map(|c| {
+                let param = model.param_index(&c.tensor).ok_or_else(|| Error::param("canary.tensor", &c.tensor, "no parameter tensor of that name"))?;
+                Ok(CanaryRow { param, index: c.index, value: c.value })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Stage 2: clip and accumulate over physical micro-batches; the canary rows join the first.
         let mut sums: Vec<Tensor> = model.params().iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
         let (mut loss_sum, mut tokens, mut n_clipped) = (0.0, 0, 0usize);
-        for chunk in seqs.chunks(self.micro_batch_size) {
-            let part = clip_and_accumulate_frozen(model, chunk, self.clip_norm, skip_clip, &self.frozen)?;
+        let mut chunks: Vec<&[&[u32]]> = seqs.chunks(self.micro_batch_size).collect();
+        if chunks.is_empty() && !canaries.is_empty() {
+            chunks.push(&[]);
+        }
+        for (k, chunk) in chunks.into_iter().enumerate() {
+            let plan = ClipPlan { frozen: &self.frozen, canaries: if k == 0 { &canaries } else { &[] }, skip_clip, shrink_norm };
+            let part = clip_and_accumulate_planned(model, chunk, self.clip_norm, &plan)?;
             for (acc, s) in sums.iter_mut().zip(part.sums) {
                 *acc = (&*acc + s)?;
             }
@@ -260,8 +279,6 @@ impl DpSgd {
             tokens += part.tokens;
             n_clipped += part.norms.iter().filter(|&&n| n > self.clip_norm).count();
         }
-        // Stage 3: gradient canaries through the same clip rule and sum.
-        self.add_canaries(model, &mut sums, skip_clip)?;
         // Stage 4: Gaussian noise N(0, σ²C²) per coordinate.
         let std = self.noise_multiplier * self.clip_norm * self.faults.noise_scale;
         let mut rng = self.randomness.noise_rng(step);
@@ -285,29 +302,6 @@ impl DpSgd {
             tokens,
             clipped_fraction: if b == 0 { 0.0 } else { n_clipped as f64 / b as f64 },
         })
-    }
-
-    fn add_canaries(&self, model: &Gpt, sums: &mut [Tensor], skip_clip: Option<usize>) -> Result<()> {
-        if self.canaries.is_empty() {
-            return Ok(());
-        }
-        let mut dense: Vec<Option<Vec<f64>>> = vec![None; sums.len()];
-        for c in &self.canaries {
-            let p = model.param_index(&c.tensor).ok_or_else(|| Error::param("canary.tensor", &c.tensor, "no parameter tensor of that name"))?;
-            let numel = sums[p].elem_count();
-            if c.index >= numel {
-                return Err(Error::param("canary.index", c.index, format!("tensor {} has {numel} coordinates", c.tensor)));
-            }
-            let factor = if skip_clip == Some(p) { 1.0 } else { clip_factor(c.value.abs(), self.clip_norm) };
-            dense[p].get_or_insert_with(|| vec![0.0; numel])[c.index] += factor * c.value;
-        }
-        for (p, d) in dense.into_iter().enumerate() {
-            if let Some(d) = d {
-                let t = Tensor::from_vec(d, sums[p].shape(), &Device::Cpu)?.to_dtype(sums[p].dtype())?;
-                sums[p] = (&sums[p] + t)?;
-            }
-        }
-        Ok(())
     }
 }
 
