@@ -9,7 +9,7 @@ use std::process::Command;
 
 use vg_accounting::gaussian::noise_for_epsilon;
 use vg_accounting::AccountantKind;
-use vg_audit::engine_audit::{audit, canary_epsilon, run_engine_audit, EngineAuditConfig, EngineAuditOutcome, Noise, Observation, Report, Settings};
+use vg_audit::engine_audit::{audit as audit_engine, canary_epsilon, run_engine_audit, EngineAuditConfig, EngineAuditOutcome, Noise, Observation, Report, Settings};
 use vg_training::{model_input, EngineFaults, GptConfig};
 
 const DELTA: f64 = 1e-5;
@@ -123,7 +123,7 @@ fn audit_at_two(seed: u64, faults: EngineFaults) -> Report {
         ideal_trials: 1,
         tensor: Some("wte".into()),
     };
-    audit(&settings, &data(m.context_length), &|b| b.faults(faults.clone()), &mut |_, _| {}).unwrap()
+    audit_engine(&settings, &data(m.context_length), &|b: vg_training::DpSgdBuilder| b.faults(faults.clone()), &mut |_, _| {}).unwrap()
 }
 
 #[test]
@@ -244,9 +244,9 @@ fn impossible_settings_are_refused_with_their_values() {
     let err = |cfg: EngineAuditConfig| run_engine_audit(&m, &d, &cfg, &|b| b, &mut |_, _| {}).unwrap_err().to_string();
     let sigma = noise_for_epsilon(CLAIMED_EPSILON, DELTA, 1).unwrap();
     let bad_delta = Settings { delta: 1.5, ..Settings::standalone("tiny", Noise::Multiplier(sigma), DELTA, 0).unwrap() };
-    assert!(audit(&bad_delta, &d, &|b| b, &mut |_, _| {}).unwrap_err().to_string().contains("delta = 1.5"));
+    assert!(audit_engine(&bad_delta, &d, &|b| b, &mut |_, _| {}).unwrap_err().to_string().contains("delta = 1.5"));
     let bad_q = Settings { sampling_rate: 0.0, ..bad_delta.clone() };
-    assert!(audit(&Settings { delta: DELTA, ..bad_q }, &d, &|b| b, &mut |_, _| {}).unwrap_err().to_string().contains("sampling_rate = 0"));
+    assert!(audit_engine(&Settings { delta: DELTA, ..bad_q }, &d, &|b| b, &mut |_, _| {}).unwrap_err().to_string().contains("sampling_rate = 0"));
     let base = config(0, EngineFaults::default()).0;
     assert!(err(EngineAuditConfig { noise_multiplier: 0.0, ..base.clone() }).contains("noise_multiplier = 0"));
     assert!(err(EngineAuditConfig { canaries: 20_000, ..base.clone() }).contains("tensor wte has only 16384 coordinates"));
