@@ -5,14 +5,19 @@
 //! - fidelity: mean bound / mean ideal bound (target ≥ 0.9);
 //! - tightness: mean bound / ε.
 //!
-//! Run: `RAYON_NUM_THREADS=1 cargo bench -p vg-audit --bench engine_audit`
+//! Then the mutation table of issue 12 at claimed ε = 2 (σ from the PLD accountant for a canary
+//! in every step, T = 1, m = 10,000, canaries as rows of the per-example norm table): each fault's
+//! bounds over 3 seeds next to the claim and the ceiling.
+//!
+//! Run: `RAYON_NUM_THREADS=1 cargo bench -p vg-audit --bench engine_audit` (add `-- mutations`
+//! for the mutation table alone).
 
 use std::time::Instant;
 
 use vg_attacks::bounds::fdp::{canary_audit_bounds, CanaryAuditSettings};
 use vg_accounting::gaussian::noise_for_epsilon;
-use vg_audit::engine_audit::{run_engine_audit, EngineAuditConfig};
-use vg_training::{model_input, GptConfig};
+use vg_audit::engine_audit::{audit, run_engine_audit, EngineAuditConfig, Noise, Settings};
+use vg_training::{model_input, DpSgdBuilder, EngineFaults, GptConfig};
 
 const DELTA: f64 = 1e-5;
 const STEPS: u64 = 8;
@@ -58,8 +63,44 @@ impl Column {
     }
 }
 
+/// The mutation table: bounds of each broken engine at claimed ε = 2 over 3 seeds.
+fn mutations(model: &GptConfig, examples: &[Vec<u32>]) {
+    let faults = [
+        ("correct engine", EngineFaults::default()),
+        ("σ halved", EngineFaults { noise_scale: 0.5, ..EngineFaults::default() }),
+        ("clipping skipped on wte", EngineFaults { skip_clip_tensor: Some("wte".into()), ..EngineFaults::default() }),
+        ("wte norm ×¼", EngineFaults { underestimate_norm_tensor: Some("wte".into()), ..EngineFaults::default() }),
+        ("no noise on wte", EngineFaults { skip_noise_tensor: Some("wte".into()), ..EngineFaults::default() }),
+    ];
+    println!("\nmutations at claimed ε = 2 (PLD, canary in every step), T = 1, m = 10,000, 3 seeds");
+    println!("{:<26} {:>8} {:>8} | {:>15} {:>15} | {:>6}", "engine", "claim", "ceiling", "one-run min–max", "f-DP min–max", "secs");
+    for (name, f) in faults {
+        let start = Instant::now();
+        let (mut one, mut fdp, mut claim, mut ceiling) = (vec![], vec![], 0.0, 0.0);
+        for seed in 0..3u64 {
+            let settings = Settings {
+                model: model.clone(),
+                sampling_rate: 8.0 / examples.len() as f64,
+                noise_seed: Some(20_000 + seed),
+                ideal_trials: 1,
+                ..Settings::standalone("tiny", Noise::Epsilon(2.0), DELTA, 300 + seed).expect("settings")
+            };
+            let r = audit(&settings, examples, &|b: DpSgdBuilder| b.faults(f.clone()), &mut |_, _| {}).expect("audit");
+            one.push(r.lower_bounds["one_run"].epsilon);
+            fdp.push(r.lower_bounds["fdp_one_run"].epsilon);
+            (claim, ceiling) = (r.theoretical_epsilon, r.ceiling_epsilon);
+        }
+        let range = |v: &[f64]| format!("{:.2}–{:.2}", v.iter().cloned().fold(f64::INFINITY, f64::min), v.iter().cloned().fold(0.0, f64::max));
+        println!("{:<26} {:>8.3} {:>8.3} | {:>15} {:>15} | {:>6.1}", name, claim, ceiling, range(&one), range(&fdp), start.elapsed().as_secs_f64());
+    }
+}
+
 fn main() {
     let model = GptConfig::preset("tiny", 384).expect("tiny preset");
+    if std::env::args().any(|a| a == "mutations") {
+        mutations(&model, &data(model.context_length));
+        return;
+    }
     let examples = data(model.context_length);
     println!("engine audit: tiny model (vocab 384), T = {STEPS} steps, δ = {DELTA}, {SEEDS} seeds, ideal = median of {IDEAL_TRIALS} simulations");
     println!(
@@ -115,4 +156,5 @@ fn main() {
         }
     }
     println!("soundness (no bound above ε over all seeds): {}", if sound { "yes" } else { "NO" });
+    mutations(&model, &examples);
 }
