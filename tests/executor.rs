@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use vg_audit::config::{ExecutorSection, SlurmSection};
-use vg_audit::pipeline::executor::local::Plan;
+use vg_audit::pipeline::executor::local::Concurrency;
 use vg_audit::pipeline::executor::slurm::{array_spec, parse_squeue, script};
 use vg_audit::pipeline::log::{append_line, AuditLog, LogEntry};
 
@@ -200,7 +200,7 @@ fn an_append_cuts_a_torn_last_line() {
 fn local_plan_fills_in_jobs_and_threads_from_the_cores() {
     let x = |jobs, threads| ExecutorSection { jobs, threads_per_model: threads, ..ExecutorSection::default() };
     let plan = |x: ExecutorSection, models, cores| {
-        let p = Plan::resolve(&x, models, cores);
+        let p = Concurrency::resolve(&x, models, cores);
         (p.jobs, p.threads)
     };
     assert_eq!(plan(x(None, None), 6, 2), (2, 1), "default run on 2 cores");

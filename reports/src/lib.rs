@@ -55,7 +55,7 @@ pub use rundir::{
 };
 pub use summary::{
     BoundSummary, CanaryRecoverySummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, EngineMechanism, ExposureStats,
-    ExposureSummary, GateOutcome, InheritedGuarantee, Machine, Memorization, MiaResult, ModelSummary, RateInterval,
+    ExposureSummary, GateOutcome, InheritedGuaranteeSummary, Machine, Memorization, MiaResult, ModelSummary, RateInterval,
     RuleResult, RunMetadata, ShadowModels, Summary, SyntheticSummary, TrainingPlan, Utility, SCHEMA_VERSION,
 };
 

@@ -129,14 +129,14 @@ pub struct ModelSummary {
     pub cost: Option<Cost>,
     /// For a student distilled from a DP teacher: the guarantee it inherits and how it was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inherited: Option<InheritedGuarantee>,
+    pub inherited: Option<InheritedGuaranteeSummary>,
 }
 
 /// The guarantee data or a model made from a DP model inherits (post-processing), as the synth
 /// sidecar and the student's model.json record it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct InheritedGuarantee {
+pub struct InheritedGuaranteeSummary {
     /// ε of the source model (null: trained without DP-SGD).
     pub epsilon: Option<f64>,
     /// δ of the source model.
@@ -166,7 +166,7 @@ pub struct SyntheticSummary {
     /// Sampling throughput (tokens per second).
     pub tokens_per_second: f64,
     /// The guarantee the records inherit.
-    pub guarantee: InheritedGuarantee,
+    pub guarantee: InheritedGuaranteeSummary,
 }
 
 /// What training one model cost, next to its ε and δ (the hardware is `run.machine`).

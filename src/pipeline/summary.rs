@@ -171,8 +171,8 @@ fn inherited_comparison(g: &vg_training::InheritedGuarantee) -> Comparison {
 }
 
 /// The summary's form of an inherited guarantee, with its sentence.
-fn inherited_summary(g: &vg_training::InheritedGuarantee, what: &str, made_by: String) -> vg_reports::InheritedGuarantee {
-    vg_reports::InheritedGuarantee {
+fn inherited_summary(g: &vg_training::InheritedGuarantee, what: &str, made_by: String) -> vg_reports::InheritedGuaranteeSummary {
+    vg_reports::InheritedGuaranteeSummary {
         epsilon: g.epsilon,
         delta: g.delta,
         unit: g.unit.clone(),

@@ -67,14 +67,18 @@ mod tests {
     #[test]
     fn cpu_time_grows_with_work() {
         let Some(before) = super::process_cpu_seconds() else { return };
-        let mut x = 0u64;
+        // Busy work until the counter moves by 0.2 s; on a loaded machine that takes longer than
+        // 0.2 s of wall time, so only a counter that never moves runs into the 60 s cap.
+        let (mut x, mut now) = (0u64, before);
         let start = std::time::Instant::now();
-        while start.elapsed().as_millis() < 300 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        while now - before < 0.2 && start.elapsed().as_secs() < 60 {
+            for _ in 0..1_000_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            std::hint::black_box(x);
+            now = super::process_cpu_seconds().unwrap();
         }
-        std::hint::black_box(x);
-        let after = super::process_cpu_seconds().unwrap();
-        assert!(after - before >= 0.1, "{before} → {after} after 0.3 s of busy work");
+        assert!(now - before >= 0.2, "{before} → {now} after {:.1} s of busy work", start.elapsed().as_secs_f64());
     }
 
     #[test]

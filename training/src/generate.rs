@@ -96,55 +96,97 @@ pub fn generate_streams(model: &Gpt, prompts: &[Vec<u32>], first_stream: u64, ma
 /// Decodes the prompts `idx` (all of one length) together; rows leave the batch (and the cache)
 /// when they finish.
 fn continue_batch(model: &Gpt, prompts: &[&[u32]], idx: &[usize], first_stream: u64, max_new: usize, decoding: &Decoding, seed: u64) -> Result<Vec<Vec<u32>>> {
-    let ctx = model.config().context_length;
-    let mut outs = vec![Vec::new(); idx.len()];
-    if max_new == 0 || idx.is_empty() {
-        return Ok(outs);
-    }
-    let mut rngs: Vec<ChaCha20Rng> = idx
-        .iter()
-        .map(|&i| {
-            let mut rng = ChaCha20Rng::seed_from_u64(seed);
-            rng.set_stream(first_stream + i as u64);
-            rng
-        })
-        .collect();
-    let mut cache = KvCache::default();
-    // Rows of the batch still decoding, as positions in `idx`, in cache order.
-    let mut active: Vec<usize> = (0..idx.len()).collect();
-    let mut feed: Vec<u32> = idx.iter().flat_map(|&i| prompts[i].iter().copied()).collect();
-    let mut t = prompts[idx[0]].len();
-    let mut pos = 0;
-    loop {
-        let ids = Tensor::from_vec(feed, (active.len(), t), &Device::Cpu)?;
-        let logits = model.forward_last_with_cache(&ids, &mut cache, pos)?;
-        pos += t;
-        let last: Vec<Vec<f64>> = logits.squeeze(1)?.to_dtype(DType::F64)?.to_vec2::<f64>()?;
-        let (mut keep, mut next_feed) = (Vec::new(), Vec::new());
-        for (r, &row) in active.iter().enumerate() {
-            let next = choose(&last[r], decoding, &mut rngs[row]);
-            if next == EOS {
-                continue;
-            }
-            outs[row].push(next);
-            if outs[row].len() < max_new && pos < ctx {
-                keep.push(r as u32);
-                next_feed.push(next);
-            }
-        }
-        if keep.is_empty() {
-            return Ok(outs);
-        }
-        if keep.len() < active.len() {
-            let rows = Tensor::new(keep.as_slice(), &Device::Cpu)?;
-            for (k, v) in cache.layers.iter_mut().flatten() {
+    let cache = std::cell::RefCell::new(KvCache::default());
+    let step = BatchDecode { prompts, idx, streams: (seed, first_stream), max_new, max_pos: model.config().context_length, stop: &[EOS] };
+    step.run(
+        &mut |ids, pos| {
+            let logits = model.forward_last_with_cache(&ids, &mut cache.borrow_mut(), pos)?;
+            Ok(logits.squeeze(1)?.to_dtype(DType::F64)?.to_vec2::<f64>()?)
+        },
+        &mut |keep| {
+            let rows = Tensor::new(keep, &Device::Cpu)?;
+            for (k, v) in cache.borrow_mut().layers.iter_mut().flatten() {
                 *k = k.index_select(&rows, 0)?;
                 *v = v.index_select(&rows, 0)?;
             }
-            active = keep.iter().map(|&r| active[r as usize]).collect();
+            Ok(())
+        },
+        &|logits, rng| choose(logits, decoding, rng),
+    )
+}
+
+/// One batch of equal-length prompts decoded together with a KV cache: the loop shared by our
+/// GPT and the Hugging Face decoder (they differ only in the forward, the cache and the sampler).
+pub(crate) struct BatchDecode<'a> {
+    /// All prompts; `idx` says which of them this batch decodes.
+    pub prompts: &'a [&'a [u32]],
+    /// Prompt indices of this batch (all of one length).
+    pub idx: &'a [usize],
+    /// (seed, first stream): prompt i samples from ChaCha20 stream `first_stream + i`.
+    pub streams: (u64, u64),
+    /// New tokens at most.
+    pub max_new: usize,
+    /// Positions the model can attend to.
+    pub max_pos: usize,
+    /// Tokens that end a continuation (not emitted).
+    pub stop: &'a [u32],
+}
+
+/// The last position's logits for fed ids (rows, t) starting at position `pos`.
+pub(crate) type ForwardLast<'f> = dyn FnMut(Tensor, usize) -> Result<Vec<Vec<f64>>> + 'f;
+
+impl BatchDecode<'_> {
+    /// Runs the loop; `forward` advances the cache, `keep_rows` drops finished rows from it.
+    pub(crate) fn run(
+        &self,
+        forward: &mut ForwardLast<'_>,
+        keep_rows: &mut dyn FnMut(&[u32]) -> Result<()>,
+        choose: &dyn Fn(&[f64], &mut ChaCha20Rng) -> u32,
+    ) -> Result<Vec<Vec<u32>>> {
+        let (prompts, idx) = (self.prompts, self.idx);
+        let mut outs = vec![Vec::new(); idx.len()];
+        if self.max_new == 0 || idx.is_empty() {
+            return Ok(outs);
         }
-        feed = next_feed;
-        t = 1;
+        let (seed, first_stream) = self.streams;
+        let mut rngs: Vec<ChaCha20Rng> = idx
+            .iter()
+            .map(|&i| {
+                let mut rng = ChaCha20Rng::seed_from_u64(seed);
+                rng.set_stream(first_stream + i as u64);
+                rng
+            })
+            .collect();
+        // Rows of the batch still decoding, as positions in `idx`, in cache order.
+        let mut active: Vec<usize> = (0..idx.len()).collect();
+        let mut feed: Vec<u32> = idx.iter().flat_map(|&i| prompts[i].iter().copied()).collect();
+        let mut t = prompts[idx[0]].len();
+        let mut pos = 0;
+        loop {
+            let last = forward(Tensor::from_vec(feed, (active.len(), t), &Device::Cpu)?, pos)?;
+            pos += t;
+            let (mut keep, mut next_feed) = (Vec::new(), Vec::new());
+            for (r, &row) in active.iter().enumerate() {
+                let next = choose(&last[r], &mut rngs[row]);
+                if self.stop.contains(&next) {
+                    continue;
+                }
+                outs[row].push(next);
+                if outs[row].len() < self.max_new && pos < self.max_pos {
+                    keep.push(r as u32);
+                    next_feed.push(next);
+                }
+            }
+            if keep.is_empty() {
+                return Ok(outs);
+            }
+            if keep.len() < active.len() {
+                keep_rows(&keep)?;
+                active = keep.iter().map(|&r| active[r as usize]).collect();
+            }
+            feed = next_feed;
+            t = 1;
+        }
     }
 }
 

@@ -28,7 +28,7 @@ pub struct CanaryProbe {
 
 /// How canaries are decoded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CanaryOptions {
+pub struct CanaryDecoding {
     /// Top-k samples per canary in addition to the greedy continuation (default 4).
     pub samples: usize,
     /// k of the top-k sampling (default 40).
@@ -44,13 +44,13 @@ pub struct CanaryOptions {
     pub seed: u64,
 }
 
-impl Default for CanaryOptions {
+impl Default for CanaryDecoding {
     fn default() -> Self {
-        CanaryOptions { samples: 4, top_k: 40, temperature: 1.0, partial_fraction: 0.5, confidence: 0.95, seed: 0 }
+        CanaryDecoding { samples: 4, top_k: 40, temperature: 1.0, partial_fraction: 0.5, confidence: 0.95, seed: 0 }
     }
 }
 
-impl CanaryOptions {
+impl CanaryDecoding {
     /// Refuses impossible parameters.
     pub fn validate(&self) -> Result<()> {
         if self.samples > 0 && self.top_k == 0 {
@@ -133,7 +133,7 @@ pub fn extract_canaries(
     probes: &[CanaryProbe],
     bos: u32,
     decode: &(dyn Fn(&[u32]) -> String + Sync),
-    opts: &CanaryOptions,
+    opts: &CanaryDecoding,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(CanaryExtraction, Vec<(u64, String)>)> {
     opts.validate()?;

@@ -25,7 +25,7 @@ pub mod verbatim;
 
 use serde::{Deserialize, Serialize};
 
-pub use canaries::{CanaryExtraction, CanaryOptions, CanaryProbe};
+pub use canaries::{CanaryExtraction, CanaryDecoding, CanaryProbe};
 pub use fragments::{FragmentDictionary, FragmentReport, SecretEntry, TextSource};
 pub use memorization::{MemorizationOptions, MemorizationRates, RateEstimate, RecordTokens};
 pub use redact::Redactor;
@@ -40,7 +40,7 @@ pub struct ExtractionOptions {
     /// Prefix → suffix test.
     pub memorization: MemorizationOptions,
     /// Canary prompts.
-    pub canaries: CanaryOptions,
+    pub canaries: CanaryDecoding,
     /// Sampled generations and the verbatim search.
     pub generation: GenerationOptions,
     /// Show extracted text verbatim instead of redacted.

@@ -15,18 +15,18 @@ use crate::config::ExecutorSection;
 
 /// How many models train at once, and with how many threads each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Plan {
+pub struct Concurrency {
     /// Models trained at once.
     pub jobs: usize,
     /// Threads per model.
     pub threads: usize,
 }
 
-impl Plan {
+impl Concurrency {
     /// Fills in what the config leaves open from `cores` (the threads this process may use:
     /// rayon's global pool, which honours `RAYON_NUM_THREADS`): threads = cores ÷ jobs, or
     /// cores ÷ models when neither is set; jobs = cores ÷ threads; never more jobs than models.
-    pub fn resolve(x: &ExecutorSection, models: usize, cores: usize) -> Plan {
+    pub fn resolve(x: &ExecutorSection, models: usize, cores: usize) -> Concurrency {
         let cores = cores.max(1);
         let models = models.max(1);
         let threads = match (x.threads_per_model, x.jobs) {
@@ -35,13 +35,13 @@ impl Plan {
             (None, None) => (cores / models).max(1),
         };
         let jobs = x.jobs.unwrap_or(cores / threads).clamp(1, models);
-        Plan { jobs, threads }
+        Concurrency { jobs, threads }
     }
 }
 
 /// Trains `models` in order with one job, or `plan.jobs` at a time; outcomes in `models` order.
 /// After a failure no new model starts, and the first failure (in model order) is returned.
-pub fn train(p: &Pipeline, data: &TrainingData, models: &[String], upstream: &str, plan: &Plan) -> anyhow::Result<Vec<StepOutcome>> {
+pub fn train(p: &Pipeline, data: &TrainingData, models: &[String], upstream: &str, plan: &Concurrency) -> anyhow::Result<Vec<StepOutcome>> {
     let steps: Vec<TrainStep> = models.iter().map(|m| TrainStep::new(p, m, upstream)).collect();
     if plan.jobs <= 1 && plan.threads >= rayon::current_num_threads() {
         // One model at a time on the process's own pool: the path of a run without an executor.

@@ -30,7 +30,7 @@ pub fn train_all(
     match p.cfg.executor.kind {
         ExecutorKind::Local => {
             anyhow::ensure!(!opts.dry_run, "--dry-run writes a Slurm job script: use it with --executor slurm");
-            let plan = local::Plan::resolve(&p.cfg.executor, models.len(), rayon::current_num_threads());
+            let plan = local::Concurrency::resolve(&p.cfg.executor, models.len(), rayon::current_num_threads());
             local::train(p, data, models, upstream, &plan).map(Some)
         }
         ExecutorKind::Slurm => slurm::train(p, models, upstream, opts),

@@ -3,8 +3,7 @@
 //! Prompts of equal length decode together; prompt i samples from ChaCha20 stream i of the seed,
 //! so results do not depend on batching or threads (the same contract as [`crate::generate`]).
 
-use candle_core::{DType, Device, Tensor};
-use rand::SeedableRng;
+use candle_core::DType;
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 
@@ -79,56 +78,22 @@ pub fn generate(model: &Decoder, prompts: &[Vec<u32>], max_new: usize, sampling:
     Ok(out)
 }
 
-fn continue_batch(model: &Decoder, prompts: &[&[u32]], idx: &[usize], max_new: usize, sampling: &HfDecoding, stop: &[u32], (seed, first_stream): (u64, u64)) -> Result<Vec<Vec<u32>>> {
-    let max_pos = model.arch().max_positions;
-    let mut outs = vec![Vec::new(); idx.len()];
-    if max_new == 0 || idx.is_empty() {
-        return Ok(outs);
-    }
-    let mut rngs: Vec<ChaCha20Rng> = idx
-        .iter()
-        .map(|&i| {
-            let mut rng = ChaCha20Rng::seed_from_u64(seed);
-            rng.set_stream(first_stream + i as u64);
-            rng
-        })
-        .collect();
-    let mut cache = KvCache::default();
-    let mut active: Vec<usize> = (0..idx.len()).collect();
-    let mut feed: Vec<u32> = idx.iter().flat_map(|&i| prompts[i].iter().copied()).collect();
-    let mut t = prompts[idx[0]].len();
-    let mut pos = 0;
-    loop {
-        let ids = Tensor::from_vec(feed, (active.len(), t), &Device::Cpu)?;
-        let logits = model.forward(&ids, Some(&mut cache), pos, true)?;
-        pos += t;
-        let last: Vec<Vec<f32>> = logits.squeeze(1)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-        let (mut keep, mut next_feed) = (Vec::new(), Vec::new());
-        for (r, &row) in active.iter().enumerate() {
-            let next = choose(&last[r], sampling, &mut rngs[row]);
-            if stop.contains(&next) {
-                continue;
-            }
-            outs[row].push(next);
-            if outs[row].len() < max_new && pos < max_pos {
-                keep.push(r as u32);
-                next_feed.push(next);
-            }
-        }
-        if keep.is_empty() {
-            return Ok(outs);
-        }
-        if keep.len() < active.len() {
-            cache.select_rows(&keep)?;
-            active = keep.iter().map(|&r| active[r as usize]).collect();
-        }
-        feed = next_feed;
-        t = 1;
-    }
+fn continue_batch(model: &Decoder, prompts: &[&[u32]], idx: &[usize], max_new: usize, sampling: &HfDecoding, stop: &[u32], streams: (u64, u64)) -> Result<Vec<Vec<u32>>> {
+    let cache = std::cell::RefCell::new(KvCache::default());
+    let step = crate::generate::BatchDecode { prompts, idx, streams, max_new, max_pos: model.arch().max_positions, stop };
+    step.run(
+        &mut |ids, pos| {
+            let logits = model.forward(&ids, Some(&mut cache.borrow_mut()), pos, true)?;
+            // f32 logits widened to f64 exactly: the same arg-max and the same draws.
+            Ok(logits.squeeze(1)?.to_dtype(DType::F64)?.to_vec2::<f64>()?)
+        },
+        &mut |keep| cache.borrow_mut().select_rows(keep),
+        &|logits, rng| choose(logits, sampling, rng),
+    )
 }
 
 /// The next token from one row of logits.
-pub fn choose(logits: &[f32], sampling: &HfDecoding, rng: &mut ChaCha20Rng) -> u32 {
+pub fn choose<T: Copy + Into<f64>>(logits: &[T], sampling: &HfDecoding, rng: &mut ChaCha20Rng) -> u32 {
     match sampling {
         HfDecoding::Greedy => crate::generate::next_token(logits, None, rng),
         HfDecoding::Sample { temperature, top_k, top_p } => crate::generate::next_token(logits, Some((*temperature, *top_k, *top_p)), rng),
@@ -138,6 +103,7 @@ pub fn choose(logits: &[f32], sampling: &HfDecoding, rng: &mut ChaCha20Rng) -> u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     #[test]
     fn top_k_and_top_p_keep_the_right_candidates() {
