@@ -385,11 +385,13 @@ pub struct SyntheticSection {
     pub top_k: usize,
     /// New tokens per record at most (0: the context length minus one).
     pub max_tokens: usize,
+    /// Keep only records identified as this language (ISO 639-3, e.g. "eng"); none: any.
+    pub language: Option<String>,
 }
 
 impl Default for SyntheticSection {
     fn default() -> Self {
-        SyntheticSection { enabled: false, count: 1000, temperature: 1.0, top_k: 0, max_tokens: 0 }
+        SyntheticSection { enabled: false, count: 1000, temperature: 1.0, top_k: 0, max_tokens: 0, language: None }
     }
 }
 

@@ -108,6 +108,23 @@ fn a_non_private_source_or_a_training_data_filter_is_outside_the_guarantee() {
 }
 
 #[test]
+fn the_language_filter_knows_its_codes_and_reads_no_private_data() {
+    use vg_audit::pipeline::synth::{is_language, language_code};
+    let eng = language_code("eng").unwrap();
+    assert!(is_language("The patient was admitted to the hospital on Monday and was sent home two days later.", eng));
+    assert!(!is_language("Der Patient wurde am Montag in das Krankenhaus eingeliefert und zwei Tage später entlassen.", eng));
+    assert!(!is_language("12345 67890 !!! ###", eng), "no identification counts as another language");
+    assert!(language_code("xx").unwrap_err().to_string().contains("--language xx"));
+    // On the command line an unknown code is refused before any sampling (exit 2, nothing written).
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x.jsonl");
+    let bad = synth(small_run(), &["--count", "5", "--unconditional", "--language", "xx"], &out);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an ISO 639-3 code"));
+    assert!(!out.exists());
+}
+
+#[test]
 fn prompts_from_the_private_data_are_refused() {
     let run = small_run();
     let tmp = tempfile::tempdir().unwrap();

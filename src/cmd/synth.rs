@@ -14,7 +14,7 @@ use vg_training::hf::HfDecoding;
 Lines {\"id\", \"text\"} to --out, with a sidecar F.guarantee.json beside it stating the guarantee they inherit: \
 the model's own (ε, δ), privacy unit and weights' SHA-256, status `dp` or `outside-guarantee` with the reason.\n\n\
 Why: anything computed from a DP model's outputs alone keeps its (ε, δ) (post-processing). Sampling and the \
-filters --min-chars, --max-chars, --drop-pii and --dedup read no private data and keep `dp`. \
+filters --min-chars, --max-chars, --drop-pii, --language and --dedup read no private data and keep `dp`. \
 --filter-training INDEX (a scan index built with `vg-audit scan index --from RUN`) drops samples that repeat \
 training text, canaries or kept PII; its decisions read the private records, so the output is \
 `outside-guarantee`. A source model without DP-SGD (or trained with --insecure-seed) gives \
@@ -69,6 +69,10 @@ pub(crate) struct Args {
     /// Drop exact repeats within the synthetic set (keeps the guarantee).
     #[arg(long)]
     dedup: bool,
+    /// Keep only records identified as this language, an ISO 639-3 code such as `eng` or `deu`
+    /// (a trigram model of public text; keeps the guarantee).
+    #[arg(long, value_name = "CODE")]
+    language: Option<String>,
     /// Drop records the scan index of the training data flags (verbatim spans, canaries, kept PII):
     /// reads the private data, so the output is outside the guarantee.
     #[arg(long, value_name = "INDEX")]
@@ -101,6 +105,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             max_chars: args.max_chars,
             drop_pii: args.drop_pii,
             dedup: args.dedup,
+            language: args.language,
             training_index: args.filter_training,
             pii_key: args.pii_key,
             min_span: args.min_span,

@@ -508,7 +508,13 @@ fn synthesize(p: &Pipeline) -> anyhow::Result<()> {
         sampling: vg_training::hf::HfDecoding::Sample { temperature: sy.temperature, top_k: (sy.top_k > 0).then_some(sy.top_k), top_p: None },
         max_tokens: if sy.max_tokens == 0 { p.cfg.models.context - 1 } else { sy.max_tokens },
         seed: p.cfg.run.seed,
-        filters: super::synth::Filters { min_chars: p.cfg.corpus.min_chars, drop_pii: true, dedup: true, ..Default::default() },
+        filters: super::synth::Filters {
+            min_chars: p.cfg.corpus.min_chars,
+            drop_pii: true,
+            dedup: true,
+            language: sy.language.clone(),
+            ..Default::default()
+        },
     };
     std::fs::create_dir_all(p.dir.join("synthetic"))?;
     let bar = progress::bar(sy.count as u64, "synth", "records");

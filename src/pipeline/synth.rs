@@ -37,6 +37,10 @@ pub struct Filters {
     pub drop_pii: bool,
     /// Drop exact repeats of an earlier sample of this set (reads no private data).
     pub dedup: bool,
+    /// Keep only samples identified as this language (ISO 639-3 code, e.g. `eng`; a trigram
+    /// model of public text, reads no private data).
+    #[serde(default)]
+    pub language: Option<String>,
     /// Drop samples the scan index built from the training data flags (verbatim training spans,
     /// canary secrets, kept PII seen in training): reads the private data, so the output is
     /// outside the guarantee.
@@ -169,6 +173,7 @@ pub fn synthesize(run: &Path, model_dir: &Path, opts: &SynthOptions, out: &Path,
         bail!("--max-tokens must be ≥ 1");
     }
     opts.sampling.validate()?;
+    let language = opts.filters.language.as_deref().map(language_code).transpose()?;
     let mut guarantee = guarantee_of(model_dir)?;
     let prompt_texts = match &opts.prompts {
         Some(path) => {
@@ -215,7 +220,7 @@ pub fn synthesize(run: &Path, model_dir: &Path, opts: &SynthOptions, out: &Path,
             tokens += c.len() as u64;
             let ids: Vec<u32> = p.iter().chain(c).copied().collect();
             let text = model.decode(&ids)?.trim().to_string();
-            let why = rejection(&text, &opts.filters, detector.as_ref(), &mut seen, scanner.as_ref());
+            let why = rejection(&text, &opts.filters, language, detector.as_ref(), &mut seen, scanner.as_ref());
             match why {
                 Some(w) => *dropped.entry(w.into()).or_default() += 1,
                 None if kept.len() < opts.count => kept.push(text),
@@ -259,11 +264,25 @@ pub fn synthesize(run: &Path, model_dir: &Path, opts: &SynthOptions, out: &Path,
     Ok(sidecar)
 }
 
-/// The first filter that drops `text`, by name (`too-short`, `too-long`, `pii`, `duplicate`,
-/// `training-data`), or None to keep it.
+/// The language of ISO 639-3 `code` (e.g. `eng`, `deu`), or an error listing what is known.
+pub fn language_code(code: &str) -> anyhow::Result<whatlang::Lang> {
+    whatlang::Lang::from_code(code).with_context(|| {
+        let known: Vec<&str> = whatlang::Lang::all().iter().map(|l| l.code()).collect();
+        format!("--language {code}: not an ISO 639-3 code of a known language (known: {})", known.join(", "))
+    })
+}
+
+/// Whether `text` is identified as `lang` (no identification counts as another language).
+pub fn is_language(text: &str, lang: whatlang::Lang) -> bool {
+    whatlang::detect(text).is_some_and(|info| info.lang() == lang)
+}
+
+/// The first filter that drops `text`, by name (`too-short`, `too-long`, `pii`, `language`,
+/// `duplicate`, `training-data`), or None to keep it.
 fn rejection(
     text: &str,
     f: &Filters,
+    language: Option<whatlang::Lang>,
     pii: Option<&vg_corpora::pii::PiiDetector>,
     seen: &mut HashSet<u128>,
     scanner: Option<&vg_attacks::extraction::scan::Scanner>,
@@ -277,6 +296,9 @@ fn rejection(
     }
     if pii.is_some_and(|d| !d.find(text).is_empty()) {
         return Some("pii");
+    }
+    if language.is_some_and(|l| !is_language(text, l)) {
+        return Some("language");
     }
     if f.dedup && !seen.insert(vg_corpora::dedup::exact_key(text)) {
         return Some("duplicate");
