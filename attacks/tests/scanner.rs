@@ -14,9 +14,10 @@ const TRAINING: [&str; 3] = [
 ];
 
 /// A scanner over [`TRAINING`] flagging spans of at least `min_span` tokens; one included canary.
+/// The vocabulary is large enough that every word of the training text is one token.
 fn scanner(dir: &std::path::Path, min_span: usize) -> Scanner {
     let corpus: Vec<String> = TRAINING.iter().map(|s| s.to_string()).cycle().take(60).collect();
-    let tokenizer = vg_corpora::tokenizer::train_bpe(corpus.iter(), 300).expect("tokenizer trains");
+    let tokenizer = vg_corpora::tokenizer::train_bpe(corpus.iter(), 2000).expect("tokenizer trains");
     let tokens = vg_corpora::tokenizer::encode_all(&tokenizer, &TRAINING).expect("encodes");
     let source = IndexSource {
         description: "test records".into(),
@@ -48,18 +49,19 @@ fn a_span_over_a_placeholder_is_redacted_over_the_whole_pii_value() {
 }
 
 #[test]
-fn a_span_ending_inside_a_placeholder_covers_the_pii_value() {
+fn span_ends_inside_a_placeholder_map_to_the_ends_of_the_pii_value() {
     let dir = tempfile::tempdir().unwrap();
     let scanner = scanner(dir.path(), 4);
-    // The match stops inside the placeholder (the training text goes on with " now"): the span's
-    // end maps to the end of the address, never to the middle of it.
-    let text = "zulu echo foxtrot mail a@b.co later kilo";
-    let v = scanner.scan(json!(2), text);
+    // "<EMAIL>." tokenizes apart from "<EMAIL>" followed by a space: the match ends after the
+    // token "EMAIL", inside the placeholder; that end maps to the end of the address.
+    let v = scanner.scan(json!(2), "zulu echo foxtrot mail a@b.co. later kilo");
     assert_eq!(v.verdict, VerdictKind::Flag);
-    let redacted = v.text.unwrap();
-    assert!(!redacted.contains('@') && !redacted.contains("b.co"), "{redacted}");
-    assert!(redacted.starts_with("zulu") && redacted.ends_with(" later kilo"), "{redacted}");
-    assert_eq!(redacted.matches(VERBATIM_PLACEHOLDER).count(), 1, "{redacted}");
+    assert_eq!(v.text.as_deref(), Some(format!("zulu{VERBATIM_PLACEHOLDER}. later kilo").as_str()));
+    // ":<" tokenizes apart from " <": the match starts at "EMAIL", inside the placeholder; that
+    // start maps to the start of the address.
+    let v = scanner.scan(json!(3), "mail:a@b.co now golf hotel india");
+    assert_eq!(v.verdict, VerdictKind::Flag);
+    assert_eq!(v.text.as_deref(), Some(format!("mail:{VERBATIM_PLACEHOLDER}").as_str()));
 }
 
 #[test]
@@ -67,13 +69,13 @@ fn overlapping_marks_merge_under_the_strongest_and_canaries_are_masked() {
     let dir = tempfile::tempdir().unwrap();
     let scanner = scanner(dir.path(), 4);
     // An address alone (no verbatim span): its placeholder.
-    let v = scanner.scan(json!(3), "write to c@d.org please");
+    let v = scanner.scan(json!(4), "write to c@d.org please");
     assert_eq!(v.text.as_deref(), Some("write to <EMAIL> please"));
     // A canary secret: its first two characters stay, the rest is masked.
-    let v = scanner.scan(json!(4), "code k7q2z9x4 end");
+    let v = scanner.scan(json!(5), "code k7q2z9x4 end");
     assert!(v.reasons.iter().any(|r| matches!(r, Reason::Canary { canary_id: 7, in_training: true })), "{:?}", v.reasons);
     assert_eq!(v.text.as_deref(), Some("code k7****** end"));
     // Nothing to flag: the text comes back as it was.
-    let v = scanner.scan(json!(5), "kilo");
+    let v = scanner.scan(json!(6), "kilo");
     assert_eq!((v.verdict, v.text.as_deref()), (VerdictKind::Pass, Some("kilo")));
 }
