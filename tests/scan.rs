@@ -589,3 +589,22 @@ fn sigterm_lets_the_request_in_flight_finish() {
     });
     assert_eq!((status, answered, code), (200, 256, Some(0)), "the request in flight is answered in full, then exit 0");
 }
+
+/// The batch filter's line reader (`vg_audit::scan::batch::read_bounded_line`, what `scan
+/// --max-bytes` relies on): an over-long line is cut to `max + 1` bytes but measured whole, and
+/// the lines after it come back intact.
+#[test]
+fn long_lines_are_cut_but_measured_and_the_next_line_is_intact() {
+    use vg_audit::scan::batch::read_bounded_line;
+    let text = format!("{}\nshort\r\n\nlast", "x".repeat(10_000));
+    let mut r = std::io::BufReader::with_capacity(64, text.as_bytes());
+    let a = read_bounded_line(&mut r, 100, 1).unwrap().unwrap();
+    assert_eq!((a.len, a.bytes.len()), (10_000, 101));
+    let b = read_bounded_line(&mut r, 100, 2).unwrap().unwrap();
+    assert_eq!((b.len, b.bytes.as_slice()), (5, &b"short"[..]));
+    let c = read_bounded_line(&mut r, 100, 3).unwrap().unwrap();
+    assert_eq!(c.len, 0);
+    let d = read_bounded_line(&mut r, 100, 4).unwrap().unwrap();
+    assert_eq!(d.bytes, b"last");
+    assert!(read_bounded_line(&mut r, 100, 5).unwrap().is_none());
+}

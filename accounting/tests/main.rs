@@ -4,3 +4,4 @@ mod calibration;
 mod properties;
 mod reference;
 mod truncated;
+mod warm_calibration;

@@ -7,6 +7,7 @@ mod exposure;
 mod extraction;
 mod fdp_bound;
 mod lira_reference;
+mod scanner;
 mod scores;
 mod soundness;
 mod table_and_metrics;

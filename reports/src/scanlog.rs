@@ -215,35 +215,3 @@ pub fn render_scan_log(log: &ScanLog, source: &str) -> String {
     page("vg-audit output scan", &body)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bucket_widths_are_round_and_bounded() {
-        assert_eq!(bucket_width(10.0), 1.0);
-        assert_eq!(bucket_width(3600.0), 300.0);
-        assert!(3600.0 * 24.0 / bucket_width(3600.0 * 24.0) <= BUCKETS);
-    }
-
-    #[test]
-    fn rates_and_escaping() {
-        let lines = [
-            r#"{"t":0,"ts":"a","id":1,"verdict":"pass","text":"ok"}"#,
-            r#"{"t":1,"ts":"b","id":2,"verdict":"flag","reasons":[{"kind":"pii","type":"EMAIL","seen_in_training":true}],"text":"<script>x</script>"}"#,
-            r#"{"t":100,"ts":"c","id":3,"verdict":"flag","reasons":[{"kind":"verbatim","tokens":80}],"text":"<VERBATIM>"}"#,
-            r#"{"t":100.5,"ts":"d","id":4,"verdict":"pa"#,
-        ];
-        let log = parse_scan_log(&lines.join("\n")).unwrap();
-        assert_eq!(log.entries.len(), 3);
-        assert!(log.partial_last_line);
-        let html = render_scan_log(&log, "log.jsonl");
-        assert!(!html.contains("<script>x"));
-        assert!(html.contains("&lt;script&gt;x"));
-        // 2 of 3 flagged → 666.7 per 1,000; the verbatim one ranks first among the worst.
-        assert!(html.contains("666.7"));
-        let worst = html.find("Worst examples").unwrap();
-        assert!(html[worst..].find("verbatim 80 tokens").unwrap() < html[worst..].find("pii EMAIL").unwrap());
-        assert!(parse_scan_log("{\"t\":0}\nnot json\n{}").is_err());
-    }
-}

@@ -5,4 +5,5 @@ mod gate;
 mod html;
 mod report;
 mod release_policy;
+mod scan_log;
 mod schema;

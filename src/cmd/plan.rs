@@ -52,7 +52,8 @@ pub(crate) struct Args {
     #[arg(long)]
     model_points: Option<usize>,
     /// Leading configurations recomputed with the exact accountant and listed (each PLD
-    /// calibration takes seconds; rdp is far faster and looser, so its σ is a little larger).
+    /// calibration starts from the search's σ and takes a few exact evaluations; rdp is faster
+    /// and looser, so its σ is a little larger).
     #[arg(long, default_value_t = 8)]
     candidates: usize,
     /// Accountant of the exact σ of every listed row: pld (tight, default) or rdp.

@@ -207,22 +207,3 @@ pub fn run(
     Ok(stats)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_lines_are_cut_but_measured_and_the_next_line_is_intact() {
-        let text = format!("{}\nshort\r\n\nlast", "x".repeat(10_000));
-        let mut r = std::io::BufReader::with_capacity(64, text.as_bytes());
-        let a = read_bounded_line(&mut r, 100, 1).unwrap().unwrap();
-        assert_eq!((a.len, a.bytes.len()), (10_000, 101));
-        let b = read_bounded_line(&mut r, 100, 2).unwrap().unwrap();
-        assert_eq!((b.len, b.bytes.as_slice()), (5, &b"short"[..]));
-        let c = read_bounded_line(&mut r, 100, 3).unwrap().unwrap();
-        assert_eq!(c.len, 0);
-        let d = read_bounded_line(&mut r, 100, 4).unwrap().unwrap();
-        assert_eq!(d.bytes, b"last");
-        assert!(read_bounded_line(&mut r, 100, 5).unwrap().is_none());
-    }
-}

@@ -156,6 +156,9 @@ fn plan_never_exceeds_the_privacy_budget() {
             assert!(spent <= eps, "N {n}: {cand:?} spends ε = {spent} > {eps}");
             let own = vg_accounting::epsilon(kind, q, cand.noise_multiplier, cand.steps, delta, vg_accounting::Neighbouring::AddOrRemoveOne).unwrap();
             assert_eq!(cand.epsilon, Some(own), "the row shows its accountant's ε");
+            // Started from the search's estimate, the calibration lands where a cold one does (to its 1e-4 tolerance).
+            let cold = vg_accounting::calibrate_noise_multiplier(kind, q, cand.steps, eps, delta, vg_accounting::Neighbouring::AddOrRemoveOne).unwrap();
+            assert!((cand.noise_multiplier - cold).abs() <= 1e-4 * cold.max(cand.noise_multiplier), "N {n}: σ {} vs cold {cold}", cand.noise_multiplier);
             assert!(own <= eps && own > 0.95 * eps, "σ calibrated to the budget, not merely under it: ε = {own}");
             assert!((cand.sigma_bar - cand.noise_multiplier / cand.batch_size as f64).abs() < 1e-15);
             assert!(cand.compute_flops <= c * (1.0 + 1e-12), "over the compute budget: {cand:?}");

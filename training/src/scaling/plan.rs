@@ -6,8 +6,9 @@
 //! The search over the whole grid takes σ from the central-limit approximation of the
 //! subsampled Gaussian (μ = q·√(T·(e^{1/σ²} − 1)) Gaussian DP, Bu, Dong, Long & Su 2020,
 //! "Deep Learning with Gaussian Differential Privacy", Thm 3), which is closed-form; the leading
-//! candidates are then recomputed with the real accountant (`calibrate_noise_multiplier`) and
-//! re-ranked, so every σ a plan shows is the accountant's, never an approximation.
+//! candidates are then recomputed with the real accountant (`calibrate_noise_multiplier_near`,
+//! started from the approximation's σ) and re-ranked, so every σ a plan shows is the
+//! accountant's, never an approximation.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -281,8 +282,9 @@ pub fn plan(law: &ScalingLaw, req: &PlanRequest) -> Result<Plan> {
         .par_iter()
         .map(|g| {
             let q = g.batch_size as f64 / n;
-            let sigma = vg_accounting::calibrate_noise_multiplier(kind, q, g.steps, req.epsilon, req.delta, nb).map_err(|e| Error::Accounting(e.to_string()))?;
-            let epsilon = vg_accounting::epsilon(kind, q, sigma, g.steps, req.delta, nb).map_err(|e| Error::Accounting(e.to_string()))?;
+            // Started from the search's estimate: the same σ as a cold calibration, in fewer evaluations.
+            let guess = clt_sigma(mu, q, g.steps as f64, nb);
+            let (sigma, epsilon) = vg_accounting::calibrate_noise_multiplier_near(kind, q, g.steps, req.epsilon, req.delta, nb, guess).map_err(|e| Error::Accounting(e.to_string()))?;
             let sigma_bar = sigma / g.batch_size as f64;
             Ok(law.predict(g.params as f64, g.steps as f64, sigma_bar).map(|loss| PlanCandidate {
                 preset: g.preset.clone(),

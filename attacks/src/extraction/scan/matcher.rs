@@ -274,27 +274,3 @@ fn redact(text: &str, mut marks: Vec<(usize, usize, Mark)>) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholder_offsets_map_back_to_the_pii_value() {
-        // normal: "mail a@b.co now" ; deid: "mail <EMAIL> now"
-        let r = [Replaced { deid: (5, 12), normal: (5, 11) }];
-        assert_eq!(to_normal(&r, 0, false), 0);
-        assert_eq!(to_normal(&r, 5, false), 5);
-        assert_eq!(to_normal(&r, 8, true), 11);
-        assert_eq!(to_normal(&r, 8, false), 5);
-        assert_eq!(to_normal(&r, 12, true), 11);
-        assert_eq!(to_normal(&r, 16, true), 15);
-    }
-
-    #[test]
-    fn overlapping_marks_merge_under_the_strongest() {
-        let text = "abcdefghij";
-        let out = redact(text, vec![(2, 5, Mark::Pii(PiiKind::Email)), (4, 8, Mark::Verbatim)]);
-        assert_eq!(out, format!("ab{VERBATIM_PLACEHOLDER}ij"));
-        assert_eq!(redact(text, vec![(0, 4, Mark::Canary)]), "ab**efghij");
-    }
-}
