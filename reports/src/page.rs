@@ -160,3 +160,9 @@ pub fn common_note(id: Option<&str>, what: &str, remarks: &[String]) -> String {
     let items: String = remarks.iter().map(|r| format!("<li>{}</li>", escape(r))).collect();
     format!("<div class=\"common\"{id}><strong>{}</strong><ul>{items}</ul></div>\n", escape(what))
 }
+
+/// The text with its first letter in upper case.
+pub fn capitalised(text: &str) -> String {
+    let mut c = text.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::gate::fmt_num;
 use crate::html::escape;
-use crate::page::{badge, common_note, kv, opt, page, pct, plot_box, split_common, table, td, td_html, tdn};
+use crate::page::{badge, capitalised, common_note, kv, opt, page, pct, plot_box, split_common, table, td, td_html, tdn};
 use crate::{plots, ModelSummary, ReportData, Summary};
 
 /// Renders the whole report. Never fails: a plot that cannot be drawn becomes a note.
@@ -131,12 +131,6 @@ fn five_line_summary(summary: &Summary) -> String {
     format!("<table class=\"summary\" id=\"five-line-summary\">\n<tbody>\n{rows}</tbody>\n</table>\n")
 }
 
-/// The text with its first letter in upper case.
-fn capitalised(text: &str) -> String {
-    let mut c = text.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
-}
-
 fn limits(min: Option<f64>, max: Option<f64>) -> String {
     match (min, max) {
         (Some(lo), Some(hi)) => format!("{} … {}", fmt_num(lo), fmt_num(hi)),
@@ -172,6 +166,18 @@ A lower bound <em>above</em> the guarantee it is compared with means the trainin
     let all: Vec<Vec<String>> = summary.models.iter().flat_map(|m| m.epsilon_lower_bounds.values().map(remarks)).collect();
     let (common, _) = split_common(&all);
     b.push_str(&common_note(Some("bounds-common-notes"), "Holds for every bound below:", &common));
+    // long clauses that several rows share, but not all, are numbered once and cited by number
+    let mut numbered: Vec<String> = Vec::new();
+    for clause in all.iter().flatten() {
+        let repeated = all.iter().filter(|r| r.contains(clause)).count() > 1;
+        if repeated && clause.chars().count() > 50 && !common.contains(clause) && !numbered.contains(clause) {
+            numbered.push(clause.clone());
+        }
+    }
+    if !numbered.is_empty() {
+        let items: String = numbered.iter().enumerate().map(|(i, c)| format!("<li value=\"{}\">{}</li>", i + 1, escape(c))).collect();
+        let _ = writeln!(b, "<div class=\"common\" id=\"bounds-numbered-notes\"><strong>Notes cited by number below:</strong><ol>{items}</ol></div>");
+    }
     for m in &summary.models {
         let _ = writeln!(b, "<div class=\"model-block\">\n<h3>{} — {}</h3>", escape(&m.name), escape(&theoretical(m, summary.run.insecure_seed)));
         let _ = writeln!(
@@ -183,13 +189,35 @@ A lower bound <em>above</em> the guarantee it is compared with means the trainin
             b.push_str("<p class=\"note\">No ε lower bound computed.</p>\n</div>\n");
             continue;
         }
-        let own: Vec<Vec<String>> = m
+        let mut own: Vec<Vec<String>> = m
             .epsilon_lower_bounds
             .values()
-            .map(|eb| remarks(eb).into_iter().filter(|r| !common.contains(r)).collect())
+            .map(|eb| {
+                let mut r: Vec<String> = remarks(eb).into_iter().filter(|c| !common.contains(c)).collect();
+                r.push(format!("{COMPARED}{}", eb.compared_with.describe()));
+                r
+            })
             .collect();
+        if own.len() < 2 {
+            // a lone bound keeps its comparison in its own row
+            own[0].pop();
+        }
         let (model_common, rest) = split_common(&own);
+        let compared_once = model_common.iter().any(|c| c.starts_with(COMPARED));
         b.push_str(&common_note(None, &format!("Holds for every bound of {}:", m.name), &model_common));
+        let cite = |c: &String| match numbered.iter().position(|n| n == c) {
+            Some(i) => format!("note {}", i + 1),
+            None => c.clone(),
+        };
+        let with_notes = rest.iter().any(|r| r.iter().any(|c| !c.starts_with(COMPARED)));
+        let mut headers = vec!["method", "ε lower bound", "confidence", "attack"];
+        if !compared_once {
+            headers.push("compared with");
+        }
+        headers.push("counts");
+        if with_notes {
+            headers.push("notes (beyond those above)");
+        }
         let rows: Vec<Vec<String>> = m
             .epsilon_lower_bounds
             .iter()
@@ -202,18 +230,19 @@ A lower bound <em>above</em> the guarantee it is compared with means the trainin
                     tdn(&fmt_num(eb.epsilon))
                 };
                 let counts = eb.counts.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ");
-                vec![
-                    td(method),
-                    value,
-                    tdn(&format!("{:.0} %", eb.confidence * 100.0)),
-                    td(&eb.attack),
-                    td(&eb.compared_with.describe()),
-                    td(&counts),
-                    td(&notes.join("; ")),
-                ]
+                let mut row = vec![td(method), value, tdn(&format!("{:.0} %", eb.confidence * 100.0)), td(&eb.attack)];
+                if !compared_once {
+                    row.push(td(&eb.compared_with.describe()));
+                }
+                row.push(td(&counts));
+                if with_notes {
+                    let cited: Vec<String> = notes.iter().filter(|c| !c.starts_with(COMPARED)).map(cite).collect();
+                    row.push(td(&merge_citations(cited).join("; ")));
+                }
+                row
             })
             .collect();
-        b.push_str(&table(&["method", "ε lower bound", "confidence", "attack", "compared with", "counts", "notes (beyond those above)"], &rows));
+        b.push_str(&table(&headers, &rows));
         b.push_str("</div>\n");
     }
     b.push_str("<div class=\"plots\">\n");
@@ -231,6 +260,23 @@ A lower bound <em>above</em> the guarantee it is compared with means the trainin
     }
     b.push_str("</div>\n");
     b
+}
+
+/// The clause that names a bound's comparison, hoisted like any other shared remark.
+const COMPARED: &str = "compared with: ";
+
+/// Adjacent citations read as one: ["note 1", "note 2"] → ["notes 1, 2"].
+fn merge_citations(cited: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in cited {
+        match (out.last_mut(), c.strip_prefix("note ")) {
+            (Some(last), Some(n)) if last.starts_with("note ") || last.starts_with("notes ") => {
+                *last = format!("notes {}, {n}", last.trim_start_matches("notes ").trim_start_matches("note "));
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn budget(summary: &Summary) -> String {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::gate::fmt_num;
 use crate::html::escape;
-use crate::page::{common_note, opt, pct, plot_box, split_common, table, td, tdn};
+use crate::page::{capitalised, common_note, opt, pct, plot_box, split_common, table, td, tdn};
 use crate::render::{rate_with_ci, roc_plot};
 use crate::{plots, ReportData, Summary};
 
@@ -111,7 +111,7 @@ fn mia_model(m: &crate::ModelSummary, section_common: &[String]) -> String {
     let lead_index = lead.as_ref().and_then(|l| rows.iter().position(|(k, _)| *k == l)).unwrap_or(0);
     let mut b = format!("<div class=\"model-block\">\n<h3>{}</h3>\n", escape(&m.name));
     let why = if strongest.is_some() { "" } else { "; the attack with the highest AUC is shown first" };
-    let _ = writeln!(b, "<p class=\"note\">{}{why}.</p>", escape(&crate::headline::resistance_words(m)));
+    let _ = writeln!(b, "<p class=\"note\">{}{why}.</p>", escape(&capitalised(&crate::headline::resistance_words(m))));
     b.push_str(&common_note(None, &format!("Holds for every attack on {}:", m.name), &model_common));
     b.push_str(&table(&headers, &[row(lead_index)]));
     let others: Vec<Vec<String>> = (0..rows.len()).filter(|&i| i != lead_index).map(row).collect();
@@ -202,6 +202,9 @@ text; fragment search looks for canary secrets and kept PII in every output.</p>
             td(&canaries),
             td(&own.join("; ")),
         ]);
+        if own_notes.iter().all(Vec::is_empty) {
+            discover.last_mut().expect("pushed above").pop();
+        }
         search.push(vec![
             td(&m.name),
             tdn(&format!(
@@ -222,10 +225,11 @@ text; fragment search looks for canary secrets and kept PII in every output.</p>
     } else {
         b.push_str("<h3>Discoverable memorization</h3>\n");
         b.push_str(&common_note(Some("memorization-common-notes"), "Holds for every model below:", &common_notes));
-        b.push_str(&table(
-            &["model", "exact rate [95 % CI]", "approximate rate [95 % CI]", "floor: exact / approx.", "prompts", "canary secrets recovered", "notes (beyond those above)"],
-            &discover,
-        ));
+        let mut headers = vec!["model", "exact rate [95 % CI]", "approximate rate [95 % CI]", "floor: exact / approx.", "prompts", "canary secrets recovered"];
+        if own_notes.iter().any(|n| !n.is_empty()) {
+            headers.push("notes (beyond those above)");
+        }
+        b.push_str(&table(&headers, &discover));
         b.push_str("<h3>Verbatim and fragment search in generations</h3>\n");
         b.push_str(&table(
             &["model", "generations with a verbatim span", "min span L", "longest span (tokens)", "fragment hits", "hits by type", "PII not in training"],

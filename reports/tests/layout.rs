@@ -70,6 +70,21 @@ fn warnings_shared_by_a_whole_table_are_stated_once_above_it() {
     assert_eq!(bounds.matches("stated at δ = 1.000e-4").count(), 1, "{bounds}");
     assert!(bounds.contains("id=\"bounds-common-notes\""));
     assert_eq!(bounds.matches("selection: one_run").count(), 2, "differing clauses stay per row, one per model");
+    // a long clause on some rows of both models (not all) is numbered once and cited by number
+    let heuristic = "records of one training run are not independent trials of the mechanism: a customary heuristic";
+    for m in &mut s.models {
+        let b = m.epsilon_lower_bounds.get_mut("clopper_pearson").unwrap();
+        b.note = Some(format!("{}; {heuristic}", b.note.as_deref().unwrap()));
+    }
+    let html = vg_reports::render_report(&s, &ReportData::default());
+    let bounds = section(&html, "bounds");
+    assert_eq!(bounds.matches(heuristic).count(), 1, "{bounds}");
+    let numbered = &bounds[bounds.find("id=\"bounds-numbered-notes\"").expect("numbered notes")..];
+    assert!(numbered[..numbered.find("</div>").unwrap()].contains(heuristic));
+    assert_eq!(bounds.matches("selection: clopper_pearson; note 1</td>").count(), 2, "each row cites it");
+    // the guarantee every bound of a model is compared with is said once for that model
+    let dp_block = &bounds[bounds.find("<h3>dp").unwrap()..bounds.find("<h3>non-dp").unwrap()];
+    assert_eq!(dp_block.matches("per-record guarantee").count(), 1, "{dp_block}");
 }
 
 #[test]
