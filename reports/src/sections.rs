@@ -153,10 +153,17 @@ not-included ones. Exposure is not an ε bound.</p>\n",
     if rows.is_empty() {
         b.push_str("<p class=\"note\">No canary exposure in this run.</p>\n");
     } else {
-        b.push_str(&table(
-            &["model", "canaries", "count", "mean (bits)", "median", "max", "references", "log₂|R|", "method"],
-            &rows,
-        ));
+        // one method for every row is said once above the table
+        let methods: Vec<Vec<String>> = summary.models.iter().filter_map(|m| m.exposure.as_ref()).map(|e| vec![e.method.clone()]).collect();
+        let (common, _) = split_common(&methods);
+        let mut headers = vec!["model", "canaries", "count", "mean (bits)", "median", "max", "references", "log₂|R|"];
+        if common.is_empty() {
+            headers.push("method");
+        } else {
+            b.push_str(&common_note(Some("exposure-common-method"), "Method for every row below:", &common));
+            rows.iter_mut().for_each(|r| drop(r.pop()));
+        }
+        b.push_str(&table(&headers, &rows));
     }
     let models = model_order(summary, data.exposure.iter().map(|e| e.model.as_str()));
     if !models.is_empty() {

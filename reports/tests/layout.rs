@@ -59,6 +59,11 @@ fn warnings_shared_by_a_whole_table_are_stated_once_above_it() {
     let own = vg_reports::html::escape(only_dp);
     assert_eq!(mia.matches(&own).count(), 1, "the warning of one row stays on that row");
     assert!(!common[..common.find("</div>").unwrap()].contains(&own));
+    // one exposure method for every row: said once above the table, no column
+    let exposure = section(&html, "exposure");
+    let method = vg_reports::html::escape(&s.models[0].exposure.as_ref().unwrap().method);
+    assert_eq!(exposure.matches(&method).count(), 1, "{exposure}");
+    assert!(exposure.contains("id=\"exposure-common-method\"") && !exposure.contains("<th>method</th>"));
     // the bound notes: clauses every bound shares are said once too
     for m in &mut s.models {
         for (method, b) in m.epsilon_lower_bounds.iter_mut() {
