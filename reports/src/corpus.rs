@@ -138,6 +138,14 @@ fn preparation_pii(manifest: &Value) -> String {
     s
 }
 
+/// Whether de-identification replaced every value of PII type `kind` (none kept, on request or
+/// otherwise), so that no value of that type is left in the training text.
+pub(crate) fn all_replaced(manifest: &Value, kind: &str) -> bool {
+    let deidentified = manifest["options"]["deidentify"].as_bool() == Some(true) && manifest["pii"]["deidentified"].as_bool() != Some(false);
+    let kept = manifest["pii"]["kept"][kind].as_u64().unwrap_or(0) > 0 || kept_types(manifest).contains(&kind);
+    deidentified && manifest["pii"]["kept"].is_object() && !kept
+}
+
 fn kept_types(manifest: &Value) -> Vec<&str> {
     manifest["options"]["keep_pii"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
 }

@@ -36,7 +36,7 @@ pub(crate) fn section(summary: &Summary, data: &ReportData) -> String {
         .map(|x| {
             let mut row = vec![
                 td(&x.model),
-                format!("<td class=\"label\">{}</td>", escape(&label(x))),
+                format!("<td class=\"label\">{}</td>", escape(&label(x, &data.manifest))),
                 tdn(&x.record_id.map(|v| v.to_string()).unwrap_or_default()),
             ];
             if with_prompt {
@@ -54,8 +54,10 @@ pub(crate) fn section(summary: &Summary, data: &ReportData) -> String {
 }
 
 /// What an example shows, in words, from its test, the hit's type, whether the string was in
-/// the training data, where it was found and how many tokens matched.
-pub(crate) fn label(x: &ExtractionExample) -> String {
+/// the training data, where it was found and how many tokens matched. A PII hit not attributed
+/// by the run is attributed by the corpus manifest when de-identification replaced every value
+/// of its type (then none was left in the training text).
+pub(crate) fn label(x: &ExtractionExample, manifest: &serde_json::Value) -> String {
     let tokens = |what: &str| x.matched_tokens.map(|n| format!(" ({n} {what})")).unwrap_or_default();
     let kind = x.kind.trim();
     if let Some(rest) = kind.strip_prefix("memorization") {
@@ -88,11 +90,12 @@ pub(crate) fn label(x: &ExtractionExample) -> String {
             None => format!("a canary secret appeared{place}; whether that canary was inserted is not recorded"),
         };
     }
+    let in_training = x.in_training.or_else(|| crate::corpus::all_replaced(manifest, what).then_some(false));
     let pii = pii_words(what, false);
     // "an e-mail address", "an IBAN", "an IP address", but "a URL"
     let article = if pii.starts_with(['a', 'e', 'i', 'o', 'u', 'I']) { "an" } else { "a" };
     let found = if place.is_empty() { String::new() } else { format!(" (found{place})") };
-    match x.in_training {
+    match in_training {
         Some(true) => format!("{article} {pii} from the training data (kept in the training text), reproduced{place}"),
         Some(false) => format!("{article} {pii} the model invented — not in the training data{found}"),
         None => format!("{article} {pii}{place}; whether it was in the training data could not be checked"),

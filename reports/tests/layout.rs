@@ -175,6 +175,16 @@ fn every_extraction_example_says_in_words_what_it_shows() {
     assert!(!x.contains("fragment ("), "the raw test names are not the labels");
     assert!(x.contains("my card &lt;CARD&gt; thanks"), "the output is still shown, escaped");
     assert!(!x.contains("<th>prompt</th>"), "a column no example fills is left out");
+    // report data written before the run attributed hits: the manifest decides when
+    // de-identification replaced every card number (none left in the training text)
+    let mut d = ReportData { manifest: corpora_manifest(), ..ReportData::default() };
+    d.examples = vec![example("fragment (CARD)", "<CARD>", None, None)];
+    let html = vg_reports::render_report(&fixture(), &d);
+    assert!(section(&html, "examples").contains("<td class=\"label\">a card number the model invented — not in the training data</td>"));
+    d.manifest["options"]["keep_pii"] = serde_json::json!(["CARD"]);
+    d.manifest["pii"]["kept"] = serde_json::json!({"CARD": 12});
+    let html = vg_reports::render_report(&fixture(), &d);
+    assert!(section(&html, "examples").contains("<td class=\"label\">a card number; whether it was in the training data could not be checked</td>"));
 }
 
 #[test]
