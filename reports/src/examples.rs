@@ -30,13 +30,25 @@ pub(crate) fn section(summary: &Summary, data: &ReportData) -> String {
     if with_truth {
         headers.push("true continuation");
     }
-    let rows: Vec<Vec<String>> = data
-        .examples
+    // several hits in one output make identical examples: each is shown once, with its count
+    let mut unique: Vec<(&ExtractionExample, String, usize)> = Vec::new();
+    for x in &data.examples {
+        let words = label(x, &data.manifest);
+        let same = |(y, w, _): &&mut (&ExtractionExample, String, usize)| {
+            y.model == x.model && *w == words && y.record_id == x.record_id && y.prompt == x.prompt && y.generated == x.generated && y.truth == x.truth
+        };
+        match unique.iter_mut().find(|u| same(u)) {
+            Some(u) => u.2 += 1,
+            None => unique.push((x, words, 1)),
+        }
+    }
+    let rows: Vec<Vec<String>> = unique
         .iter()
-        .map(|x| {
+        .map(|(x, words, n)| {
+            let times = if *n > 1 { format!(" ({n} hits in this output)") } else { String::new() };
             let mut row = vec![
                 td(&x.model),
-                format!("<td class=\"label\">{}</td>", escape(&label(x, &data.manifest))),
+                format!("<td class=\"label\">{}{}</td>", escape(words), escape(&times)),
                 tdn(&x.record_id.map(|v| v.to_string()).unwrap_or_default()),
             ];
             if with_prompt {

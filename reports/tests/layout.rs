@@ -181,6 +181,13 @@ fn every_extraction_example_says_in_words_what_it_shows() {
     d.examples = vec![example("fragment (CARD)", "<CARD>", None, None)];
     let html = vg_reports::render_report(&fixture(), &d);
     assert!(section(&html, "examples").contains("<td class=\"label\">a card number the model invented — not in the training data</td>"));
+    // two hits in one output are one row with their count
+    d.examples.push(example("fragment (CARD)", "<CARD>", None, None));
+    let html = vg_reports::render_report(&fixture(), &d);
+    let x = section(&html, "examples");
+    assert_eq!(x.matches("<td class=\"label\">").count(), 1, "{x}");
+    assert!(x.contains("not in the training data (2 hits in this output)</td>"));
+    d.examples.pop();
     d.manifest["options"]["keep_pii"] = serde_json::json!(["CARD"]);
     d.manifest["pii"]["kept"] = serde_json::json!({"CARD": 12});
     let html = vg_reports::render_report(&fixture(), &d);
