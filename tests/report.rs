@@ -44,6 +44,8 @@ fn run_dir(manifest_sha: Option<&str>) -> tempfile::TempDir {
         generated: format!("reply {EVIL}"),
         truth: None,
         matched_tokens: Some(61),
+        in_training: None,
+        found_in: None,
     });
     data.manifest = serde_json::json!({"records": 100, "source": EVIL});
     vg_reports::save_report_data(dir.path(), &data).unwrap();

@@ -55,7 +55,7 @@ are too imprecise to support a release decision.\n\n");
         }
     }
     if summary.external_audit.is_none() {
-        let _ = writeln!(c, "- {}\n", md(&preparation_words(&data.manifest)));
+        let _ = writeln!(c, "- {}\n", md(&crate::corpus::preparation_words(&data.manifest)));
     } else {
         c.push_str("- The audited models were trained elsewhere; the manifest above describes the member and non-member files of the audit.\n\n");
     }
@@ -136,30 +136,6 @@ times is r units, and its audit is compared with the group guarantee of r record
     let _ = writeln!(c, "- Published seeds: {}", if seeds.is_empty() { "none".into() } else { seeds.join(", ") });
     let _ = writeln!(c, "- Run: {} → {}", md(&summary.run.started_at), md(&summary.run.finished_at));
     c
-}
-
-/// What was done to the records before training, in words, from the corpus manifest.
-fn preparation_words(manifest: &Value) -> String {
-    let options = &manifest["options"];
-    let deidentify = options["deidentify"].as_bool().unwrap_or(false);
-    let kept: Vec<&str> = options["keep_pii"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    let replaced: Vec<String> = manifest["pii"]["replaced"]
-        .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| Some(format!("{} {k}", v.as_u64()?))).collect())
-        .unwrap_or_default();
-    let mut s = String::from("Records were normalised; ");
-    if !deidentify {
-        s.push_str("they were NOT de-identified (personal data stayed in the training text); ");
-    } else {
-        let what = if replaced.is_empty() { "no personal data was found to replace".to_string() } else { format!("replaced {}", replaced.join(", ")) };
-        s.push_str(&format!("de-identification replaced personal data by typed placeholders ({what})"));
-        if !kept.is_empty() {
-            s.push_str(&format!(", except {} which were kept in the text on request (searched for in generations by keyed hash)", kept.join(", ")));
-        }
-        s.push_str("; ");
-    }
-    s.push_str("exact and near-duplicates were removed; each candidate record was a member with probability ½, decided by a recorded seed, and a disjoint population set was never trained on.");
-    s
 }
 
 /// The audit method, sentence by sentence from what ran.

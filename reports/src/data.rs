@@ -125,6 +125,14 @@ pub struct ExtractionExample {
     /// Tokens matched verbatim, when measured.
     #[serde(default)]
     pub matched_tokens: Option<u64>,
+    /// Fragment hits: whether the string was in the training data (an inserted canary, or PII
+    /// kept in the training text); None when it could not be attributed or was not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_training: Option<bool>,
+    /// Fragment hits: the output it was found in ("generation", "memorization", "population",
+    /// "canary"), when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_in: Option<String>,
 }
 
 impl ReportData {

@@ -19,8 +19,10 @@
 
 mod card;
 mod compare;
+mod corpus;
 mod data;
 mod error;
+mod examples;
 mod external;
 pub mod fsutil;
 pub mod gate;

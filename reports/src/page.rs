@@ -41,6 +41,12 @@ td.text { max-width: 420px; white-space: pre-wrap; word-break: break-word; font-
 .plot svg { display: block; }
 dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 3px 14px; margin: 8px 0; font-size: 13.5px; }
 dl.kv dt { color: var(--muted); } dl.kv dd { margin: 0; word-break: break-all; }
+.common { border-left: 3px solid var(--warn); background: var(--warnbg); padding: 6px 12px; margin: 8px 0; font-size: 13.5px; }
+.common ul { margin: 4px 0 0; padding-left: 20px; }
+details.more { margin: 4px 0 14px; }
+details.more > summary { cursor: pointer; color: #0b57d0; font-size: 13.5px; }
+td.label { max-width: 300px; }
+.model-block h3 { margin-top: 18px; }
 code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; background: var(--soft); padding: 1px 4px; border-radius: 3px; }
 "#;
 
@@ -131,4 +137,32 @@ pub fn kv(pairs: &[(&str, String)]) -> String {
     }
     s.push_str("</dl>\n");
     s
+}
+
+/// Splits per-row remarks into those every row shares (stated once above a table) and what
+/// each row adds. With fewer than two rows nothing is shared: a single row keeps its own.
+pub fn split_common(rows: &[Vec<String>]) -> (Vec<String>, Vec<Vec<String>>) {
+    if rows.len() < 2 {
+        return (Vec::new(), rows.to_vec());
+    }
+    let mut common: Vec<String> = rows[0].iter().filter(|w| rows.iter().all(|r| r.contains(w))).cloned().collect();
+    common.dedup();
+    let rest = rows.iter().map(|r| r.iter().filter(|w| !common.contains(w)).cloned().collect()).collect();
+    (common, rest)
+}
+
+/// A note stating remarks once for a whole table (`what` says which rows), or nothing.
+pub fn common_note(id: Option<&str>, what: &str, remarks: &[String]) -> String {
+    if remarks.is_empty() {
+        return String::new();
+    }
+    let id = id.map(|i| format!(" id=\"{}\"", escape(i))).unwrap_or_default();
+    let items: String = remarks.iter().map(|r| format!("<li>{}</li>", escape(r))).collect();
+    format!("<div class=\"common\"{id}><strong>{}</strong><ul>{items}</ul></div>\n", escape(what))
+}
+
+/// The text with its first letter in upper case.
+pub fn capitalised(text: &str) -> String {
+    let mut c = text.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }

@@ -12,7 +12,7 @@ use crate::Summary;
 /// The section, or nothing when the run did not plan.
 pub(crate) fn plan(summary: &Summary) -> String {
     let Some(pl) = &summary.plan else { return String::new() };
-    let mut b = String::from("<h2>Training plan (DP scaling law)</h2>\n");
+    let mut b = String::from("<h2 id=\"plan\">Training plan (DP scaling law)</h2>\n");
     let _ = writeln!(
         b,
         "<p>The DP model's size, batch and steps were chosen by the scaling law <em>{}</em> (McKenna et al. 2025): \

@@ -280,16 +280,29 @@ fn short(v: f64) -> String {
 /// Horizontal bars: each empirical ε lower bound of one model on its own row, with the
 /// theoretical ε as a red vertical line (absent for a non-private model).
 pub fn bounds_bars(title: &str, theoretical: Option<f64>, bounds: &[(String, f64)]) -> Result<String, Error> {
-    let e = plot_err(title);
     if bounds.is_empty() {
-        return Err(e("no lower bounds".into()));
+        return Err(plot_err(title)("no lower bounds".into()));
     }
+    hbars(title, "ε", theoretical, bounds, (540, 56))
+}
+
+/// Horizontal bars of counts (e.g. PII values replaced by type), one compact row each.
+pub fn count_bars(title: &str, x_desc: &str, bars: &[(String, f64)]) -> Result<String, Error> {
+    if bars.is_empty() {
+        return Err(plot_err(title)("nothing to count".into()));
+    }
+    hbars(title, x_desc, None, bars, (460, 30))
+}
+
+/// Labelled horizontal bars, `size` = (width, row height), with an optional red reference line.
+fn hbars(title: &str, x_desc: &str, theoretical: Option<f64>, bounds: &[(String, f64)], size: (u32, u32)) -> Result<String, Error> {
+    let e = plot_err(title);
     let top = bounds.iter().map(|(_, v)| *v).chain(theoretical).fold(0.0f64, f64::max).max(0.1) * 1.15;
     let rows = bounds.len() as f64;
-    let height = 96 + 56 * bounds.len() as u32;
+    let height = 96 + size.1 * bounds.len() as u32;
     let mut buf = String::new();
     {
-        let root = SVGBackend::with_string(&mut buf, (540, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut buf, (size.0, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, (FONT, 17))
@@ -303,22 +316,24 @@ pub fn bounds_bars(title: &str, theoretical: Option<f64>, bounds: &[(String, f64
             .disable_y_mesh()
             .disable_y_axis()
             .max_light_lines(2)
-            .x_desc("ε")
+            .x_desc(x_desc)
             .x_label_formatter(&|v| short(*v))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|x| e(x.to_string()))?;
+        // compact rows get a smaller label, and the bar stops below it
+        let (font, bar_bottom, bar_top) = if size.1 >= 50 { (15, 0.15, 0.6) } else { (13, 0.1, 0.97 - f64::from(13 + 3) / f64::from(size.1)) };
         for (i, (label, value)) in bounds.iter().enumerate() {
             let y = rows - i as f64 - 1.0;
             let c = colour(i);
             chart
-                .draw_series([Rectangle::new([(0.0, y + 0.15), (*value, y + 0.6)], c.mix(0.8).filled())])
+                .draw_series([Rectangle::new([(0.0, y + bar_bottom), (*value, y + bar_top)], c.mix(0.8).filled())])
                 .map_err(|x| e(x.to_string()))?;
             let text = format!("{label}: {}", crate::gate::fmt_num(*value));
             chart
-                .draw_series([Text::new(text, (top * 0.01, y + 0.97), (FONT, 15).into_font())])
+                .draw_series([Text::new(text, (top * 0.01, y + 0.97), (FONT, font).into_font())])
                 .map_err(|x| e(x.to_string()))?;
         }
         if let Some(t) = theoretical {

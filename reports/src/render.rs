@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::gate::fmt_num;
 use crate::html::escape;
-use crate::page::{badge, kv, opt, page, pct, plot_box, table, td, td_html, tdn};
+use crate::page::{badge, capitalised, common_note, kv, opt, page, pct, plot_box, split_common, table, td, td_html, tdn};
 use crate::{plots, ModelSummary, ReportData, Summary};
 
 /// Renders the whole report. Never fails: a plot that cannot be drawn becomes a note.
@@ -22,25 +22,32 @@ pub fn render_report(summary: &Summary, data: &ReportData) -> String {
         escape(&summary.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "))
     );
     b.push_str(&banners(summary));
-    b.push_str(
-        "<nav><a href=\"#verdict\">Verdict</a><a href=\"#bounds\">ε bounds</a><a href=\"#budget\">Budget</a>\
-<a href=\"#mia\">Membership inference</a><a href=\"#exposure\">Exposure</a><a href=\"#memorization\">Memorization</a>\
-<a href=\"#examples\">Examples</a><a href=\"#training\">Training</a><a href=\"#engine-audit\">Engine audit</a>\
-<a href=\"#manifest\">Data</a><a href=\"#reproducibility\">Reproducibility</a></nav>\n",
-    );
-    b.push_str(&verdict(summary));
-    b.push_str(&bounds(summary));
-    b.push_str(&budget(summary));
-    b.push_str(&crate::post_processing::section(summary));
-    b.push_str(&crate::sections::mia(summary, data));
-    b.push_str(&crate::sections::exposure(summary, data));
-    b.push_str(&crate::sections::memorization(summary));
-    b.push_str(&crate::sections::examples(summary, data));
-    b.push_str(&crate::plan_section::plan(summary));
-    b.push_str(&crate::sections::training(summary, data));
-    b.push_str(&crate::sections::engine_audit(summary));
-    b.push_str(&crate::sections::manifest(data));
-    b.push_str(&reproducibility(summary));
+    // reading order: verdict, per-model strongest attack and bounds, then the evidence
+    let sections: Vec<(&str, &str, String)> = vec![
+        ("verdict", "Verdict", verdict(summary)),
+        ("bounds", "Per model", bounds(summary)),
+        ("mia", "Membership inference", crate::sections::mia(summary, data)),
+        ("memorization", "Memorization", crate::sections::memorization(summary)),
+        ("examples", "Examples", crate::examples::section(summary, data)),
+        ("exposure", "Exposure", crate::sections::exposure(summary, data)),
+        ("budget", "Budget", budget(summary)),
+        ("post-processing", "Synthetic data and distillation", crate::post_processing::section(summary)),
+        ("plan", "Training plan", crate::plan_section::plan(summary)),
+        ("training", "Training", crate::sections::training(summary, data)),
+        ("engine-audit", "Engine audit", crate::sections::engine_audit(summary)),
+        ("manifest", "Data", crate::corpus::section(&data.manifest)),
+        ("reproducibility", "Reproducibility", reproducibility(summary)),
+    ];
+    // only sections that were rendered get a link, and only to an id the page carries
+    let links: String = sections
+        .iter()
+        .filter(|(id, _, html)| html.contains(&format!("id=\"{id}\"")))
+        .map(|(id, label, _)| format!("<a href=\"#{id}\">{}</a>", escape(label)))
+        .collect();
+    let _ = writeln!(b, "<nav>{links}</nav>");
+    for (_, _, html) in &sections {
+        b.push_str(html);
+    }
     page("vg-audit privacy audit report", &b)
 }
 
@@ -75,10 +82,13 @@ secrets. Handle this file as sensitive.</small></div>\n",
 fn verdict(summary: &Summary) -> String {
     let mut b = String::from("<h2 id=\"verdict\">Verdict</h2>\n");
     match &summary.gate {
-        None => b.push_str(
-            "<p class=\"verdict none\">No gate policy was applied.</p>\n<p class=\"note\">Run \
-<code>vg-audit gate DIR --policy gate.toml</code> to check this run against release criteria.</p>\n",
-        ),
+        None => {
+            b.push_str("<p class=\"verdict none\">No gate policy was applied.</p>\n");
+            b.push_str(&five_line_summary(summary));
+            b.push_str(
+                "<p class=\"note\">Run <code>vg-audit gate DIR --policy gate.toml</code> to check this run against release criteria.</p>\n",
+            );
+        }
         Some(g) => {
             let failed = g.rules.iter().filter(|r| !r.passed).count();
             let (class, text) = if g.passed {
@@ -141,7 +151,7 @@ fn theoretical(m: &ModelSummary, insecure_seed: bool) -> String {
 }
 
 fn bounds(summary: &Summary) -> String {
-    let mut b = String::from("<h2 id=\"bounds\">Theoretical ε against empirical lower bounds</h2>\n");
+    let mut b = String::from("<h2 id=\"bounds\">Per model: strongest attack and ε lower bounds</h2>\n");
     b.push_str(
         "<p>The accountant's ε is an <em>upper</em> bound: no attack can do better. Each empirical bound \
 below is a <em>lower</em> bound: a statistical claim, at the stated confidence, that the model leaks at least \
@@ -149,40 +159,92 @@ that much. Each method is shown on its own; they are not combined (a maximum ove
 correction). A lower bound far below ε is expected for black-box attacks and does not mean ε is loose. \
 A lower bound <em>above</em> the guarantee it is compared with means the training or accounting is broken.</p>\n",
     );
-    let mut rows = Vec::new();
-    for m in &summary.models {
-        if m.epsilon_lower_bounds.is_empty() {
-            rows.push(vec![td(&m.name), td(&theoretical(m, summary.run.insecure_seed)), td("—"), tdn("n/a"), tdn(""), td(""), td("no bound computed"), td("")]);
-        }
-        for (method, eb) in &m.epsilon_lower_bounds {
-            let exceeds = eb.compared_with.epsilon.is_some_and(|e| eb.epsilon > e);
-            let value = if exceeds {
-                format!("<td class=\"num exceeds\">{} ⚠ exceeds</td>", escape(&fmt_num(eb.epsilon)))
-            } else {
-                tdn(&fmt_num(eb.epsilon))
-            };
-            let against = eb.compared_with.describe();
-            let counts = eb.counts.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ");
-            let mut detail = counts;
-            if let Some(n) = &eb.note {
-                detail = format!("{detail}; {n}");
-            }
-            rows.push(vec![
-                td(&m.name),
-                td(&theoretical(m, summary.run.insecure_seed)),
-                td(method),
-                value,
-                tdn(&format!("{:.0} %", eb.confidence * 100.0)),
-                td(&eb.attack),
-                td(&against),
-                td(&detail),
-            ]);
+    // remarks on a bound: its note split into clauses, so those every bound shares are said once
+    let remarks = |eb: &crate::BoundSummary| -> Vec<String> {
+        eb.note.as_deref().map(|n| n.split("; ").map(str::to_string).collect()).unwrap_or_default()
+    };
+    let all: Vec<Vec<String>> = summary.models.iter().flat_map(|m| m.epsilon_lower_bounds.values().map(remarks)).collect();
+    let (common, _) = split_common(&all);
+    b.push_str(&common_note(Some("bounds-common-notes"), "Holds for every bound below:", &common));
+    // long clauses that several rows share, but not all, are numbered once and cited by number
+    let mut numbered: Vec<String> = Vec::new();
+    for clause in all.iter().flatten() {
+        let repeated = all.iter().filter(|r| r.contains(clause)).count() > 1;
+        if repeated && clause.chars().count() > 50 && !common.contains(clause) && !numbered.contains(clause) {
+            numbered.push(clause.clone());
         }
     }
-    b.push_str(&table(
-        &["model", "theoretical guarantee", "method", "ε lower bound", "confidence", "attack", "compared with", "counts and notes"],
-        &rows,
-    ));
+    if !numbered.is_empty() {
+        let items: String = numbered.iter().enumerate().map(|(i, c)| format!("<li value=\"{}\">{}</li>", i + 1, escape(c))).collect();
+        let _ = writeln!(b, "<div class=\"common\" id=\"bounds-numbered-notes\"><strong>Notes cited by number below:</strong><ol>{items}</ol></div>");
+    }
+    for m in &summary.models {
+        let _ = writeln!(b, "<div class=\"model-block\">\n<h3>{} — {}</h3>", escape(&m.name), escape(&theoretical(m, summary.run.insecure_seed)));
+        let _ = writeln!(
+            b,
+            "<p>{}. <a href=\"#mia\">Every attack</a>.</p>",
+            escape(&capitalised(&crate::headline::resistance_words(m)))
+        );
+        if m.epsilon_lower_bounds.is_empty() {
+            b.push_str("<p class=\"note\">No ε lower bound computed.</p>\n</div>\n");
+            continue;
+        }
+        let mut own: Vec<Vec<String>> = m
+            .epsilon_lower_bounds
+            .values()
+            .map(|eb| {
+                let mut r: Vec<String> = remarks(eb).into_iter().filter(|c| !common.contains(c)).collect();
+                r.push(format!("{COMPARED}{}", eb.compared_with.describe()));
+                r
+            })
+            .collect();
+        if own.len() < 2 {
+            // a lone bound keeps its comparison in its own row
+            own[0].pop();
+        }
+        let (model_common, rest) = split_common(&own);
+        let compared_once = model_common.iter().any(|c| c.starts_with(COMPARED));
+        b.push_str(&common_note(None, &format!("Holds for every bound of {}:", m.name), &model_common));
+        let cite = |c: &String| match numbered.iter().position(|n| n == c) {
+            Some(i) => format!("note {}", i + 1),
+            None => c.clone(),
+        };
+        let with_notes = rest.iter().any(|r| r.iter().any(|c| !c.starts_with(COMPARED)));
+        let mut headers = vec!["method", "ε lower bound", "confidence", "attack"];
+        if !compared_once {
+            headers.push("compared with");
+        }
+        headers.push("counts");
+        if with_notes {
+            headers.push("notes (beyond those above)");
+        }
+        let rows: Vec<Vec<String>> = m
+            .epsilon_lower_bounds
+            .iter()
+            .zip(&rest)
+            .map(|((method, eb), notes)| {
+                let exceeds = eb.compared_with.epsilon.is_some_and(|e| eb.epsilon > e);
+                let value = if exceeds {
+                    format!("<td class=\"num exceeds\">{} ⚠ exceeds</td>", escape(&fmt_num(eb.epsilon)))
+                } else {
+                    tdn(&fmt_num(eb.epsilon))
+                };
+                let counts = eb.counts.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ");
+                let mut row = vec![td(method), value, tdn(&format!("{:.0} %", eb.confidence * 100.0)), td(&eb.attack)];
+                if !compared_once {
+                    row.push(td(&eb.compared_with.describe()));
+                }
+                row.push(td(&counts));
+                if with_notes {
+                    let cited: Vec<String> = notes.iter().filter(|c| !c.starts_with(COMPARED)).map(cite).collect();
+                    row.push(td(&merge_citations(cited).join("; ")));
+                }
+                row
+            })
+            .collect();
+        b.push_str(&table(&headers, &rows));
+        b.push_str("</div>\n");
+    }
     b.push_str("<div class=\"plots\">\n");
     for m in summary.models.iter().filter(|m| !m.epsilon_lower_bounds.is_empty()) {
         let bars: Vec<(String, f64)> = m
@@ -198,6 +260,23 @@ A lower bound <em>above</em> the guarantee it is compared with means the trainin
     }
     b.push_str("</div>\n");
     b
+}
+
+/// The clause that names a bound's comparison, hoisted like any other shared remark.
+const COMPARED: &str = "compared with: ";
+
+/// Adjacent citations read as one: ["note 1", "note 2"] → ["notes 1, 2"].
+fn merge_citations(cited: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in cited {
+        match (out.last_mut(), c.strip_prefix("note ")) {
+            (Some(last), Some(n)) if last.starts_with("note ") || last.starts_with("notes ") => {
+                *last = format!("notes {}, {n}", last.trim_start_matches("notes ").trim_start_matches("note "));
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn budget(summary: &Summary) -> String {

@@ -1,13 +1,11 @@
-//! Report sections with plots: membership inference, exposure, memorization, extraction
-//! examples, training curves, engine audit, data manifest.
+//! Report sections with plots: membership inference, exposure, memorization, training curves,
+//! engine audit.
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use crate::gate::fmt_num;
 use crate::html::escape;
-use crate::page::{opt, pct, plot_box, table, td, tdn};
+use crate::page::{capitalised, common_note, opt, pct, plot_box, split_common, table, td, tdn};
 use crate::render::{rate_with_ci, roc_plot};
 use crate::{plots, ReportData, Summary};
 
@@ -19,30 +17,18 @@ pub(crate) fn mia(summary: &Summary, data: &ReportData) -> String {
     b.push_str(
         "<p>Each attack scores every record (higher = more likely a member). AUC near 0.5 and TPR near the FPR mean \
 the attack cannot tell members from non-members. TPR at a low FPR is the figure that matters for privacy: it \
-says how many members an attacker identifies confidently. \"n/a\" means too few non-members for that FPR.</p>\n",
+says how many members an attacker identifies confidently. \"n/a\" means too few non-members for that FPR. \
+Per model, the strongest attack (best TPR at the lowest FPR the run resolves) is shown first; the others are folded.</p>\n",
     );
-    let mut rows = Vec::new();
-    for m in &summary.models {
-        for (attack, r) in &m.mia {
-            rows.push(vec![
-                td(&m.name),
-                td(attack),
-                tdn(&opt(r.auc)),
-                tdn(&pct(r.tpr_at_fpr_1e_3)),
-                tdn(&pct(r.tpr_at_fpr_1e_2)),
-                tdn(&r.members.map(|v| v.to_string()).unwrap_or_default()),
-                tdn(&r.non_members.map(|v| v.to_string()).unwrap_or_default()),
-                td(&r.warnings.join("; ")),
-            ]);
-        }
-    }
-    if rows.is_empty() {
+    let all: Vec<Vec<String>> = summary.models.iter().flat_map(|m| m.mia.values().map(|r| r.warnings.clone())).collect();
+    if all.is_empty() {
         b.push_str("<p class=\"note\">No membership-inference results in this run.</p>\n");
     } else {
-        b.push_str(&table(
-            &["model", "attack", "AUC", "TPR at FPR 0.1 %", "TPR at FPR 1 %", "members", "non-members", "warnings"],
-            &rows,
-        ));
+        let (common, _) = split_common(&all);
+        b.push_str(&common_note(Some("mia-common-warnings"), "Holds for every attack on every model below:", &common));
+        for m in summary.models.iter().filter(|m| !m.mia.is_empty()) {
+            b.push_str(&mia_model(m, &common));
+        }
     }
     let models = model_order(summary, data.roc.iter().map(|c| c.model.as_str()));
     if !models.is_empty() {
@@ -56,20 +42,85 @@ says how many members an attacker identifies confidently. \"n/a\" means too few 
     }
     let models = model_order(summary, data.score_samples.iter().map(|s| s.model.as_str()));
     if !models.is_empty() {
-        b.push_str("<h3>Member vs non-member scores</h3>\n<div class=\"plots\">\n");
+        // the strongest attack's histogram per model in view, the others folded
+        let strongest = |model: &str| {
+            summary.models.iter().find(|m| m.name == model).and_then(crate::headline::strongest_attack).map(|a| a.attack)
+        };
+        let histogram = |s: &crate::ScoreSamples| {
+            let series = [("members".to_string(), s.members.as_slice()), ("non-members".to_string(), s.non_members.as_slice())];
+            plot_box(plots::histograms(&format!("{} — {}", s.model, s.attack), "membership score (higher = member)", &series, 40))
+        };
+        let mut shown = String::new();
+        let mut folded = String::new();
+        let mut folded_count = 0;
         for model in &models {
-            for s in data.score_samples.iter().filter(|s| &s.model == model).take(MAX_HISTOGRAMS_PER_MODEL) {
-                let series = [("members".to_string(), s.members.as_slice()), ("non-members".to_string(), s.non_members.as_slice())];
-                b.push_str(&plot_box(plots::histograms(
-                    &format!("{} — {}", s.model, s.attack),
-                    "membership score (higher = member)",
-                    &series,
-                    40,
-                )));
+            let samples: Vec<&crate::ScoreSamples> = data.score_samples.iter().filter(|s| &s.model == model).take(MAX_HISTOGRAMS_PER_MODEL).collect();
+            let lead = strongest(model).and_then(|a| samples.iter().position(|s| s.attack == a)).unwrap_or(0);
+            for (i, s) in samples.iter().enumerate() {
+                if i == lead {
+                    shown.push_str(&histogram(s));
+                } else {
+                    folded.push_str(&histogram(s));
+                    folded_count += 1;
+                }
             }
         }
+        b.push_str("<h3>Member vs non-member scores of the strongest attack</h3>\n<div class=\"plots\">\n");
+        b.push_str(&shown);
         b.push_str("</div>\n");
+        if folded_count > 0 {
+            let _ = writeln!(b, "<details class=\"more\"><summary>Score histograms of the other attacks ({folded_count})</summary>\n<div class=\"plots\">");
+            b.push_str(&folded);
+            b.push_str("</div>\n</details>\n");
+        }
     }
+    b
+}
+
+/// One model's attacks: the strongest in a table of its own, the rest folded; warnings shared
+/// by all its attacks (beyond `section_common`) stated once above.
+fn mia_model(m: &crate::ModelSummary, section_common: &[String]) -> String {
+    let strongest = crate::headline::strongest_attack(m).map(|a| a.attack);
+    let lead = strongest.clone().or_else(|| {
+        m.mia.iter().filter_map(|(k, r)| Some((k, r.auc?))).max_by(|a, b| a.1.total_cmp(&b.1)).map(|(k, _)| k.clone())
+    });
+    let rows: Vec<(&String, &crate::MiaResult)> = m.mia.iter().collect();
+    let own: Vec<Vec<String>> =
+        rows.iter().map(|(_, r)| r.warnings.iter().filter(|w| !section_common.contains(w)).cloned().collect()).collect();
+    let (model_common, rest) = split_common(&own);
+    let with_warnings = rest.iter().any(|w| !w.is_empty());
+    let mut headers = vec!["attack", "AUC", "TPR at FPR 0.1 %", "TPR at FPR 1 %", "members", "non-members"];
+    if with_warnings {
+        headers.push("warnings (beyond those above)");
+    }
+    let row = |i: usize| {
+        let (attack, r) = rows[i];
+        let mut cells = vec![
+            td(attack),
+            tdn(&opt(r.auc)),
+            tdn(&pct(r.tpr_at_fpr_1e_3)),
+            tdn(&pct(r.tpr_at_fpr_1e_2)),
+            tdn(&r.members.map(|v| v.to_string()).unwrap_or_default()),
+            tdn(&r.non_members.map(|v| v.to_string()).unwrap_or_default()),
+        ];
+        if with_warnings {
+            cells.push(td(&rest[i].join("; ")));
+        }
+        cells
+    };
+    let lead_index = lead.as_ref().and_then(|l| rows.iter().position(|(k, _)| *k == l)).unwrap_or(0);
+    let mut b = format!("<div class=\"model-block\">\n<h3>{}</h3>\n", escape(&m.name));
+    let why = if strongest.is_some() { "" } else { "; the attack with the highest AUC is shown first" };
+    let _ = writeln!(b, "<p class=\"note\">{}{why}.</p>", escape(&capitalised(&crate::headline::resistance_words(m))));
+    b.push_str(&common_note(None, &format!("Holds for every attack on {}:", m.name), &model_common));
+    b.push_str(&table(&headers, &[row(lead_index)]));
+    let others: Vec<Vec<String>> = (0..rows.len()).filter(|&i| i != lead_index).map(row).collect();
+    if !others.is_empty() {
+        let _ = writeln!(b, "<details class=\"more\"><summary>The other {} attacks on {}</summary>", others.len(), escape(&m.name));
+        b.push_str(&table(&headers, &others));
+        b.push_str("</details>\n");
+    }
+    b.push_str("</div>\n");
     b
 }
 
@@ -102,10 +153,17 @@ not-included ones. Exposure is not an ε bound.</p>\n",
     if rows.is_empty() {
         b.push_str("<p class=\"note\">No canary exposure in this run.</p>\n");
     } else {
-        b.push_str(&table(
-            &["model", "canaries", "count", "mean (bits)", "median", "max", "references", "log₂|R|", "method"],
-            &rows,
-        ));
+        // one method for every row is said once above the table
+        let methods: Vec<Vec<String>> = summary.models.iter().filter_map(|m| m.exposure.as_ref()).map(|e| vec![e.method.clone()]).collect();
+        let (common, _) = split_common(&methods);
+        let mut headers = vec!["model", "canaries", "count", "mean (bits)", "median", "max", "references", "log₂|R|"];
+        if common.is_empty() {
+            headers.push("method");
+        } else {
+            b.push_str(&common_note(Some("exposure-common-method"), "Method for every row below:", &common));
+            rows.iter_mut().for_each(|r| drop(r.pop()));
+        }
+        b.push_str(&table(&headers, &rows));
     }
     let models = model_order(summary, data.exposure.iter().map(|e| e.model.as_str()));
     if !models.is_empty() {
@@ -132,7 +190,9 @@ text; fragment search looks for canary secrets and kept PII in every output.</p>
     );
     let mut discover = Vec::new();
     let mut search = Vec::new();
-    for m in &summary.models {
+    let notes: Vec<Vec<String>> = summary.models.iter().filter_map(|m| m.memorization.as_ref().map(|x| x.notes.clone())).collect();
+    let (common_notes, own_notes) = split_common(&notes);
+    for (m, own) in summary.models.iter().filter(|m| m.memorization.is_some()).zip(&own_notes) {
         let Some(x) = &m.memorization else { continue };
         let by_type = x.fragment_hits_by_type.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ");
         let canaries = x
@@ -147,8 +207,11 @@ text; fragment search looks for canary secrets and kept PII in every output.</p>
             tdn(&format!("{} / {}", pct(x.population_exact_rate), pct(x.population_approximate_rate))),
             tdn(&format!("{} (P = {}, S = {})", x.prompts.map(|v| v.to_string()).unwrap_or_else(|| "n/a".into()), x.prefix_tokens, x.suffix_tokens)),
             td(&canaries),
-            td(&x.notes.join("; ")),
+            td(&own.join("; ")),
         ]);
+        if own_notes.iter().all(Vec::is_empty) {
+            discover.last_mut().expect("pushed above").pop();
+        }
         search.push(vec![
             td(&m.name),
             tdn(&format!(
@@ -168,46 +231,18 @@ text; fragment search looks for canary secrets and kept PII in every output.</p>
         b.push_str("<p class=\"note\">No extraction results in this run.</p>\n");
     } else {
         b.push_str("<h3>Discoverable memorization</h3>\n");
-        b.push_str(&table(
-            &["model", "exact rate [95 % CI]", "approximate rate [95 % CI]", "floor: exact / approx.", "prompts", "canary secrets recovered", "notes"],
-            &discover,
-        ));
+        b.push_str(&common_note(Some("memorization-common-notes"), "Holds for every model below:", &common_notes));
+        let mut headers = vec!["model", "exact rate [95 % CI]", "approximate rate [95 % CI]", "floor: exact / approx.", "prompts", "canary secrets recovered"];
+        if own_notes.iter().any(|n| !n.is_empty()) {
+            headers.push("notes (beyond those above)");
+        }
+        b.push_str(&table(&headers, &discover));
         b.push_str("<h3>Verbatim and fragment search in generations</h3>\n");
         b.push_str(&table(
             &["model", "generations with a verbatim span", "min span L", "longest span (tokens)", "fragment hits", "hits by type", "PII not in training"],
             &search,
         ));
     }
-    b
-}
-
-pub(crate) fn examples(summary: &Summary, data: &ReportData) -> String {
-    let mut b = String::from("<h2 id=\"examples\">Extraction examples</h2>\n");
-    if summary.run.show_extracted {
-        b.push_str("<div class=\"banner warn\">Shown verbatim (--show-extracted): this section may contain personal data and canary secrets.</div>\n");
-    } else {
-        b.push_str("<p class=\"note\">Redacted: PII replaced by typed placeholders, canary secrets masked except their first characters.</p>\n");
-    }
-    if data.examples.is_empty() {
-        b.push_str("<p class=\"note\">No extraction examples.</p>\n");
-        return b;
-    }
-    let rows: Vec<Vec<String>> = data
-        .examples
-        .iter()
-        .map(|x| {
-            vec![
-                td(&x.model),
-                td(&x.kind),
-                tdn(&x.record_id.map(|v| v.to_string()).unwrap_or_default()),
-                format!("<td class=\"text\">{}</td>", escape(&x.prompt)),
-                format!("<td class=\"text\">{}</td>", escape(&x.generated)),
-                format!("<td class=\"text\">{}</td>", escape(x.truth.as_deref().unwrap_or(""))),
-                tdn(&x.matched_tokens.map(|v| v.to_string()).unwrap_or_default()),
-            ]
-        })
-        .collect();
-    b.push_str(&table(&["model", "test", "record", "prompt", "model output", "true continuation", "matched tokens"], &rows));
     b
 }
 
@@ -294,52 +329,6 @@ gradient canaries ({}). Theoretical ε = {} at δ = {}: the {} accountant's ε f
         .collect();
     b.push_str(&table(&["method", "ε lower bound", "ideal bound", "bound / ideal", "confidence", "observation"], &rows));
     b
-}
-
-pub(crate) fn manifest(data: &ReportData) -> String {
-    let mut b = String::from("<h2 id=\"manifest\">Training data</h2>\n");
-    if data.manifest.is_null() {
-        b.push_str("<p class=\"note\">No corpus manifest recorded.</p>\n");
-        return b;
-    }
-    b.push_str("<p>The corpus manifest as prepared: sources, counts after normalisation, exact and near-duplicate removal, PII found and how it was handled, and the splits.</p>\n");
-    json_table(&data.manifest, 0, &mut b);
-    b
-}
-
-/// Nested key/value tables of a JSON value; long arrays are summarised.
-fn json_table(v: &Value, depth: usize, out: &mut String) {
-    match v {
-        Value::Object(map) if depth < 4 => {
-            out.push_str("<table>\n<tbody>\n");
-            for (k, v) in map {
-                let _ = write!(out, "<tr><th>{}</th><td>", escape(k));
-                json_table(v, depth + 1, out);
-                out.push_str("</td></tr>\n");
-            }
-            out.push_str("</tbody>\n</table>\n");
-        }
-        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) && items.len() <= 20 => {
-            let parts: Vec<String> = items.iter().map(scalar).collect();
-            out.push_str(&escape(&parts.join(", ")));
-        }
-        Value::Array(items) if depth < 4 && items.len() <= 20 => {
-            for item in items {
-                json_table(item, depth + 1, out);
-            }
-        }
-        Value::Array(items) => out.push_str(&escape(&format!("[{} items]", items.len()))),
-        Value::Object(_) => out.push_str(&escape(&v.to_string())),
-        other => out.push_str(&escape(&scalar(other))),
-    }
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.as_f64().map(fmt_num).unwrap_or_else(|| n.to_string()),
-        other => other.to_string(),
-    }
 }
 
 /// Model names in summary order first, then any others appearing in the data, without repeats.

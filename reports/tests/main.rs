@@ -3,6 +3,7 @@
 mod common;
 mod gate;
 mod html;
+mod layout;
 mod report;
 mod release_policy;
 mod scan_log;

@@ -49,6 +49,8 @@ fn sample_data() -> ReportData {
         generated: "my card is [CREDIT_CARD] & PIN 12**".into(),
         truth: Some("my card is [CREDIT_CARD] & PIN 12**".into()),
         matched_tokens: Some(50),
+        in_training: None,
+        found_in: None,
     });
     d.manifest = serde_json::json!({
         "records_in": 12000, "exact_duplicates": 310, "near_duplicates": 95,
@@ -82,7 +84,8 @@ fn corpus_and_model_strings_are_escaped_everywhere() {
     assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &apos;quoted&apos;"), "SVG text not escaped");
     // no bare ampersand anywhere: every '&' starts an entity
     for (i, _) in html.match_indices('&') {
-        let tail = &html[i..(i + 8).min(html.len())];
+        // the next 8 characters (not bytes: an entity may be followed by "—")
+        let tail: String = html[i..].chars().take(8).collect();
         assert!(tail.starts_with("&amp;") || tail.starts_with("&lt;") || tail.starts_with("&gt;") || tail.starts_with("&quot;") || tail.starts_with("&#39;") || tail.starts_with("&apos;"), "bare & at {i}: {tail}");
     }
     let card = render_model_card(&s, &d);

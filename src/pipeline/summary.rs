@@ -446,6 +446,8 @@ pub(super) fn collect_examples(data: &mut ReportData, name: &str, x: &Memorizati
             generated: e.continuation.clone(),
             truth: None,
             matched_tokens: Some(e.suffix_tokens as u64),
+            in_training: None,
+            found_in: Some("memorization".into()),
         });
     }
     for e in x.verbatim.examples.iter().take(6) {
@@ -457,9 +459,13 @@ pub(super) fn collect_examples(data: &mut ReportData, name: &str, x: &Memorizati
             generated: e.text.clone(),
             truth: None,
             matched_tokens: Some(e.span.len as u64),
+            in_training: None,
+            found_in: Some("generation".into()),
         });
     }
     for e in x.fragment_examples.iter().take(6) {
+        // PII can be attributed to the training text only when the kept-PII hashes were searched
+        let attributed = e.hit.canary_id.is_some() || x.fragments.pii_dictionary;
         data.examples.push(ExtractionExample {
             model: name.into(),
             kind: format!("fragment ({})", e.hit.kind),
@@ -468,6 +474,8 @@ pub(super) fn collect_examples(data: &mut ReportData, name: &str, x: &Memorizati
             generated: e.context.clone(),
             truth: None,
             matched_tokens: None,
+            in_training: attributed.then_some(e.hit.in_training),
+            found_in: Some(e.hit.source.test.clone()),
         });
     }
 }
