@@ -56,7 +56,7 @@ pub use rundir::{
 pub use summary::{
     BoundSummary, CanaryRecoverySummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, ExposureStats,
     ExposureSummary, GateOutcome, InheritedGuarantee, Machine, Memorization, MiaResult, ModelSummary, RateInterval,
-    RuleResult, RunMetadata, ShadowModels, Summary, SyntheticSummary, TrainingPlan, Utility, SCHEMA_VERSION,
+    RuleResult, RunMetadata, ShadowDp, ShadowSet, Summary, SyntheticSummary, TrainingPlan, Utility, SCHEMA_VERSION,
 };
 
 /// Result alias of this crate.

@@ -21,6 +21,7 @@ pub(crate) fn mia(summary: &Summary, data: &ReportData) -> String {
 the attack cannot tell members from non-members. TPR at a low FPR is the figure that matters for privacy: it \
 says how many members an attacker identifies confidently. \"n/a\" means too few non-members for that FPR.</p>\n",
     );
+    if let Some(line) = summary.shadow_sentence() { let _ = writeln!(b, "<p>{}</p>", escape(&line)); }
     let mut rows = Vec::new();
     for m in &summary.models {
         for (attack, r) in &m.mia {
