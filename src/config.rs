@@ -249,6 +249,9 @@ pub struct ModelsSection {
     pub baseline: bool,
     /// Shadow/reference models for LiRA and RMIA (each record IN for half of them).
     pub shadows: usize,
+    /// Also train a DP set of as many shadows (`shadow-dp-K`, same halves) with the DP model's
+    /// σ, q, C, learning rate and steps; LiRA and RMIA attack the DP model with it.
+    pub dp_shadows: bool,
 }
 
 impl Default for ModelsSection {
@@ -271,6 +274,7 @@ impl Default for ModelsSection {
             max_batch: None,
             baseline: true,
             shadows: 4,
+            dp_shadows: true,
         }
     }
 }

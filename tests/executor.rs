@@ -72,7 +72,7 @@ fn weights_sha(dir: &Path, model: &str) -> String {
     e.outputs[&rel].clone()
 }
 
-const MODELS: [&str; 4] = ["dp", "non-dp", "shadow-0", "shadow-1"];
+const MODELS: [&str; 6] = ["dp", "non-dp", "shadow-0", "shadow-1", "shadow-dp-0", "shadow-dp-1"];
 
 /// The quick run with two models training at once, next to tests/run.rs's sequential one.
 fn quick_run_two_jobs() -> &'static PathBuf {
@@ -82,7 +82,7 @@ fn quick_run_two_jobs() -> &'static PathBuf {
         let out = bin().args(["run", "--quick", "--insecure-seed", "11", "--jobs", "2", "--out"]).arg(&dir).output().unwrap();
         assert!(out.status.success(), "run --jobs 2 failed: {}", String::from_utf8_lossy(&out.stderr));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("4 models, 2 at a time"), "the models were not trained two at a time:\n{err}");
+        assert!(err.contains("6 models, 2 at a time"), "the models were not trained two at a time:\n{err}");
         dir
     })
 }
@@ -137,7 +137,7 @@ fn task_train_retrains_one_model_with_the_drivers_hashes() {
     let out = bin().args(["task", "train", "--model", "shadow-7", "--run"]).arg(&dir).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("shadow-7") && err.contains("dp, non-dp, shadow-0, shadow-1"), "{err}");
+    assert!(err.contains("shadow-7") && err.contains("dp, non-dp, shadow-0, shadow-1, shadow-dp-0, shadow-dp-1"), "{err}");
     let empty = tempfile::tempdir().unwrap();
     let out = bin().args(["task", "train", "--model", "dp", "--run"]).arg(empty.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -335,9 +335,9 @@ fn slurm_driver_submits_polls_retries_and_matches_local() {
     assert!(out.status.success(), "run --executor slurm failed:\n{err}");
     assert!(err.contains("train:non-dp failed") && err.contains("FAILED exit 1:0") && err.contains("resubmitting (1/1)"), "{err}");
     let submitted = std::fs::read_to_string(root.join("submitted")).unwrap();
-    assert_eq!(submitted.lines().collect::<Vec<_>>(), ["0-3", "1"], "first the array, then the failed index");
+    assert_eq!(submitted.lines().collect::<Vec<_>>(), ["0-5", "1"], "first the array, then the failed index");
     let slurm = root.join("slurm-run");
-    assert_eq!(std::fs::read_to_string(slurm.join("slurm/models.txt")).unwrap(), "dp\nnon-dp\nshadow-0\nshadow-1\n");
+    assert_eq!(std::fs::read_to_string(slurm.join("slurm/models.txt")).unwrap(), "dp\nnon-dp\nshadow-0\nshadow-1\nshadow-dp-0\nshadow-dp-1\n");
     assert!(std::fs::read_to_string(slurm.join("slurm/train.sbatch")).unwrap().contains("#SBATCH --partition=debug"));
 
     let out = bin_cmd(root, "local").output().unwrap();
@@ -365,7 +365,7 @@ fn slurm_dry_run_writes_the_script_and_submits_nothing() {
     let out = slurm_run(root, true).arg("--dry-run").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("sbatch --array=0-3") && err.contains("--resume"), "{err}");
+    assert!(err.contains("sbatch --array=0-5") && err.contains("--resume"), "{err}");
     assert!(!root.join("submitted").exists(), "a dry run submitted");
     let run = root.join("slurm-run");
     assert!(run.join("slurm/train.sbatch").is_file() && run.join("canaries.json").is_file());
@@ -398,7 +398,7 @@ fn ctrl_c_cancels_the_job_array() {
     let out = slurm_run(root, false).arg("--resume").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("still in the Slurm queue (1001_0, 1001_1, 1001_2, 1001_3)"), "{err}");
+    assert!(err.contains("still in the Slurm queue (1001_0, 1001_1, 1001_2, 1001_3, 1001_4, 1001_5)"), "{err}");
     assert_eq!(std::fs::read_to_string(root.join("submitted")).unwrap().lines().count(), 1, "submitted again");
 }
 

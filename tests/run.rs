@@ -240,3 +240,97 @@ fn the_other_commands_work_on_a_real_run_directory() {
     let out = bin().arg("compare").arg(dir).arg(&copy).arg("--out").arg(&html).output().unwrap();
     assert!(out.status.success() && html.is_file(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `attacks-<model>.json` of the run.
+fn attacks(dir: &Path, model: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(format!("analysis/attacks-{model}.json"))).unwrap()).unwrap()
+}
+
+#[test]
+fn the_dp_model_is_attacked_with_dp_shadows_trained_like_it() {
+    let dir = quick_run();
+    let s = summary(dir);
+    let sets = s["shadow_models"].as_array().unwrap();
+    let set = |name: &str| sets.iter().find(|x| x["name"] == name).unwrap_or_else(|| panic!("no shadow set {name}: {sets:#?}"));
+    let (np, dps) = (set("non-private"), set("dp"));
+    assert_eq!(sets.len(), 2);
+    assert_eq!(np["models"], serde_json::json!(["shadow-0", "shadow-1"]));
+    assert_eq!(dps["models"], serde_json::json!(["shadow-dp-0", "shadow-dp-1"]));
+    assert_eq!((np["private"].as_bool(), dps["private"].as_bool()), (Some(false), Some(true)));
+    assert!(np["dp"].is_null());
+
+    // Each DP shadow ran the DP model's mechanism: σ, C, learning rate and steps exactly, q to
+    // within the rounding of its expected batch (½ / N), noise from its own derived seed.
+    let target = vg_training::ModelJson::load(&dir.join("models/dp")).unwrap();
+    let t = target.dp.as_ref().unwrap();
+    let mut seeds = Vec::new();
+    for (k, m) in ["shadow-dp-0", "shadow-dp-1"].iter().enumerate() {
+        let info = vg_training::ModelJson::load(&dir.join("models").join(m)).unwrap();
+        let d = info.dp.as_ref().unwrap_or_else(|| panic!("{m} trained without DP-SGD"));
+        assert_eq!((d.noise_multiplier, d.clip_norm, d.steps), (t.noise_multiplier, t.clip_norm, t.steps), "{m}");
+        assert_eq!(info.train_config.lr, target.train_config.lr, "{m}");
+        assert_eq!(info.architecture.n_layer, target.architecture.n_layer, "{m}");
+        let n = d.expected_batch_size / d.sampling_rate;
+        assert!((d.sampling_rate - t.sampling_rate).abs() <= 0.5 / n + 1e-12, "{m}: q {} vs the DP model's {}", d.sampling_rate, t.sampling_rate);
+        seeds.push(d.insecure_seed.unwrap());
+        // same halves as the non-private shadow k: the scores' member column agrees row by row
+        let members = |name: &str| -> Vec<Option<bool>> {
+            let table = vg_attacks::score_table::ScoreTable::read_parquet(&dir.join("scores.parquet")).unwrap();
+            (0..table.len()).filter(|&i| table.model[i] == name).map(|i| table.member[i]).collect()
+        };
+        let mine = members(m);
+        assert!(mine.iter().any(|x| *x == Some(true)) && mine.iter().any(|x| *x == Some(false)));
+        assert_eq!(mine, members(&format!("shadow-{k}")), "{m} trained on another half than shadow-{k}");
+        let sd = &dps["dp"];
+        assert_eq!(sd["noise_multiplier"].as_f64(), Some(t.noise_multiplier));
+        assert_eq!(sd["steps"].as_u64(), Some(t.steps));
+    }
+    assert!(seeds[0] != seeds[1] && !seeds.contains(&t.insecure_seed.unwrap()), "DP shadows share noise: {seeds:?}");
+
+    // LiRA and RMIA against the DP model used the DP set, against the baseline the non-private one
+    assert_eq!(model(&s, "dp")["shadow_set"], "dp");
+    assert_eq!(model(&s, "non-dp")["shadow_set"], "non-private");
+    assert_eq!(attacks(dir, "dp")["membership"]["shadow_models"], serde_json::json!(["shadow-dp-0", "shadow-dp-1"]));
+    assert_eq!(attacks(dir, "non-dp")["membership"]["shadow_models"], serde_json::json!(["shadow-0", "shadow-1"]));
+    // (online LiRA needs IN and OUT shadows per subject: not with the quick run's two)
+    for attack in ["lira_offline", "rmia"] {
+        assert!(model(&s, "dp")["mia"][attack]["auc"].is_number(), "no {attack} on the DP model");
+    }
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let line = html.lines().find(|l| l.contains("LiRA and RMIA used")).expect("report does not say which shadow set attacked which model");
+    assert!(line.contains("the non-private shadow set (2 models, trained without DP) against non-dp;"), "{line}");
+    assert!(line.contains(&format!("the dp shadow set (2 models, DP-SGD at σ = {:.3}, ", t.noise_multiplier)) && line.contains(" steps) against dp."), "{line}");
+
+    // `attack --run` picks the same set by default, and the other on request
+    let shadows_of = |set: &str| -> Value {
+        let out = bin().args(["attack", "--json", "--target", "dp", "--shadow-set", set, "--run"]).arg(dir).output().unwrap();
+        assert!(out.status.success(), "attack --shadow-set {set}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["shadow_models"].clone()
+    };
+    assert_eq!(shadows_of("matching"), serde_json::json!(["shadow-dp-0", "shadow-dp-1"]));
+    assert_eq!(shadows_of("non-private"), serde_json::json!(["shadow-0", "shadow-1"]));
+}
+
+// The shadow sets' names and which set attacks which target (src/pipeline/shadows.rs).
+mod shadow_sets {
+    use vg_audit::pipeline::shadows::*;
+
+    #[test]
+    fn names_parse_into_their_set_and_index() {
+        assert_eq!(parse(&shadow_name(3)), Some((NON_PRIVATE_SET, 3)));
+        assert_eq!(parse(&dp_shadow_name(11)), Some((DP_SET, 11)));
+        assert_eq!(parse("dp"), None);
+        assert_eq!(parse("non-dp"), None);
+        assert_eq!(parse("shadow-x"), None);
+    }
+
+    #[test]
+    fn a_private_target_gets_the_dp_set_and_falls_back_without_one() {
+        let models: Vec<String> = ["dp", "non-dp", "shadow-0", "shadow-1", "shadow-dp-0", "shadow-dp-1"].map(String::from).into();
+        assert_eq!(set_for(true, &models), Some((DP_SET, vec!["shadow-dp-0".to_string(), "shadow-dp-1".to_string()])));
+        assert_eq!(set_for(false, &models), Some((NON_PRIVATE_SET, vec!["shadow-0".to_string(), "shadow-1".to_string()])));
+        let old = &models[..4];
+        assert_eq!(set_for(true, old).map(|s| s.0), Some(NON_PRIVATE_SET));
+        assert_eq!(set_for(false, &models[..2]), None);
+    }
+}

@@ -152,8 +152,8 @@ fn method_words(summary: &Summary) -> String {
     if attacks.is_empty() {
         c.push_str("- **Membership inference**: not run.\n");
     } else {
-        let shadows = summary.shadow_models.as_ref().map(|s| format!(" ({} shadow models{})", s.count, if s.private { ", trained with DP-SGD" } else { ", trained without DP" })).unwrap_or_default();
-        let _ = writeln!(c, "- **Membership inference**: {}{shadows}; AUC and TPR at FPR 0.1 % and 1 %.", md(&attacks.iter().copied().collect::<Vec<_>>().join(", ")));
+        let shadows = summary.shadow_sentence().map(|s| format!(" {}", md(&s))).unwrap_or_default();
+        let _ = writeln!(c, "- **Membership inference**: {}; AUC and TPR at FPR 0.1 % and 1 %.{shadows}", md(&attacks.iter().copied().collect::<Vec<_>>().join(", ")));
     }
     let methods: std::collections::BTreeSet<&str> = summary.models.iter().flat_map(|m| m.epsilon_lower_bounds.keys().map(String::as_str)).collect();
     if !methods.is_empty() {

@@ -58,7 +58,7 @@ pub use rundir::{
 pub use summary::{
     BoundSummary, CanaryRecoverySummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, EngineMechanism, ExposureStats,
     ExposureSummary, GateOutcome, InheritedGuaranteeSummary, Machine, Memorization, MiaResult, ModelSummary, RateInterval,
-    RuleResult, RunMetadata, ShadowModels, Summary, SyntheticSummary, TrainingPlan, Utility, SCHEMA_VERSION,
+    RuleResult, RunMetadata, ShadowDp, ShadowSet, Summary, SyntheticSummary, TrainingPlan, Utility, SCHEMA_VERSION,
 };
 
 /// Result alias of this crate.

@@ -325,12 +325,13 @@ context length; records are never packed together). A canary repeated r times is
 compared with the group guarantee of r records. Noise and sampling decisions come from the operating system's \
 secure generator and are never recorded, unless the run says otherwise above.</p>\n",
     );
-    if let Some(s) = &summary.shadow_models {
+    for s in &summary.shadow_models {
         let _ = writeln!(
             b,
-            "<h3>Shadow models</h3>\n<p>{} shadow/reference models ({}), {}; mean held-out loss {}. They serve LiRA and \
+            "<h3>Shadow models: {} set</h3>\n<p>{} shadow/reference models ({}), {}; mean held-out loss {}. They serve LiRA and \
 RMIA as references and are not audited themselves.</p>",
-            s.count,
+            escape(&s.name),
+            s.models.len(),
             if s.private { "DP-SGD" } else { "non-private" },
             escape(&s.description),
             escape(&opt(s.mean_eval_loss))

@@ -20,6 +20,9 @@ the attack cannot tell members from non-members. TPR at a low FPR is the figure 
 says how many members an attacker identifies confidently. \"n/a\" means too few non-members for that FPR. \
 Per model, the strongest attack (best TPR at the lowest FPR the run resolves) is shown first; the others are folded.</p>\n",
     );
+    if let Some(line) = summary.shadow_sentence() {
+        let _ = writeln!(b, "<p>{}</p>", escape(&line));
+    }
     let all: Vec<Vec<String>> = summary.models.iter().flat_map(|m| m.mia.values().map(|r| r.warnings.clone())).collect();
     if all.is_empty() {
         b.push_str("<p class=\"note\">No membership-inference results in this run.</p>\n");

@@ -22,9 +22,10 @@ pub struct Summary {
     pub run: RunMetadata,
     /// The audited models: the DP target `dp`, the non-private baseline `non-dp`, and any others.
     pub models: Vec<ModelSummary>,
-    /// Shadow/reference models used by LiRA and RMIA (not audited themselves).
+    /// The shadow sets LiRA and RMIA used (not audited themselves): the non-private set, and the
+    /// DP set that attacks the DP model; empty when the run trained none.
     #[serde(default)]
-    pub shadow_models: Option<ShadowModels>,
+    pub shadow_models: Vec<ShadowSet>,
     /// White-box audit of the DP-SGD engine with gradient canaries, when it ran.
     #[serde(default)]
     pub engine_audit: Option<EngineAudit>,
@@ -130,6 +131,9 @@ pub struct ModelSummary {
     /// For a student distilled from a DP teacher: the guarantee it inherits and how it was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inherited: Option<InheritedGuaranteeSummary>,
+    /// The `shadow_models` set whose shadows LiRA and RMIA used against this model (null: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_set: Option<String>,
 }
 
 /// The guarantee data or a model made from a DP model inherits (post-processing), as the synth
@@ -447,19 +451,39 @@ pub struct CanaryRecoverySummary {
     pub not_included: u64,
 }
 
-/// Shadow/reference models, described apart from the audited ones.
+/// One set of shadow/reference models, described apart from the audited ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ShadowModels {
-    /// Number of shadow models K.
-    pub count: u64,
-    /// How they were trained, in words (e.g. "each on a random half of the candidate pool").
-    pub description: String,
+pub struct ShadowSet {
+    /// The set's name (`non-private`, `dp`), as a model's `shadow_set` names it.
+    pub name: String,
     /// True when trained with DP-SGD.
     pub private: bool,
+    /// The set's model names.
+    pub models: Vec<String>,
+    /// How they were trained, in words (e.g. "each on a random half of the candidate pool").
+    pub description: String,
     /// Mean held-out loss over the shadows, when measured.
     #[serde(default)]
     pub mean_eval_loss: Option<f64>,
+    /// The DP-SGD settings the set trained with (null when non-private).
+    pub dp: Option<ShadowDp>,
+}
+
+/// The DP-SGD settings of a DP shadow set, as the shadows' model.json record them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowDp {
+    /// Noise multiplier σ.
+    pub noise_multiplier: f64,
+    /// Poisson sampling rate q (mean over the set; each shadow's expected batch is q·N rounded).
+    pub sampling_rate: f64,
+    /// Clipping norm C.
+    pub clip_norm: f64,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Optimizer steps T.
+    pub steps: u64,
 }
 
 /// White-box audit of the DP-SGD engine (issue 8).
@@ -558,6 +582,31 @@ pub struct RuleResult {
 }
 
 impl Summary {
+    /// One sentence saying which shadow set LiRA and RMIA used against which model (None: no
+    /// model was attacked with shadows).
+    pub fn shadow_sentence(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .shadow_models
+            .iter()
+            .filter_map(|set| {
+                let targets: Vec<&str> =
+                    self.models.iter().filter(|m| m.shadow_set.as_deref() == Some(set.name.as_str())).map(|m| m.name.as_str()).collect();
+                if targets.is_empty() {
+                    return None;
+                }
+                let how = match &set.dp {
+                    Some(d) => format!(
+                        "DP-SGD at σ = {:.3}, q = {:.4}, C = {}, learning rate {}, {} steps",
+                        d.noise_multiplier, d.sampling_rate, d.clip_norm, d.learning_rate, d.steps
+                    ),
+                    None => "trained without DP".into(),
+                };
+                Some(format!("the {} shadow set ({} models, {how}) against {}", set.name, set.models.len(), targets.join(", ")))
+            })
+            .collect();
+        (!parts.is_empty()).then(|| format!("LiRA and RMIA used {}.", parts.join("; ")))
+    }
+
     /// Parses a summary, refusing other schema versions with the version found.
     pub fn from_json(text: &str) -> Result<Summary, Error> {
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Json {

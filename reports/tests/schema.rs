@@ -31,7 +31,7 @@ fn summary_with_verdicts_and_every_optional_part_validates() {
     s.run.machine.hostname = Some("auditor-1".into());
     validate_summary(&serde_json::to_value(&s).unwrap()).unwrap();
     // and with every nullable part null
-    s.shadow_models = None;
+    s.shadow_models = Vec::new();
     s.engine_audit = None;
     s.gate = None;
     for m in &mut s.models {
@@ -103,4 +103,39 @@ fn validator_refuses_unsupported_keywords_and_bad_refs() {
     let int = json!({"type": "integer"});
     assert!(validate(&json!(2.0), &int).is_ok());
     assert!(validate(&json!(2.5), &int).is_err());
+}
+
+#[test]
+fn shadow_sets_name_their_dp_settings_and_models_name_their_set() {
+    let v = fixture_value();
+    let s = Summary::from_json(&v.to_string()).unwrap();
+    let dp_set = s.shadow_models.iter().find(|x| x.name == "dp").unwrap();
+    assert!(dp_set.private && dp_set.dp.as_ref().unwrap().noise_multiplier > 0.0);
+    assert_eq!(s.models[0].shadow_set.as_deref(), Some("dp"));
+    assert_eq!(
+        s.shadow_sentence().unwrap(),
+        "LiRA and RMIA used the non-private shadow set (8 models, trained without DP) against non-dp; the dp shadow set \
+         (8 models, DP-SGD at σ = 0.575, q = 0.0221, C = 1, learning rate 0.003, 150 steps) against dp."
+    );
+    // a DP set without σ, a q above 1, a set without its models, a set name that is not a string
+    let mut v = fixture_value();
+    v["shadow_models"][1]["dp"].as_object_mut().unwrap().remove("noise_multiplier");
+    v["shadow_models"][1]["dp"]["sampling_rate"] = json!(1.5);
+    v["shadow_models"][0].as_object_mut().unwrap().remove("models");
+    v["models"][0]["shadow_set"] = json!(3);
+    let p = problems(&v);
+    let expect = [
+        "/shadow_models/1/dp: missing required key `noise_multiplier`",
+        "/shadow_models/1/dp/sampling_rate: 1.5 is above the maximum 1",
+        "/shadow_models/0: missing required key `models`",
+        "/models/0/shadow_set: expected string or null, found integer",
+    ];
+    for e in expect {
+        assert!(p.iter().any(|x| x == e), "missing problem {e:?} in {p:#?}");
+    }
+    assert_eq!(p.len(), expect.len(), "{p:#?}");
+    // the old single-object form is refused
+    let mut v = fixture_value();
+    v["shadow_models"] = json!({"count": 8, "description": "x", "private": false});
+    assert!(problems(&v).iter().any(|x| x.starts_with("/shadow_models: expected array")), "{:#?}", problems(&v));
 }

@@ -32,7 +32,8 @@ too few non-members), and `epsilon_lower_bounds` maps each method (clopper_pears
 Bonferroni-paid *_best_attack maxima) to epsilon, confidence, attack and counts.")]
 pub(crate) struct Args {
     /// Run directory of `vg-audit run`: reads DIR/scores.parquet and DIR/canaries.json. Models whose
-    /// name starts with "shadow" are shadow/reference models; every other model is audited.
+    /// name starts with "shadow" are shadow/reference models; every other model is audited (with
+    /// the DP shadow set `shadow-dp-K` when it was trained with DP-SGD, else `shadow-K`; see --shadow-set).
     #[arg(long, value_name = "DIR", conflicts_with = "scores", required_unless_present = "scores")]
     run: Option<PathBuf>,
     /// A long score table (.csv or .parquet) with columns id, model, score, member (0/1, may be empty
@@ -43,6 +44,10 @@ pub(crate) struct Args {
     /// The audited model (required with --scores; with --run, defaults to every non-shadow model).
     #[arg(long, value_name = "MODEL")]
     target: Option<String>,
+    /// With --run: the shadow set LiRA and RMIA use. "matching" (the set trained like the target),
+    /// "dp", "non-private", or "all" (every model named shadow*).
+    #[arg(long, value_name = "SET", default_value = "matching", value_parser = ["matching", "dp", "non-private", "all"])]
+    shadow_set: String,
     /// The score column means "lower = member" (e.g. a loss): negate it on reading.
     #[arg(long)]
     lower_is_member: bool,
@@ -130,7 +135,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
                 None => model_delta(dir, t)?.unwrap_or(1e-5),
             };
             let mut opts = options(&args, AuditOptions::for_run(t), delta);
-            opts.shadows = Some(shadows.clone());
+            opts.shadows = Some(match args.shadow_set.as_str() {
+                "all" => shadows.clone(),
+                "matching" => {
+                    let private = vg_training::ModelJson::load(&dir.join("models").join(t)).map(|i| i.dp.is_some()).unwrap_or(false);
+                    vg_audit::pipeline::shadows::set_for(private, &models).map(|(_, s)| s).unwrap_or_default()
+                }
+                set => vg_audit::pipeline::shadows::members(&models, set),
+            });
             opts.canary_repetitions = repetitions;
             audits.push(run_one(&table, &opts).with_context(|| format!("auditing model {t:?}"))?);
         }

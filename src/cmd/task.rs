@@ -20,7 +20,7 @@ enum Command {
 }
 
 /// Train exactly one model of a run that `vg-audit run` has prepared (its corpus and canaries are
-/// finished and verified): the DP target `dp`, the baseline `non-dp`, or shadow `shadow-K`. The
+/// finished and verified): the DP target `dp`, the baseline `non-dp`, shadow `shadow-K`, or DP shadow `shadow-dp-K`. The
 /// model is trained from the run's config.toml with the same seeds `run` would use, written
 /// atomically to RUN/models/NAME/, and its SHA-256 appended to RUN/audit-log.jsonl under a file
 /// lock (tasks on other nodes may append at the same time). A model already trained and verified
@@ -36,7 +36,7 @@ struct TrainArgs {
     /// The run directory (prepared by `vg-audit run`).
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
-    /// The model: dp, non-dp or shadow-K (RUN/slurm/models.txt lists a run's models).
+    /// The model: dp, non-dp, shadow-K or shadow-dp-K (RUN/slurm/models.txt lists a run's models).
     #[arg(long, value_name = "NAME")]
     model: String,
     /// Print the model's step as JSON (step, output files and SHA-256) on stdout.

@@ -25,6 +25,9 @@ pub struct TargetAnalysis {
     pub exposure: Option<ExposureReport>,
     /// ROC points and score samples for the report's plots.
     pub plots: PlotData,
+    /// The shadow set LiRA and RMIA used (`dp` or `non-private`; None: no shadows).
+    #[serde(default)]
+    pub shadow_set: Option<String>,
 }
 
 /// Plot inputs kept beside the figures (so `vg-audit report` can redraw without rescoring).
@@ -56,6 +59,7 @@ pub(super) fn analyse_target(
     target: &str,
     opts: &AuditOptions,
     exposure: Option<ExposureReport>,
+    shadow_set: Option<String>,
 ) -> anyhow::Result<TargetAnalysis> {
     let bar = progress::bar(0, &format!("attacks {target}"), "steps");
     let membership = audit_membership(table, opts, &mut |d, t| {
@@ -65,13 +69,14 @@ pub(super) fn analyse_target(
     .with_context(|| format!("membership audit of {target}"))?;
     bar.finish_and_clear();
     let plots = plot_data(&membership);
-    let analysis = TargetAnalysis { membership, exposure, plots };
+    let analysis = TargetAnalysis { membership, exposure, plots, shadow_set };
     let path = p.dir.join(format!("analysis/attacks-{target}.json"));
     vg_corpora::fsutil::atomic_write(&path, serde_json::to_string_pretty(&analysis)?.as_bytes())?;
     Ok(analysis)
 }
 
-/// Step 5: every attack on every target model, plus canary exposure.
+/// Step 5: every attack on every target model, plus canary exposure. A DP-SGD-trained target is
+/// attacked with the DP shadow set when the run trained one, every other with the non-private set.
 pub fn attack_all(p: &Pipeline, targets: &[String], shadows: &[String], canaries: &CanarySet) -> anyhow::Result<()> {
     let table = ScoreTable::read_parquet(&p.dir.join("scores.parquet"))?;
     let (epsilon, delta) = audit_guarantee(p)?;
@@ -80,12 +85,16 @@ pub fn attack_all(p: &Pipeline, targets: &[String], shadows: &[String], canaries
     std::fs::create_dir_all(p.dir.join("analysis"))?;
     for target in targets {
         let mut opts = AuditOptions::for_run(target);
-        opts.shadows = Some(shadows.to_vec());
+        // A model without a guarantee has no group guarantee either: its canary bounds stay at δ.
+        let private = ModelJson::load(&p.dir.join("models").join(target))?.dp.is_some();
+        let (set, set_models) = match super::shadows::set_for(private, shadows) {
+            Some((name, models)) => (Some(name.to_string()), models),
+            None => (None, Vec::new()),
+        };
+        opts.shadows = Some(set_models.clone());
         opts.delta = delta;
         opts.confidence = p.cfg.attacks.confidence;
         opts.canary_repetitions = p.cfg.canaries.repetitions;
-        // A model without a guarantee has no group guarantee either: its canary bounds stay at δ.
-        let private = ModelJson::load(&p.dir.join("models").join(target))?.dp.is_some();
         opts.canary_delta = if private { canary_delta(epsilon, delta, p.cfg.canaries.repetitions) } else { None };
         opts.rmia.a = p.cfg.attacks.rmia_a;
         opts.rmia.gamma = p.cfg.attacks.rmia_gamma;
@@ -94,16 +103,17 @@ pub fn attack_all(p: &Pipeline, targets: &[String], shadows: &[String], canaries
             Some(_) => Some(LiraVariance::Global),
             None => None,
         };
-        if shadows.is_empty() {
+        if set_models.is_empty() {
             opts.single_scores.retain(|(n, _)| n != "reference_calibrated");
         }
         let exposure = exposure_of(&table, target, &families)?;
-        let analysis = analyse_target(p, &table, target, &opts, exposure)?;
+        let analysis = analyse_target(p, &table, target, &opts, exposure, set.clone())?;
         let one_run = analysis.membership.epsilon_lower_bounds.get("one_run").map(|b| b.epsilon);
         p.say(&format!(
-            "  {target}: primary attack {}, one-run ε lower bound {}",
+            "  {target}: primary attack {}, one-run ε lower bound {}{}",
             analysis.membership.primary_attack,
-            one_run.map_or("n/a".into(), |e| format!("{e:.3}"))
+            one_run.map_or("n/a".into(), |e| format!("{e:.3}")),
+            set.map(|s| format!(" ({s} shadows)")).unwrap_or_default()
         ));
     }
     Ok(())

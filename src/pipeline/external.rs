@@ -273,7 +273,7 @@ fn attack_external(p: &Pipeline, targets: &[String], claims: &[Option<DpClaim>],
         if reference.is_none() {
             opts.single_scores.retain(|(n, _)| n != "reference_calibrated");
         }
-        let analysis = super::analysis::analyse_target(p, &table, target, &opts, None)?;
+        let analysis = super::analysis::analyse_target(p, &table, target, &opts, None, None)?;
         let auc = analysis.membership.attacks.get(&analysis.membership.primary_attack).map(|a| a.metrics.auc);
         p.say(&format!("  {target}: primary attack {}, AUC {}", analysis.membership.primary_attack, auc.map_or("n/a".into(), |a| format!("{a:.3}"))));
     }
@@ -428,7 +428,7 @@ fn build_summary(p: &Pipeline, targets: &[String], claims: &[Option<DpClaim>], e
             show_extracted: p.cfg.extraction.show_extracted,
         },
         models,
-        shadow_models: None,
+        shadow_models: Vec::new(),
         engine_audit: None,
         gate: None,
         external_audit: Some(external),

@@ -12,6 +12,7 @@ pub mod log;
 pub mod plan;
 pub mod records;
 pub mod scoring;
+pub mod shadows;
 pub mod steps;
 pub mod sweep;
 pub mod summary;

@@ -5,7 +5,8 @@ use vg_attacks::model::TokenScorer;
 use vg_attacks::scores::{compute_scores_batch_with_zlib_lens, reference_calibrated, zlib_lengths, ScoreSet};
 use vg_attacks::score_table::{RowKind, ScoreColumn, ScoreTable};
 
-use super::steps::{shadow_name, Subject, TrainingData};
+use super::shadows;
+use super::steps::{Subject, TrainingData, DP_MODEL};
 use super::Pipeline;
 use crate::adapters::TrainedModel;
 use crate::progress;
@@ -42,7 +43,8 @@ pub fn score_all(p: &Pipeline, data: &TrainingData, models: &[String]) -> anyhow
             sets.extend(compute_scores_batch_with_zlib_lens(&stats, z, k)?);
             bar.inc(seqs.len() as u64);
         }
-        let shadow_index = (0..data.shadow_in.len()).find(|&s| shadow_name(s) == *name);
+        // Both shadow sets share the halves: shadow K of either set trained on shadow_in[K].
+        let shadow_index = shadows::parse(name).map(|(_, k)| k);
         let mut row = 0usize;
         for (kind, group) in &groups {
             for s in group {
@@ -83,8 +85,9 @@ pub fn score_all(p: &Pipeline, data: &TrainingData, models: &[String]) -> anyhow
     Ok(())
 }
 
-/// Reference-calibrated loss: the model's mean log-prob minus the mean over shadow models that
-/// did not train on the subject (higher = member); NaN when no such shadow exists.
+/// Reference-calibrated loss: the model's mean log-prob minus the mean over the shadow models of
+/// its set (the DP set for the DP model and the DP shadows, see [`shadows::set_for`]) that did
+/// not train on the subject (higher = member); NaN when no such shadow exists.
 fn fill_reference_calibrated(
     out: &mut [f64],
     table: &ScoreTable,
@@ -92,10 +95,12 @@ fn fill_reference_calibrated(
     models: &[String],
     n: usize,
 ) {
-    let shadows: Vec<usize> = (0..models.len()).filter(|&m| models[m].starts_with("shadow-")).collect();
-    for (mi, _) in models.iter().enumerate() {
+    let index = |names: Vec<String>| -> Vec<usize> { names.iter().filter_map(|s| models.iter().position(|m| m == s)).collect() };
+    for (mi, name) in models.iter().enumerate() {
+        let private = name == DP_MODEL || shadows::parse(name).is_some_and(|(set, _)| set == shadows::DP_SET);
+        let set = index(shadows::set_for(private, models).map(|(_, s)| s).unwrap_or_default());
         for j in 0..n {
-            let outs: Vec<f64> = shadows
+            let outs: Vec<f64> = set
                 .iter()
                 .filter(|&&s| s != mi && table.member[s * n + j] == Some(false))
                 .map(|&s| by_model[s][j])

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use vg_canaries::{CanaryOptions, CanarySet};
 use vg_corpora::{PrepareOptions, PreparedCorpus};
-use vg_training::{model_input, DpConfig, DpRequest, GptConfig, Provenance, TrainRequest};
+use vg_training::{model_input, GptConfig, Provenance, TrainRequest};
 
 use super::{outputs_digest, Pipeline, StepOutcome};
 use crate::progress;
@@ -31,10 +31,7 @@ pub const SYNTHETIC_RECORDS: &str = "synthetic/synthetic.jsonl";
 /// The sidecar of [`SYNTHETIC_RECORDS`].
 pub const SYNTHETIC_SIDECAR: &str = "synthetic/synthetic.guarantee.json";
 
-/// Shadow model `k`'s name.
-pub fn shadow_name(k: usize) -> String {
-    format!("shadow-{k}")
-}
+pub use super::shadows::{dp_shadow_name, shadow_name};
 
 /// Runs every step; returns the summary and the exit code of the gate, or `None` when the
 /// executor stopped after writing its job script (`--dry-run` with Slurm).
@@ -79,8 +76,8 @@ pub fn run_all(p: &mut Pipeline, exec: &super::executor::Options) -> anyhow::Res
     )?;
 
     // 5. attacks and exposure (per target model)
-    let targets: Vec<String> = models.iter().filter(|m| !m.starts_with("shadow-")).cloned().collect();
-    let shadows: Vec<String> = models.iter().filter(|m| m.starts_with("shadow-")).cloned().collect();
+    let targets: Vec<String> = models.iter().filter(|m| super::shadows::parse(m).is_none()).cloned().collect();
+    let shadows: Vec<String> = models.iter().filter(|m| super::shadows::parse(m).is_some()).cloned().collect();
     let attack_out = p.step(
         "attacks",
         &p.inputs_hash(&["attacks", &outputs_digest(&scores_out)]),
@@ -183,13 +180,17 @@ pub fn prepared(p: &Pipeline) -> anyhow::Result<Prepared> {
     Ok(Prepared { corpus, canaries, data, upstream })
 }
 
-/// Every model a run trains, in summary order: the DP target, the baseline, the shadows.
+/// Every model a run trains, in summary order: the DP target, the baseline, the non-private
+/// shadows, then the DP shadows (`[models] dp_shadows`, one per non-private shadow).
 pub fn model_names(cfg: &crate::config::AuditConfig) -> Vec<String> {
     let mut models = vec![DP_MODEL.to_string()];
     if cfg.models.baseline {
         models.push(NON_DP_MODEL.to_string());
     }
     models.extend((0..cfg.models.shadows).map(shadow_name));
+    if cfg.models.dp_shadows {
+        models.extend((0..cfg.models.shadows).map(dp_shadow_name));
+    }
     models
 }
 
@@ -415,7 +416,7 @@ impl TrainingData {
         out
     }
 
-    /// Training examples of shadow `k`: its half of pool ++ canaries (canaries × r).
+    /// Training examples of shadow `k` of either set: its half of pool ++ canaries (canaries × r).
     fn shadow_examples(&self, k: usize) -> Vec<Vec<u32>> {
         let keep = &self.shadow_in[k];
         let mut out = Vec::new();
@@ -448,19 +449,30 @@ pub fn shadow_split_seed(run_seed: u64) -> u64 {
 }
 
 /// Step 3: one model. The DP target uses DP-SGD at the configured (ε, δ); the baseline and the
-/// shadows train without noise on the same schedule.
+/// non-private shadows train without noise on the same schedule; the DP shadows train with the
+/// DP model's schedule, σ, q and C (see [`super::shadows`]).
 fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<()> {
     let m = &p.cfg.models;
-    let examples = if let Some(k) = name.strip_prefix("shadow-") {
-        data.shadow_examples(k.parse()?)
-    } else {
-        data.target_examples()
+    let shadow = super::shadows::parse(name);
+    let examples = match shadow {
+        Some((_, k)) => data.shadow_examples(k),
+        None => data.target_examples(),
     };
-    let private = name == DP_MODEL;
+    let dp_shadow = shadow.is_some_and(|(set, _)| set == super::shadows::DP_SET);
+    let private = name == DP_MODEL || dp_shadow;
     let sched = super::plan::schedule(p, private)?;
     let gpt = GptConfig::preset(&sched.preset, data.vocab_size)?;
     let gpt = GptConfig { context_length: m.context, ..gpt };
-    let mut request = TrainRequest::new(sched.steps as u64, sched.batch_size);
+    let mut batch = sched.batch_size;
+    let dp = if dp_shadow {
+        let target = super::shadows::dp_target_mechanism(p, &sched, data.target_examples().len())?;
+        let (request, b) = super::shadows::dp_shadow_request(&target, examples.len(), p.cfg.run.insecure_seed, hash_name(name));
+        batch = b;
+        Some(request)
+    } else {
+        private.then(|| super::shadows::dp_request(p, &sched))
+    };
+    let mut request = TrainRequest::new(sched.steps as u64, batch);
     request.lr = sched.learning_rate;
     request.warmup_steps = sched.warmup_steps;
     request.min_lr_ratio = sched.min_lr_ratio;
@@ -468,18 +480,7 @@ fn train_model(p: &Pipeline, name: &str, data: &TrainingData) -> anyhow::Result<
     request.init_seed = p.cfg.run.seed.wrapping_add(hash_name(name));
     request.data_seed = p.cfg.run.insecure_seed.unwrap_or(p.cfg.run.seed).wrapping_add(hash_name(name));
     request.provenance = Provenance { model_name: name.to_string(), ..data.provenance.clone() };
-    request.dp = private.then(|| DpRequest {
-        epsilon: Some(m.epsilon),
-        delta: m.delta,
-        settings: Some(DpConfig {
-            clip_norm: sched.clip_norm,
-            accountant: m.accountant,
-            max_batch: m.max_batch,
-            insecure_seed: p.cfg.run.insecure_seed,
-            ..DpConfig::default()
-        }),
-        ..DpRequest::default()
-    });
+    request.dp = dp;
     let cfg = request.build(examples.len());
     let dir = p.dir.join("models").join(name);
     let bar = progress::bar(sched.steps as u64, name, "steps");

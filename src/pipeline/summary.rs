@@ -12,7 +12,7 @@ use vg_corpora::PreparedCorpus;
 use vg_reports::{
     BoundSummary, Comparison, Cost, DpParams, EngineAudit, EngineBound, EngineMechanism, ExposureStats, ExposureSummary, ExtractionExample,
     GateOutcome, Machine, Memorization, MiaResult, ModelSummary, RateInterval, ReportData, RocCurve, RunMetadata,
-    ScoreSamples, ShadowModels, Summary, TrainingCurve, Utility, SCHEMA_VERSION,
+    ScoreSamples, ShadowDp, ShadowSet, Summary, TrainingCurve, Utility, SCHEMA_VERSION,
 };
 use vg_attacks::extraction::MemorizationReport;
 use vg_training::ModelJson;
@@ -45,10 +45,6 @@ pub fn build(
             collect_examples(&mut data, name, x);
         }
     }
-    let shadow_losses: Vec<f64> = shadows
-        .iter()
-        .filter_map(|s| ModelJson::load(&p.dir.join("models").join(s)).ok()?.metrics.eval_loss)
-        .collect();
     let engine: Option<EngineAuditReport> = read_optional(&p.dir.join("analysis/engine-audit.json"))?;
     let mut seeds = BTreeMap::from([
         ("run".to_string(), p.cfg.run.seed),
@@ -77,15 +73,7 @@ pub fn build(
             show_extracted: p.cfg.extraction.show_extracted,
         },
         models,
-        shadow_models: (!shadows.is_empty()).then(|| ShadowModels {
-            count: shadows.len() as u64,
-            description: "each trained on a recorded random half of the candidate pool and the candidate \
-                          canaries, so that every subject is IN for exactly half of them"
-                .into(),
-            private: false,
-            mean_eval_loss: (!shadow_losses.is_empty())
-                .then(|| shadow_losses.iter().sum::<f64>() / shadow_losses.len() as f64),
-        }),
+        shadow_models: shadow_sets(p, shadows)?,
         engine_audit: engine.as_ref().map(engine_summary),
         gate: None,
         external_audit: None,
@@ -94,6 +82,49 @@ pub fn build(
     // A verdict without being asked: the default release policy until a policy file replaces it.
     let verdict = vg_reports::release_policy::default_release_verdict(&summary);
     Ok((with_verdict(summary, verdict), data))
+}
+
+/// Each shadow set of the run with its models and, for the DP set, the DP-SGD settings its
+/// model.json files record (σ, C, learning rate and steps are the DP model's; q their mean).
+fn shadow_sets(p: &Pipeline, shadows: &[String]) -> anyhow::Result<Vec<ShadowSet>> {
+    use super::shadows::{members, DP_SET, NON_PRIVATE_SET};
+    let mut sets = Vec::new();
+    for name in [NON_PRIVATE_SET, DP_SET] {
+        let models = members(shadows, name);
+        if models.is_empty() {
+            continue;
+        }
+        let infos = models.iter().map(|m| ModelJson::load(&p.dir.join("models").join(m))).collect::<Result<Vec<_>, _>>()?;
+        let losses: Vec<f64> = infos.iter().filter_map(|i| i.metrics.eval_loss).collect();
+        let records: Vec<&vg_training::DpRecord> = infos.iter().filter_map(|i| i.dp.as_ref()).collect();
+        let dp = match (records.first(), records.len() == infos.len()) {
+            (Some(d), true) => Some(ShadowDp {
+                noise_multiplier: d.noise_multiplier,
+                sampling_rate: records.iter().map(|r| r.sampling_rate).sum::<f64>() / records.len() as f64,
+                clip_norm: d.clip_norm,
+                learning_rate: infos[0].train_config.lr,
+                steps: d.steps,
+            }),
+            (None, _) => None,
+            (Some(_), false) => anyhow::bail!("shadow set {name}: some of its models trained with DP-SGD and some without"),
+        };
+        let description = if dp.is_some() {
+            "each trained with DP-SGD at the σ, C, learning rate and steps of the DP model, its expected batch q·N \
+             rounded, noise drawn like the DP model's, on the same recorded halves as the non-private set"
+        } else {
+            "each trained on a recorded random half of the candidate pool and the candidate canaries, so that every \
+             subject is IN for exactly half of them"
+        };
+        sets.push(ShadowSet {
+            name: name.to_string(),
+            private: dp.is_some(),
+            models,
+            description: description.into(),
+            mean_eval_loss: (!losses.is_empty()).then(|| losses.iter().sum::<f64>() / losses.len() as f64),
+            dp,
+        });
+    }
+    Ok(sets)
 }
 
 /// The DP model's plan next to what it achieved, when the run planned.
@@ -281,6 +312,7 @@ pub(super) fn model_summary_of(
         verdict: None,
         cost: None,
         inherited: None,
+        shadow_set: a.shadow_set.clone(),
     }
 }
 
