@@ -329,3 +329,21 @@ fn redaction_masks_secrets_and_pii_unless_shown() {
     assert_eq!(Redactor::new(["738291"], false).redact(text), "pin 73****, mail <EMAIL>");
     assert_eq!(Redactor::new(["738291"], true).redact(text), text);
 }
+
+#[test]
+fn a_context_window_never_cuts_a_value_in_two() {
+    use vg_attacks::extraction::Redactor;
+    // The 12-byte window left of the e-mail starts inside the card number; a cut card escapes the
+    // detector and would show "1111 1111" in the report. The window widens to the whole value.
+    let text = "paid with 4111 1111 1111 1111 then mail a.b@example.com and secret 738291 ok";
+    let at = text.find("a.b@").unwrap();
+    let r = Redactor::new(["738291"], false);
+    let shown = r.redact_around(text, at, at + "a.b@example.com".len(), 12);
+    assert!(!shown.contains("1111"), "card digits leaked: {shown}");
+    assert!(shown.starts_with("<CARD>") && shown.contains("<EMAIL>"), "{shown}");
+    // The right margin ends inside the secret: it is widened and masked whole.
+    let shown = r.redact_around(text, at, at + "a.b@example.com".len(), 15);
+    assert!(shown.ends_with("73****") && !shown.contains("8291"), "{shown}");
+    // Shown verbatim with --show-extracted (the window still widened, nothing masked).
+    assert!(Redactor::new(["738291"], true).redact_around(text, at, at + 4, 12).contains("4111 1111 1111 1111"));
+}

@@ -214,17 +214,8 @@ pub struct MemorizationReport {
     pub notes: Vec<String>,
 }
 
-fn context(text: &str, start: usize, end: usize) -> &str {
-    let mut from = start.saturating_sub(40);
-    while !text.is_char_boundary(from) {
-        from -= 1;
-    }
-    let mut to = (end + 40).min(text.len());
-    while !text.is_char_boundary(to) {
-        to += 1;
-    }
-    &text[from..to]
-}
+/// Bytes of output shown on each side of a fragment hit.
+const CONTEXT_BYTES: usize = 40;
 
 /// Runs the three extraction tests on one model. `progress(done, total)` counts prompts and
 /// generations.
@@ -291,7 +282,7 @@ pub fn run_extraction(
     let fragment_examples = ranked
         .into_iter()
         .take(top)
-        .map(|h| FragmentExample { hit: h.clone(), context: redactor.redact(context(text_of(&h.source), h.start, h.end)) })
+        .map(|h| FragmentExample { hit: h.clone(), context: redactor.redact_around(text_of(&h.source), h.start, h.end, CONTEXT_BYTES) })
         .collect();
 
     let mut memorized: Vec<&memorization::ProbeOutcome> = train_outcomes.iter().filter(|o| o.approximate).collect();

@@ -51,6 +51,46 @@ impl Redactor {
     }
 }
 
+impl Redactor {
+    /// The redacted window of `text` around bytes `start..end`, `margin` bytes each side, widened
+    /// so that it never cuts a canary secret or a PII value in two: a cut value would escape the
+    /// detectors and show its digits (e.g. the tail of a card number) in the report.
+    pub fn redact_around(&self, text: &str, start: usize, end: usize, margin: usize) -> String {
+        let mut from = floor_boundary(text, start.saturating_sub(margin));
+        let mut to = ceil_boundary(text, (end + margin).min(text.len()));
+        let mut spans: Vec<(usize, usize)> = self.detector.find(text).iter().map(|m| (m.start, m.end)).collect();
+        for secret in &self.secrets {
+            spans.extend(text.match_indices(secret.as_str()).map(|(i, s)| (i, i + s.len())));
+        }
+        // Widening may reach further spans: repeat until the window is stable.
+        loop {
+            let (f, t) = spans.iter().fold((from, to), |(f, t), &(a, b)| {
+                let overlaps = a < t && b > f;
+                (if overlaps && a < f { a } else { f }, if overlaps && b > t { b } else { t })
+            });
+            if (f, t) == (from, to) {
+                break;
+            }
+            (from, to) = (f, t);
+        }
+        self.redact(&text[from..to])
+    }
+}
+
+fn floor_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
 /// `secret` with all but its first characters replaced by `*`.
 pub fn mask(secret: &str) -> String {
     secret.chars().enumerate().map(|(i, c)| if i < VISIBLE_SECRET_CHARS { c } else { '*' }).collect()
