@@ -281,6 +281,9 @@ impl Default for ModelsSection {
 
 /// Batch of the non-private models when `batch_size = "auto"` (the plan is for the DP model).
 pub const NON_PRIVATE_AUTO_BATCH: usize = 32;
+/// DP compute of the built-in demo audit, 6·M·B·T·L FLOPs: the fixed default schedule's
+/// (tiny: M = 370,432 parameters, B = 32, T = 150, L = 128 tokens).
+pub const DEMO_DP_COMPUTE: f64 = 1.37e12;
 /// Steps of the non-private models when `steps = "auto"`.
 pub const NON_PRIVATE_AUTO_STEPS: usize = 150;
 
@@ -455,6 +458,18 @@ impl AuditConfig {
         let cfg: AuditConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!(suggest(&e)))?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// The built-in demo audit (`vg-audit run` without `--config`): the defaults, with the DP
+    /// model's preset, batch and steps planned by the shipped scaling law for [`DEMO_DP_COMPUTE`]
+    /// — the compute of the fixed tiny/32/150 schedule, spent where the law says it helps most.
+    pub fn demo() -> Self {
+        let mut cfg = AuditConfig::default();
+        cfg.models.preset = "auto".into();
+        cfg.models.batch_size = Auto::Auto;
+        cfg.models.steps = Auto::Auto;
+        cfg.models.compute_budget = Some(DEMO_DP_COMPUTE);
+        cfg
     }
 
     /// The smoke-run variant: a few canaries and steps, everything else as configured.

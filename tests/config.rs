@@ -31,3 +31,14 @@ fn resolved_config_round_trips() {
     let back = AuditConfig::parse(&cfg.to_toml().unwrap()).unwrap();
     assert_eq!(cfg, back);
 }
+
+#[test]
+fn the_demo_audit_plans_the_dp_model_and_quick_does_not() {
+    let demo = AuditConfig::demo();
+    demo.validate().unwrap();
+    assert!(demo.plans(), "the built-in demo audit plans the DP model with the shipped law");
+    assert_eq!(demo.models.compute_budget, Some(vg_audit::config::DEMO_DP_COMPUTE));
+    // The fixed schedule's compute: 6 · 370,432 parameters · 32 · 150 · 128 tokens.
+    assert!((vg_audit::config::DEMO_DP_COMPUTE / (6.0 * 370_432.0 * 32.0 * 150.0 * 128.0) - 1.0).abs() < 0.01);
+    assert!(!demo.quick().plans(), "a smoke run trains fixed tiny models");
+}

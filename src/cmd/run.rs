@@ -14,7 +14,9 @@ use crate::Outcome;
 pub(crate) struct Args {
     #[command(flatten)]
     device: super::DeviceArg,
-    /// audit.toml to use (see `vg-audit init`); default: built-in defaults on the demo corpus.
+    /// audit.toml to use (see `vg-audit init`); default: the built-in demo audit — the defaults
+    /// of `vg-audit init` on the demo corpus, with the DP model's size, batch and steps planned by
+    /// the shipped scaling law for the compute of the fixed tiny/32/150 schedule.
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
     /// Run directory (default: vg-audit-runs/run-<UTC time>).
@@ -56,7 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     args.device.check()?;
     let mut cfg = match &args.config {
         Some(p) => AuditConfig::load(p)?,
-        None => AuditConfig::default(),
+        None => AuditConfig::demo(),
     };
     if args.quick {
         cfg = cfg.quick();
