@@ -253,4 +253,5 @@ fn run_with_synthetic_data_and_a_student_audits_the_student() {
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("Synthetic data and distillation"));
     assert!(html.contains("The synthetic set inherits the DP model&#39;s guarantee") || html.contains("The synthetic set inherits the DP model's guarantee"), "sentence missing");
+    assert!(html.contains("The distilled model `student` inherits") && !html.contains("The student student"), "student sentence");
 }

@@ -41,7 +41,7 @@ held-out loss at this run's ε, δ and number of records. σ comes from the acco
         .map(|m| {
             vec![
                 td(&m.name),
-                tdn(&m.dp.as_ref().map(|d| fmt_num(d.epsilon)).unwrap_or_else(|| "∞ (no DP)".into())),
+                tdn(&model_epsilon(m)),
                 tdn(&opt(m.utility.as_ref().map(|u| u.eval_loss))),
                 tdn(&opt(m.utility.as_ref().and_then(|u| u.bits_per_byte))),
             ]
@@ -49,4 +49,14 @@ held-out loss at this run's ε, δ and number of records. σ comes from the acco
         .collect();
     b.push_str(&table(&["model", "ε", "held-out loss (nats/token)", "bits per byte"], &rows));
     b
+}
+
+/// ε of a model for the privacy–utility table: its own DP-SGD ε, the ε it inherits by
+/// post-processing (a student of the DP model), or ∞.
+fn model_epsilon(m: &crate::ModelSummary) -> String {
+    match (&m.dp, &m.inherited) {
+        (Some(d), _) => fmt_num(d.epsilon),
+        (None, Some(g)) if g.status == "dp" => g.epsilon.map_or_else(|| "∞ (no DP)".into(), |e| format!("{} (inherited)", fmt_num(e))),
+        _ => "∞ (no DP)".into(),
+    }
 }

@@ -19,12 +19,12 @@ pub(crate) fn section(summary: &Summary) -> String {
     if let Some(s) = &summary.synthetic {
         let _ = writeln!(
             b,
-            "<p class=\"guarantee {}\">{}</p>\n<p class=\"note\">{} records kept of {} sampled, {} tokens/s.</p>",
+            "<p class=\"guarantee {}\">{}</p>\n<p class=\"note\">{} records kept of {} sampled, {:.0} tokens/s.</p>",
             escape(&s.guarantee.status),
             escape(&s.guarantee.sentence),
             s.count,
             s.drawn,
-            fmt_num(s.tokens_per_second)
+            s.tokens_per_second
         );
     }
     for m in &students {

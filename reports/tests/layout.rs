@@ -260,3 +260,25 @@ fn every_nav_link_lands_on_a_section_and_every_section_has_one() {
     assert!(full_targets.iter().any(|t| t == "plan") && full_targets.iter().any(|t| t == "post-processing"));
     assert!(!full.contains("<h2>"), "every section heading carries an id");
 }
+
+#[test]
+fn a_distilled_student_shows_the_epsilon_it_inherits() {
+    let mut s = fixture();
+    s.plan = Some(
+        serde_json::from_value(serde_json::json!({
+            "law": "mckenna2025", "compute_flops": 2e12, "preset": "tiny", "params": 370432, "batch_size": 21, "steps": 313,
+            "noise_multiplier": 0.55, "sigma_bar": 0.026, "predicted_eval_loss": 4.7, "predicted_bits_per_byte": 1.97
+        }))
+        .unwrap(),
+    );
+    let mut student = serde_json::to_value(s.models.iter().find(|m| m.dp.is_none()).unwrap()).unwrap();
+    student["name"] = "student".into();
+    student["inherited"] = serde_json::json!({"epsilon": 7.5, "delta": 1e-5, "unit": "record", "model_sha256": "ab", "status": "dp",
+        "reason": null, "sentence": "The distilled model `student` inherits the DP model's guarantee.", "made_by": "distilled"});
+    s.models.push(serde_json::from_value(student).unwrap());
+    let html = vg_reports::render_report(&s, &ReportData::default());
+    let table = &html[html.find("Privacy–utility across the run").unwrap()..];
+    let row = &table[table.find("<td>student</td>").expect("the student's row")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("7.5 (inherited)"), "the student's ε is the teacher's, by post-processing: {row}");
+}

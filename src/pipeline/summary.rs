@@ -177,7 +177,7 @@ fn model_summary(name: &str, info: &ModelJson, a: &TargetAnalysis, extraction: O
             vg_training::DistillLabels::Soft { temperature } => format!("the teacher's soft labels at T = {temperature}"),
         };
         let made_by = format!("distilled from the model with weights SHA-256 {}… on {} over {} text", &d.teacher_sha256[..12], labels, d.data_source);
-        inherited_summary(&d.guarantee, &format!("The student {name}"), made_by)
+        inherited_summary(&d.guarantee, &format!("The distilled model `{name}`"), made_by)
     });
     summary
 }
