@@ -338,12 +338,16 @@ fn a_context_window_never_cuts_a_value_in_two() {
     let text = "paid with 4111 1111 1111 1111 then mail a.b@example.com and secret 738291 ok";
     let at = text.find("a.b@").unwrap();
     let r = Redactor::new(["738291"], false);
-    let shown = r.redact_around(text, at, at + "a.b@example.com".len(), 12);
+    let shown = r.redact_around(text, at, at + "a.b@example.com".len(), 12, None);
     assert!(!shown.contains("1111"), "card digits leaked: {shown}");
     assert!(shown.starts_with("<CARD>") && shown.contains("<EMAIL>"), "{shown}");
     // The right margin ends inside the secret: it is widened and masked whole.
-    let shown = r.redact_around(text, at, at + "a.b@example.com".len(), 15);
+    let shown = r.redact_around(text, at, at + "a.b@example.com".len(), 15, None);
     assert!(shown.ends_with("73****") && !shown.contains("8291"), "{shown}");
     // Shown verbatim with --show-extracted (the window still widened, nothing masked).
-    assert!(Redactor::new(["738291"], true).redact_around(text, at, at + 4, 12).contains("4111 1111 1111 1111"));
+    assert!(Redactor::new(["738291"], true).redact_around(text, at, at + 4, 12, None).contains("4111 1111 1111 1111"));
+    // A PII hit the fragment search located is hidden even where the detectors would not find it.
+    let odd = "ring 001 9117 9111 before Friday";
+    let shown = r.redact_around(odd, 5, 18, 40, Some(vg_corpora::pii::PiiKind::Phone));
+    assert_eq!(shown, "ring <PHONE> before Friday");
 }

@@ -31,13 +31,17 @@ pub const STANDALONE_EXAMPLES: usize = 256;
 /// What the canaries are, for summary.json `engine_audit.mechanism.canary_kind`.
 pub const CANARY_KIND: &str = "dirac-gradient-row";
 
-/// What white-box means here, for the human output and the report.
-pub const WHITE_BOX_NOTE: &str = "White-box: the auditor plants synthetic per-example gradients (not text), each with one \
-non-zero coordinate in the token embedding, as extra rows of the engine's per-example norm table — they pass the same \
-total norm, clip factor, weighted sum and noise as real examples — and reads the engine's privatised gradient at every \
-step. Tested: the noise scale, clipping and the per-example norm of the canaries' tensor, and noise on that tensor, at \
-the audited model's C, σ and q; the claim is the ε the model's accountant gives a record present in every step. \
-Not tested: the norms of other tensors, Poisson sampling, or how much the trained model leaks about real records.";
+/// What white-box means here, for the human output and the report, naming the canaries' tensor.
+pub fn white_box_note(tensor: &str) -> String {
+    format!(
+        "White-box: the auditor plants synthetic per-example gradients (not text), each with one non-zero coordinate in \
+tensor {tensor}, as extra rows of the engine's per-example norm table — they pass the same total norm, clip factor, \
+weighted sum and noise as real examples — and reads the engine's privatised gradient at every step. Tested: the noise \
+scale, clipping and the per-example norm of {tensor}, and noise on {tensor}, at the audited model's C, σ and q; the \
+claim is the ε the model's accountant gives a record present in every step. Not tested: the norms of other tensors, \
+Poisson sampling, or how much the trained model leaks about real records."
+    )
+}
 
 /// How σ is chosen for the audit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -300,6 +304,7 @@ pub fn audit(
         ),
     ]);
     let exceeds_theoretical = lower_bounds.values().any(|b| b.epsilon > theoretical_epsilon);
+    let note = white_box_note(&out.tensor);
     Ok(Report {
         theoretical_epsilon,
         mechanism: Mechanism {
@@ -328,6 +333,6 @@ pub fn audit(
         exceeds_theoretical,
         noise_seeded: settings.noise_seed.is_some(),
         seed: settings.seed,
-        note: WHITE_BOX_NOTE.to_string(),
+        note,
     })
 }

@@ -282,7 +282,7 @@ pub fn run_extraction(
     let fragment_examples = ranked
         .into_iter()
         .take(top)
-        .map(|h| FragmentExample { hit: h.clone(), context: redactor.redact_around(text_of(&h.source), h.start, h.end, CONTEXT_BYTES) })
+        .map(|h| FragmentExample { hit: h.clone(), context: redactor.redact_around(text_of(&h.source), h.start, h.end, CONTEXT_BYTES, h.kind.parse().ok()) })
         .collect();
 
     let mut memorized: Vec<&memorization::ProbeOutcome> = train_outcomes.iter().filter(|o| o.approximate).collect();

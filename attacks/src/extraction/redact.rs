@@ -2,7 +2,7 @@
 //! characters, then PII replaced by typed placeholders (`<EMAIL>`, ...). On by default; the
 //! `--show-extracted` flag turns it off and the report says so.
 
-use vg_corpora::pii::PiiDetector;
+use vg_corpora::pii::{PiiDetector, PiiKind};
 
 /// Characters of a canary secret left visible.
 pub const VISIBLE_SECRET_CHARS: usize = 2;
@@ -52,10 +52,12 @@ impl Redactor {
 }
 
 impl Redactor {
-    /// The redacted window of `text` around bytes `start..end`, `margin` bytes each side, widened
-    /// so that it never cuts a canary secret or a PII value in two: a cut value would escape the
-    /// detectors and show its digits (e.g. the tail of a card number) in the report.
-    pub fn redact_around(&self, text: &str, start: usize, end: usize, margin: usize) -> String {
+    /// The redacted window of `text` around a hit at bytes `start..end`, `margin` bytes each side,
+    /// widened so that it never cuts a canary secret or a PII value in two: a cut value would
+    /// escape the detectors and show its digits (e.g. the tail of a card number) in the report.
+    /// A PII hit (`hit` = its kind) is replaced by its placeholder whether or not the detectors
+    /// find it again: the fragment search located it, which is reason enough to hide it.
+    pub fn redact_around(&self, text: &str, start: usize, end: usize, margin: usize, hit: Option<PiiKind>) -> String {
         let mut from = floor_boundary(text, start.saturating_sub(margin));
         let mut to = ceil_boundary(text, (end + margin).min(text.len()));
         let mut spans: Vec<(usize, usize)> = self.detector.find(text).iter().map(|m| (m.start, m.end)).collect();
@@ -73,7 +75,11 @@ impl Redactor {
             }
             (from, to) = (f, t);
         }
-        self.redact(&text[from..to])
+        let hidden = hit.filter(|_| !self.show && start <= end && text.is_char_boundary(start) && text.is_char_boundary(end));
+        match hidden {
+            Some(kind) => self.redact(&format!("{}{}{}", &text[from..start.max(from)], kind.placeholder(), &text[end.min(to)..to])),
+            None => self.redact(&text[from..to]),
+        }
     }
 }
 
