@@ -146,7 +146,9 @@ a, b = (comparable(json.load(open(os.path.join(r, "summary.json")))) for r in (s
 if a != b:
     print("FAILED: the Slurm run's summary differs from the local run's"); ok = False
 ms, ml = weights(slurm), weights(local)
-if ms != ml or len(ms) != 4:
+# --quick trains two targets, two shadows and (dp_shadows on by default) their two DP twins
+expected = {"train:dp", "train:non-dp", "train:shadow-0", "train:shadow-1", "train:shadow-dp-0", "train:shadow-dp-1"}
+if ms != ml or set(ms) != expected:
     print(f"FAILED: model hashes differ or are missing: {ms} vs {ml}"); ok = False
 
 def ts(s):
