@@ -17,9 +17,13 @@ pub(crate) fn plan(summary: &Summary) -> String {
         b,
         "<p>The DP model's size, batch and steps were chosen by the scaling law <em>{}</em> (McKenna et al. 2025): \
 among model sizes and batches that fit the compute budget of {} FLOPs, the one with the lowest predicted \
-held-out loss at this run's ε, δ and number of records. σ comes from the accountant.</p>",
+held-out loss at this run's ε, δ and number of records. σ comes from the accountant.{}</p>",
         escape(&pl.law),
-        fmt_num(pl.compute_flops)
+        fmt_num(pl.compute_flops),
+        pl.tokens_per_sequence.map_or(String::new(), |l| format!(
+            " The budget counts real tokens (C = 6·M·B·T·L with L = {l:.1}, the mean tokens per training sequence); \
+the model's cost line counts every position up to the context, padding included, so it shows more FLOPs."
+        ))
     );
     let rows = vec![
         vec![td("preset (parameters)"), td(&format!("{} ({})", pl.preset, pl.params))],

@@ -135,6 +135,7 @@ fn plan_summary(p: &Pipeline, models: &[vg_reports::ModelSummary]) -> anyhow::Re
     Ok(Some(vg_reports::TrainingPlan {
         law: rp.law.clone(),
         compute_flops: b.compute_flops,
+        tokens_per_sequence: Some(b.context),
         preset: b.preset.clone(),
         params: b.params,
         batch_size: b.batch_size,

@@ -239,6 +239,10 @@ pub struct TrainingPlan {
     pub law: String,
     /// FLOPs (C = 6·M·B·T·L) the planned configuration spends.
     pub compute_flops: f64,
+    /// L of that formula: the mean tokens per training sequence (real tokens; the model's cost
+    /// counts every position up to the context, padding included, so it is larger).
+    #[serde(default)]
+    pub tokens_per_sequence: Option<f64>,
     /// Chosen preset.
     pub preset: String,
     /// Its parameters M.
