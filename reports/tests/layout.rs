@@ -282,3 +282,28 @@ fn a_distilled_student_shows_the_epsilon_it_inherits() {
     let row = &row[..row.find("</tr>").unwrap()];
     assert!(row.contains("7.5 (inherited)"), "the student's ε is the teacher's, by post-processing: {row}");
 }
+
+#[test]
+fn the_plan_section_says_which_tokens_its_budget_counts() {
+    let mut s = fixture();
+    let plan = |l: serde_json::Value| {
+        serde_json::from_value(serde_json::json!({
+            "law": "mckenna2025", "compute_flops": 1.37e12, "tokens_per_sequence": l, "preset": "tiny", "params": 370432,
+            "batch_size": 21, "steps": 313, "noise_multiplier": 0.55, "sigma_bar": 0.026, "predicted_eval_loss": 4.7,
+            "predicted_bits_per_byte": 1.97
+        }))
+        .unwrap()
+    };
+    s.plan = Some(plan(serde_json::json!(93.87)));
+    let html = vg_reports::render_report(&s, &ReportData::default());
+    let section = &html[html.find("id=\"plan\"").unwrap()..];
+    assert!(section.contains("L = 93.9, the mean tokens per training sequence"), "{}", &section[..section.len().min(900)]);
+    assert!(section.contains("padding included"));
+    // A summary written before the field existed still renders, without the sentence.
+    s.plan = Some(plan(serde_json::Value::Null));
+    let html = vg_reports::render_report(&s, &ReportData::default());
+    assert!(html.contains("id=\"plan\"") && !html.contains("mean tokens per training sequence"));
+    vg_reports::schema::validate_summary(&serde_json::to_value(&s).unwrap()).expect("a plan with tokens_per_sequence = null validates");
+    s.plan = Some(plan(serde_json::json!(93.87)));
+    vg_reports::schema::validate_summary(&serde_json::to_value(&s).unwrap()).expect("and with a number");
+}
