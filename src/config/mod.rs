@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::auto::Auto;
 
+mod executor;
+mod suggest;
+
+pub use executor::{ExecutorKind, ExecutorSection, SlurmSection};
+use suggest::suggest;
+
 /// The whole audit configuration (`audit.toml`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -39,74 +45,6 @@ pub struct AuditConfig {
     /// starts from: a run trained on Slurm and one trained locally verify against each other.
     #[serde(skip_serializing)]
     pub executor: ExecutorSection,
-}
-
-/// Where the independent models of a run (targets, baseline, shadows) are trained.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ExecutorKind {
-    /// On this machine, several models at once.
-    #[default]
-    Local,
-    /// As a Slurm job array, one array task per model (`vg-audit task train`).
-    Slurm,
-}
-
-/// `[executor]`: how models are scheduled.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct ExecutorSection {
-    /// "local" or "slurm".
-    pub kind: ExecutorKind,
-    /// Models trained at once by the local executor (default: cores ÷ threads per model).
-    pub jobs: Option<usize>,
-    /// Threads each model trains with locally (default: cores ÷ jobs, or cores ÷ models).
-    pub threads_per_model: Option<usize>,
-    /// The sbatch settings of the Slurm executor.
-    pub slurm: SlurmSection,
-}
-
-/// `[executor.slurm]`: the job array `run` submits.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct SlurmSection {
-    /// `#SBATCH --partition` (default: the cluster's default partition).
-    pub partition: Option<String>,
-    /// `#SBATCH --time`, the wall-time limit of one model's task (Slurm's format, e.g. "02:00:00").
-    pub time: String,
-    /// `#SBATCH --cpus-per-task`; each task trains with this many threads.
-    pub cpus_per_task: usize,
-    /// `#SBATCH --mem` of one task (e.g. "4G").
-    pub mem: String,
-    /// Further `#SBATCH` options, one per entry, e.g. ["--account=privacy", "--qos=normal"].
-    pub extra: Vec<String>,
-    /// Shell lines run before the task (e.g. "module load cuda").
-    pub setup: Vec<String>,
-    /// Resubmissions of a failed task before the run gives up.
-    pub retries: u32,
-    /// Array tasks running at once (`--array=…%N`); default: no limit.
-    pub max_parallel: Option<usize>,
-    /// Seconds between `squeue` polls.
-    pub poll_seconds: f64,
-    /// The vg-audit binary as the compute nodes see it (default: this executable's path).
-    pub binary: Option<PathBuf>,
-}
-
-impl Default for SlurmSection {
-    fn default() -> Self {
-        SlurmSection {
-            partition: None,
-            time: "04:00:00".into(),
-            cpus_per_task: 2,
-            mem: "4G".into(),
-            extra: Vec::new(),
-            setup: Vec::new(),
-            retries: 2,
-            max_parallel: None,
-            poll_seconds: 10.0,
-            binary: None,
-        }
-    }
 }
 
 /// Run-wide settings.
@@ -628,36 +566,5 @@ impl AuditConfig {
     }
 }
 
-/// Turns serde's "unknown field `x`, expected one of ..." into a message with a suggestion.
-fn suggest(err: &toml::de::Error) -> String {
-    let msg = err.message().to_string();
-    let Some(rest) = msg.strip_prefix("unknown field `") else {
-        return err.to_string();
-    };
-    let field = rest.split('`').next().unwrap_or_default();
-    let expected: Vec<&str> = msg.split('`').skip(3).step_by(2).collect();
-    let best = expected.iter().min_by_key(|cand| edit_distance(field, cand));
-    match best {
-        Some(b) if edit_distance(field, b) <= field.len().max(3) / 2 + 1 => {
-            format!("{err}\nunknown key `{field}`: did you mean `{b}`?")
-        }
-        _ => format!("{err}\nunknown key `{field}`"),
-    }
-}
-
-/// Levenshtein distance on chars, for key suggestions.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// The commented example written by `vg-audit init`.
-pub const EXAMPLE: &str = include_str!("audit.example.toml");
+pub const EXAMPLE: &str = include_str!("../audit.example.toml");
