@@ -1,9 +1,13 @@
-//! `--device cpu|cuda[:N]`: where training, scoring and generation run. This version's engine
-//! (the fused per-example DP-SGD kernels, scoring and generation) works on CPU buffers, so `cpu`
-//! is the only device that runs. `cuda[:N]` is parsed and refused before any work starts, with
-//! the reason: without the `cuda` cargo feature the binary has no CUDA backend; with it, candle's
-//! CUDA backend is linked and the GPU is opened (so a missing driver or device is named), but the
-//! engine still has no CUDA path.
+//! `--device cpu|cuda[:N]`: where training, scoring and generation run. The engine is one
+//! implementation generic over candle's device: on `cpu` it takes the fused CPU kernels, on
+//! `cuda:N` the portable path (the same functions as chains of standard candle ops; tested
+//! against the fused kernels on the CPU, `vg_training::KernelPath`). Without the `cuda` cargo
+//! feature the binary has no CUDA backend and `cuda[:N]` is refused with that reason before any
+//! work starts; with it, the GPU is opened (a missing driver or device is named) and becomes the
+//! process's engine device (`vg_training::set_engine_device`). CUDA builds are compiled by
+//! design: neither built nor measured where this was written (no CUDA toolkit), never in CI.
+//! Not on the device: Slurm tasks (`run --executor slurm`), and Hugging Face checkpoints scored
+//! or sampled directly (`vg_training::hf`: its own CPU decoder); both run on the CPU.
 
 use std::fmt;
 use std::str::FromStr;
@@ -44,23 +48,22 @@ impl fmt::Display for DeviceChoice {
 }
 
 impl DeviceChoice {
-    /// The candle device to run on, or the reason this device cannot run this build's engine.
+    /// The candle device to run on, or the reason this build cannot open it.
     pub fn open(self) -> anyhow::Result<candle_core::Device> {
         match self {
             DeviceChoice::Cpu => Ok(candle_core::Device::Cpu),
             DeviceChoice::Cuda(n) if !cfg!(feature = "cuda") => anyhow::bail!(
                 "--device cuda:{n}: this vg-audit was built without CUDA support (rebuild with \
-                 `cargo build --release --features cuda` where the CUDA toolkit is installed), and this \
-                 version's training, scoring and generation run on the CPU only: use --device cpu"
+                 `cargo build --release --features cuda` where the CUDA toolkit is installed): use --device cpu"
             ),
-            DeviceChoice::Cuda(n) => {
-                let dev = candle_core::Device::new_cuda(n).map_err(|e| anyhow::anyhow!("--device cuda:{n}: cannot open the GPU: {e}"))?;
-                drop(dev);
-                anyhow::bail!(
-                    "--device cuda:{n}: GPU found, but this version's DP-SGD engine, scoring and generation \
-                     run on CPU buffers (fused per-example kernels) and have no CUDA path yet: use --device cpu"
-                )
-            }
+            DeviceChoice::Cuda(n) => candle_core::Device::new_cuda(n).map_err(|e| anyhow::anyhow!("--device cuda:{n}: cannot open the GPU: {e}")),
         }
+    }
+
+    /// Opens the device and makes it the engine device of this process (every model trained,
+    /// scored or sampled from then on lives there); refuses before any work starts.
+    pub fn select(self) -> anyhow::Result<()> {
+        vg_training::set_engine_device(self.open()?);
+        Ok(())
     }
 }

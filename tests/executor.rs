@@ -419,3 +419,24 @@ fn device_cuda_is_refused_before_any_work() {
     let out = bin().args(["task", "train", "--device", "gpu", "--model", "dp", "--run"]).arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn device_help_names_the_portable_path_and_a_cpu_build_refuses_cuda_everywhere() {
+    let help = String::from_utf8_lossy(&bin().args(["train", "--help"]).output().unwrap().stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("portable path") && help.contains("--features cuda"), "{help}");
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    // Refused with the reason before reading any input (the paths below do not exist).
+    let commands: [&[&str]; 2] = [
+        &["score", "--device", "cuda", "--model", "m", "--input", "x.jsonl", "--out", "o.csv"],
+        &["generate", "--device", "cuda:2", "--model", "m", "--input", "p.jsonl", "--prompt-tokens", "2", "--max-new-tokens", "3", "--greedy", "--out", "o.jsonl"],
+    ];
+    for cmd in commands {
+        let out = bin().args(cmd).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(err.contains("built without CUDA support") && err.contains("--device cpu"), "{cmd:?}: {err}");
+    }
+    assert_eq!(vg_audit::device::DeviceChoice::Cpu.open().unwrap().location(), candle_core::DeviceLocation::Cpu);
+}

@@ -54,7 +54,7 @@ pub(crate) struct Args {
 
 /// Runs `vg-audit generate`.
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    args.device.check()?;
+    args.device.select()?;
     let sampling = match args.temperature {
         None => HfDecoding::Greedy,
         Some(t) => HfDecoding::Sample { temperature: t, top_k: args.top_k, top_p: args.top_p },

@@ -41,15 +41,17 @@ pub(crate) struct ModelRecords {
 /// `--device`, shared by the commands that train, score or generate.
 #[derive(clap::Args)]
 pub(crate) struct DeviceArg {
-    /// Where tensors are computed: cpu, or cuda / cuda:N (needs a build with `--features cuda`;
-    /// this version's engine runs on the CPU only and refuses CUDA before starting).
+    /// Where tensors are computed: cpu (fused CPU kernels), or cuda / cuda:N (the portable path
+    /// on GPU N; needs a build with `--features cuda`, otherwise refused before starting;
+    /// compiled by design, not built or measured here).
     #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
     pub(crate) device: vg_audit::device::DeviceChoice,
 }
 
 impl DeviceArg {
-    /// Refuses a device this build cannot run on, before any work starts.
-    pub(crate) fn check(&self) -> anyhow::Result<()> {
-        self.device.open().map(drop)
+    /// Opens the device as this process's engine device, or refuses one this build cannot run
+    /// on, before any work starts.
+    pub(crate) fn select(&self) -> anyhow::Result<()> {
+        self.device.select()
     }
 }

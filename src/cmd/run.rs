@@ -55,7 +55,7 @@ pub(crate) struct Args {
 
 /// Runs the pipeline and, when a policy is given, the gate.
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    args.device.check()?;
+    args.device.select()?;
     let mut cfg = match &args.config {
         Some(p) => AuditConfig::load(p)?,
         None => AuditConfig::demo(),

@@ -66,7 +66,7 @@ fn out_format(path: &Path) -> anyhow::Result<OutFormat> {
 
 /// Runs `vg-audit score`.
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
-    args.device.check()?;
+    args.device.select()?;
     let format = out_format(&args.out)?;
     if args.max_tokens.is_some_and(|n| n < 2) {
         bail!("--max-tokens must be ≥ 2 (one token to condition on, one to score)");

@@ -52,7 +52,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<Outcome> {
-    args.device.check()?;
+    args.device.select()?;
     let p = Pipeline::attach(&args.run)?;
     let models = steps::model_names(&p.cfg);
     if !models.contains(&args.model) {

@@ -5,7 +5,8 @@
 //! (mimalloc with purging off avoids page-fault churn on large tensors; see
 //! shared/notes/dpsgd-on-candle.md, "Allocator"). Rounds alternate the two variants and the
 //! median of each is reported, so background load hits both alike. `DP_STEP_ROUNDS` overrides
-//! the number of rounds.
+//! the number of rounds. `STEP_KERNELS=portable` times the portable kernel path (what CUDA runs)
+//! on the CPU; `STEP_DEVICE=cuda:N` times a GPU (a `--features cuda` build).
 
 use rand::{Rng, SeedableRng};
 use vg_training::GptConfig;

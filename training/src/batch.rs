@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 use vg_corpora::tokens::{BOS, EOS, PAD};
 
-use crate::kernels::SoftmaxCrossEntropy;
+use crate::kernels::{path, KernelPath};
 use crate::Result;
 
 /// The model input for one record: `[BOS] + tokens + [EOS]`, truncated to `ctx` tokens.
@@ -17,6 +17,7 @@ pub fn model_input(tokens: &[u32], ctx: usize) -> Vec<u32> {
 }
 
 /// A right-padded batch: inputs `seq[..n-1]`, targets `seq[1..]`, mask 1 on real targets.
+/// The ids tensor is built on the CPU; a model moves it to its device.
 pub(crate) struct Batch {
     pub ids: Tensor,
     /// Input ids on the host, row-major (B, T).
@@ -67,8 +68,8 @@ impl Batch {
 }
 
 /// Per-example loss (B): the mean next-token NLL over each row's real targets (0 for empty rows),
-/// by the fused softmax-cross-entropy kernel (each position weighted 1/count of its row, padding 0).
-pub(crate) fn per_example_loss(logits: &Tensor, batch: &Batch) -> Result<Tensor> {
+/// by the softmax cross-entropy of `kernels` (each position weighted 1/count of its row, padding 0).
+pub(crate) fn per_example_loss(logits: &Tensor, batch: &Batch, kernels: KernelPath) -> Result<Tensor> {
     let (b, t, v) = logits.dims3()?;
     let weights: Vec<f64> = (0..b * t)
         .map(|r| {
@@ -76,6 +77,6 @@ pub(crate) fn per_example_loss(logits: &Tensor, batch: &Batch) -> Result<Tensor>
             if r % t < c { 1.0 / c as f64 } else { 0.0 }
         })
         .collect();
-    let op = SoftmaxCrossEntropy::new(batch.targets_host.clone(), weights);
-    Ok(logits.reshape((b * t, v))?.contiguous()?.apply_op1(op)?.reshape((b, t))?.sum(1)?)
+    let rows = path::softmax_cross_entropy(kernels, &logits.reshape((b * t, v))?, batch.targets_host.clone(), weights)?;
+    Ok(rows.reshape((b, t))?.sum(1)?)
 }

@@ -230,7 +230,8 @@ impl ModelJson {
 pub(crate) fn write_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
     let mut sorted: Vec<(&String, Tensor)> = Vec::with_capacity(tensors.len());
     for (k, t) in tensors {
-        sorted.push((k, t.contiguous()?));
+        // Written from host memory whatever device the engine ran on.
+        sorted.push((k, t.to_device(&Device::Cpu)?.contiguous()?));
     }
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let bytes = safetensors::serialize(sorted.iter().map(|(k, t)| (k.as_str(), t)), None)
@@ -264,8 +265,14 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
-    /// Loads `dir/model.json` and `dir/model.safetensors`, checking every tensor's shape.
+    /// Loads `dir/model.json` and `dir/model.safetensors`, checking every tensor's shape, onto
+    /// the process's engine device ([`crate::engine_device`]; the CPU unless the caller set another).
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::load_on(dir, &crate::engine_device())
+    }
+
+    /// [`Self::load`] onto `device` (the weights are read on the host, then copied).
+    pub fn load_on(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let dir = dir.as_ref();
         let info = ModelJson::load(dir)?;
         let tensors = read_tensors(&dir.join("model.safetensors"))?;
@@ -273,6 +280,7 @@ impl LoadedModel {
             path: dir.join("model.safetensors"),
             why: e.to_string(),
         })?;
+        let model = model.to_device(device)?;
         Ok(LoadedModel { model, info, dir: dir.to_path_buf() })
     }
 

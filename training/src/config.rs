@@ -224,6 +224,9 @@ pub struct TrainConfig {
     /// (see [`NoiseStudy`]); exclusive with `dp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise_study: Option<NoiseStudy>,
+    /// Where the run computes (not recorded; default: the process's [`crate::engine_device`]).
+    #[serde(skip)]
+    pub device: crate::EngineDevice,
 }
 
 /// The noise of DP-SGD trained for measurement, not for release: Poisson batches of expected
@@ -262,6 +265,7 @@ impl Default for TrainConfig {
             distill: None,
             freeze: Vec::new(),
             noise_study: None,
+            device: crate::EngineDevice::default(),
         }
     }
 }

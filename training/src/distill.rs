@@ -20,6 +20,7 @@ pub(crate) fn soft_label_gradient(student: &Gpt, teacher: &Gpt, seqs: &[&[u32]],
     let (b, t) = (batch.bsz, batch.t);
     let target = softmax_last(&(teacher.logits(&batch.ids)?.detach().to_dtype(DType::F64)? / temperature)?)?
         .to_dtype(student.dtype())?
+        .to_device(student.device())?
         .detach();
     let logits = student.forward_with(&batch.ids, &mut Mode::Train, None, 0)?;
     let log_q = log_softmax_last(&(logits / temperature)?)?;
@@ -30,7 +31,7 @@ pub(crate) fn soft_label_gradient(student: &Gpt, teacher: &Gpt, seqs: &[&[u32]],
             if r % t < c { temperature * temperature / c as f64 } else { 0.0 }
         })
         .collect();
-    let weights = Tensor::from_vec(weights, (b, t), &Device::Cpu)?.to_dtype(student.dtype())?;
+    let weights = Tensor::from_vec(weights, (b, t), &Device::Cpu)?.to_dtype(student.dtype())?.to_device(student.device())?;
     let loss = (cross_entropy * weights)?.sum_all()?;
     let loss_sum = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
     let grads = loss.backward()?;

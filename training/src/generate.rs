@@ -104,7 +104,7 @@ fn continue_batch(model: &Gpt, prompts: &[&[u32]], idx: &[usize], first_stream: 
             Ok(logits.squeeze(1)?.to_dtype(DType::F64)?.to_vec2::<f64>()?)
         },
         &mut |keep| {
-            let rows = Tensor::new(keep, &Device::Cpu)?;
+            let rows = Tensor::new(keep, model.device())?;
             for (k, v) in cache.borrow_mut().layers.iter_mut().flatten() {
                 *k = k.index_select(&rows, 0)?;
                 *v = v.index_select(&rows, 0)?;

@@ -120,11 +120,14 @@ pub(crate) enum HookKind {
     LnAffine { gamma: usize, beta: usize },
 }
 
-/// One hooked layer application: its detached input (B, T, din) and the slot for dL/d(output).
+/// One hooked layer application: its detached input (B, T, din) and where dL/d(output) ends up:
+/// the slot (fused hook ops) or the gradient of `probe` (portable path: a zero Var added to the
+/// output, so standard candle ops suffice).
 pub(crate) struct HookRecord {
     pub kind: HookKind,
     pub input: Tensor,
     pub slot: Slot,
+    pub probe: Option<candle_core::Var>,
 }
 
 /// What a hooked forward pass leaves behind for the per-example norm and clipping rules.

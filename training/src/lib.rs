@@ -1,4 +1,5 @@
-//! vg-training owns the models an audit trains: the GPT model (candle, CPU), the DP-SGD engine
+//! vg-training owns the models an audit trains: the GPT model (candle; on the CPU with fused
+//! kernels, or on any candle device, CUDA included, by the portable path: [`KernelPath`]), the DP-SGD engine
 //! (Poisson sampling, flat per-example clipping by ghost norms and book-keeping in one backward
 //! pass, Gaussian noise from a secret ChaCha20 key, division by the expected batch size), the
 //! AdamW/SGD optimizers, resumable checkpoints (`model.safetensors` + `model.json`), shadow-model
@@ -44,6 +45,7 @@ mod batch;
 mod checkpoint;
 mod config;
 mod cpu_time;
+mod device;
 mod distill;
 mod dpsgd;
 mod error;
@@ -65,6 +67,8 @@ mod train;
 pub use batch::model_input;
 pub use checkpoint::{save_model, CurvePoint, DataHashes, DpRecord, LoadedModel, Metrics, ModelJson, ShadowRecord, MODEL_FORMAT};
 pub use cpu_time::ThreadGroup;
+pub use device::{engine_device, set_engine_device, EngineDevice};
+pub use kernels::KernelPath;
 pub use config::{DpConfig, GptConfig, NoiseStudy, OptimizerConfig, PrivacyTarget, Provenance, TrainConfig};
 pub use dpsgd::clip::{clip_and_accumulate, clip_and_accumulate_frozen, clip_and_accumulate_planned, clip_and_accumulate_reference, summed_gradient, CanaryRow, ClipPlan, ClippedGradients};
 pub use dpsgd::engine::{DpSgd, DpSgdBuilder, DpStep, GradientCanary, StepObserver, StepView};

@@ -5,14 +5,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, IndexOp, Layout, Shape, Tensor, Var, D};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, IndexOp, Layout, Shape, Tensor, Var};
 use rand::SeedableRng;
 use rayon::prelude::*;
 use rand_distr::{Distribution, Normal};
 
 use crate::scoring::exp_f32;
 use crate::hooks::{HookKind, HookRecord, HookTape, LinearHook, LnAffineHook};
-use crate::kernels::{CausalAttention, Gelu, LayerNorm, Linear, LnNormalize};
+use crate::kernels::{path, portable, KernelPath};
+
 use crate::{GptConfig, Result};
 
 /// Parameters per transformer block, in the order `param_shapes` lists them.
@@ -63,16 +64,21 @@ pub(crate) struct KvCache {
     pub layers: Vec<Option<(Tensor, Tensor)>>,
 }
 
-/// A GPT model whose parameters are candle `Var`s.
+pub(crate) use portable::{log_softmax_last, softmax_last};
+
+/// A GPT model whose parameters are candle `Var`s, all on one device, and the kernel path its
+/// passes take there ([`KernelPath::for_device`] unless set).
 pub struct Gpt {
     cfg: GptConfig,
     names: Vec<String>,
     vars: Vec<Var>,
     dtype: DType,
+    device: Device,
+    kernels: KernelPath,
 }
 
 impl Gpt {
-    /// A freshly initialised model (GPT-2 init: N(0, 0.02), residual projections scaled by
+    /// A freshly initialised model on the CPU (GPT-2 init: N(0, 0.02), residual projections scaled by
     /// 1/√(2L), zero biases, unit LN gains), deterministic in `init_seed`.
     pub fn new(cfg: &GptConfig, dtype: DType, init_seed: u64) -> Result<Self> {
         cfg.validate()?;
@@ -95,10 +101,11 @@ impl Gpt {
             names.push(name);
             vars.push(Var::from_tensor(&t)?);
         }
-        Ok(Gpt { cfg: cfg.clone(), names, vars, dtype })
+        Ok(Gpt { cfg: cfg.clone(), names, vars, dtype, device: Device::Cpu, kernels: KernelPath::Fused })
     }
 
-    /// A model from named tensors (a checkpoint); every parameter must be present with its shape.
+    /// A model from named tensors (a checkpoint; on the CPU, as read); every parameter must be
+    /// present with its shape.
     pub fn from_tensors(cfg: &GptConfig, dtype: DType, mut tensors: std::collections::HashMap<String, Tensor>) -> Result<Self> {
         cfg.validate()?;
         let mut names = Vec::new();
@@ -108,10 +115,38 @@ impl Gpt {
             if t.dims() != shape.as_slice() {
                 return Err(crate::Error::param("weights", &name, format!("shape {:?} in the checkpoint, architecture needs {shape:?}", t.dims())));
             }
-            vars.push(Var::from_tensor(&t.to_dtype(dtype)?)?);
+            vars.push(Var::from_tensor(&t.to_dtype(dtype)?.to_device(&Device::Cpu)?)?);
             names.push(name);
         }
-        Ok(Gpt { cfg: cfg.clone(), names, vars, dtype })
+        Ok(Gpt { cfg: cfg.clone(), names, vars, dtype, device: Device::Cpu, kernels: KernelPath::Fused })
+    }
+
+    /// The same model with its parameters on `device` and the kernel path of that device
+    /// (weights are copied, so the initialisation does not depend on the device).
+    pub fn to_device(self, device: &Device) -> Result<Self> {
+        if self.device.same_device(device) {
+            return Ok(self);
+        }
+        let vars = self.vars.iter().map(|v| Var::from_tensor(&v.as_tensor().to_device(device)?)).collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Gpt { vars, device: device.clone(), kernels: KernelPath::for_device(device), ..self })
+    }
+
+    /// The same model on the kernel path `kernels`; the fused kernels run on CPU tensors only.
+    pub fn with_kernel_path(mut self, kernels: KernelPath) -> Result<Self> {
+        if kernels == KernelPath::Fused && !self.device.is_cpu() {
+            return Err(crate::Error::param("kernel path", "fused", format!("the fused kernels run on the CPU only; this model is on {:?}", self.device)));
+        }
+        self.kernels = kernels;
+        Ok(self)
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    /// The kernel path of this model's passes and updates.
+    pub fn kernel_path(&self) -> KernelPath {
+        self.kernels
     }
 
     /// The architecture.
@@ -156,16 +191,21 @@ impl Gpt {
         let bias = b.map(|i| self.weight(i, mode));
         let rows = x.reshape((bsz * t, din))?;
         let y = match mode {
-            Mode::Hook(tape) => {
+            Mode::Hook(tape) if self.kernels == KernelPath::Fused => {
                 let slot = Arc::new(Mutex::new(None));
-                tape.records.push(HookRecord { kind: HookKind::Linear { weight: w, bias: b }, input: x.detach(), slot: slot.clone() });
+                tape.records.push(HookRecord { kind: HookKind::Linear { weight: w, bias: b }, input: x.detach(), slot: slot.clone(), probe: None });
                 rows.contiguous()?.apply_op1(LinearHook { weight, bias, slot })?
             }
-            // One fused op: the bias written first, x·Wᵀ accumulated onto it, W's gradient in W's layout.
-            _ => match bias {
-                Some(b) => rows.contiguous()?.apply_op3(&weight, &b, Linear)?,
-                None => rows.contiguous()?.apply_op2(&weight, Linear)?,
-            },
+            // Portable hook: a zero Var added to the output catches dL/dy in the gradient store.
+            Mode::Hook(tape) => {
+                let y = portable::linear(&rows, &weight, bias.as_ref())?;
+                let probe = Var::zeros(y.shape(), self.dtype, &self.device)?;
+                let y = (y + probe.as_tensor())?;
+                tape.records.push(HookRecord { kind: HookKind::Linear { weight: w, bias: b }, input: x.detach(), slot: Arc::new(Mutex::new(None)), probe: Some(probe) });
+                y
+            }
+            // Fused: one op, the bias written first, x·Wᵀ accumulated onto it, W's gradient in W's layout.
+            _ => path::linear(self.kernels, &rows, &weight, bias.as_ref())?,
         };
         Ok(y.reshape((bsz, t, ()))?)
     }
@@ -176,14 +216,21 @@ impl Gpt {
         let (g, b) = (self.weight(gamma, mode), self.weight(beta, mode));
         match mode {
             Mode::Hook(tape) => {
-                let xhat = x.apply_op1(LnNormalize { eps: self.cfg.ln_eps })?;
+                let xhat = path::ln_normalize(self.kernels, &x, self.cfg.ln_eps)?;
                 let (bsz, t, d) = xhat.dims3()?;
                 let slot = Arc::new(Mutex::new(None));
-                tape.records.push(HookRecord { kind: HookKind::LnAffine { gamma, beta }, input: xhat.detach(), slot: slot.clone() });
-                let y = xhat.reshape((bsz * t, d))?.contiguous()?.apply_op1(LnAffineHook { gamma: g, beta: b, slot })?;
+                let rows = xhat.reshape((bsz * t, d))?;
+                let (y, probe) = if self.kernels == KernelPath::Fused {
+                    (rows.contiguous()?.apply_op1(LnAffineHook { gamma: g, beta: b, slot: slot.clone() })?, None)
+                } else {
+                    // Portable hook: a zero Var added to the output catches dL/dy.
+                    let probe = Var::zeros((bsz * t, d), self.dtype, &self.device)?;
+                    ((rows.broadcast_mul(&g)?.broadcast_add(&b)? + probe.as_tensor())?, Some(probe))
+                };
+                tape.records.push(HookRecord { kind: HookKind::LnAffine { gamma, beta }, input: xhat.detach(), slot, probe });
                 Ok(y.reshape((bsz, t, d))?)
             }
-            _ => Ok(x.apply_op3(&g, &b, LayerNorm { eps: self.cfg.ln_eps })?),
+            _ => Ok(path::layer_norm(self.kernels, &x, &g, &b, self.cfg.ln_eps)?),
         }
     }
 
@@ -194,7 +241,7 @@ impl Gpt {
         let qkv = self.linear(x, base + 2, Some(base + 3), mode)?;
         if cache.is_none() && !matches!(mode, Mode::Infer) {
             // Training: one fused causal attention reads the QKV rows and writes the projection's input.
-            let y = qkv.contiguous()?.apply_op1(CausalAttention::new(h))?;
+            let y = path::causal_attention(self.kernels, &qkv, h)?;
             return self.linear(&y, base + 4, Some(base + 5), mode);
         }
         let qkv = qkv.reshape((bsz, t, 3, h, hd))?;
@@ -211,9 +258,9 @@ impl Gpt {
         let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
         let probs = match mode {
             // Inference in f32: mask, max, exp and normalisation fused in one pass per row.
-            Mode::Infer if scores.dtype() == DType::F32 => scores.contiguous()?.apply_op1_no_bwd(&CausalSoftmax { offset })?,
+            Mode::Infer if scores.dtype() == DType::F32 && self.kernels == KernelPath::Fused => scores.contiguous()?.apply_op1_no_bwd(&CausalSoftmax { offset })?,
             _ => {
-                let scores = if t > 1 { scores.broadcast_add(&causal_mask(t, total, offset, self.dtype)?)? } else { scores };
+                let scores = if t > 1 { scores.broadcast_add(&portable::causal_mask(t, total, offset, self.dtype, &self.device)?)? } else { scores };
                 softmax_last(&scores)?
             }
         };
@@ -229,8 +276,8 @@ impl Gpt {
         let h = self.linear(&h, base + 8, Some(base + 9), mode)?;
         // Inference in f32 takes the vectorised GELU (same function, ~1e-7 relative difference).
         let h = match mode {
-            Mode::Infer if h.dtype() == DType::F32 => h.contiguous()?.apply_op1_no_bwd(&FastGelu)?,
-            _ => h.contiguous()?.apply_op1(Gelu)?,
+            Mode::Infer if h.dtype() == DType::F32 && self.kernels == KernelPath::Fused => h.contiguous()?.apply_op1_no_bwd(&FastGelu)?,
+            _ => path::gelu(self.kernels, &h)?,
         };
         let h = self.linear(&h, base + 10, Some(base + 11), mode)?;
         Ok((x + h)?)
@@ -242,11 +289,11 @@ impl Gpt {
         if offset + t > self.cfg.context_length {
             return Err(crate::Error::param("sequence length", offset + t, format!("exceeds the context length {}", self.cfg.context_length)));
         }
-        let tok = self.weight(0, mode).embedding(&ids.flatten_all()?)?.reshape((bsz, t, ()))?;
+        let tok = self.weight(0, mode).embedding(&ids.flatten_all()?.to_device(&self.device)?)?.reshape((bsz, t, ()))?;
         let pos = self.weight(1, mode).narrow(0, offset, t)?;
         let mut x = tok.broadcast_add(&pos)?;
         if let Mode::Hook(tape) = mode {
-            let probe = Var::zeros(x.shape(), self.dtype, &Device::Cpu)?;
+            let probe = Var::zeros(x.shape(), self.dtype, &self.device)?;
             x = (x + probe.as_tensor())?;
             tape.probe = Some(probe);
         }
@@ -269,7 +316,7 @@ impl Gpt {
             return Err(crate::Error::param("sequence length", offset + t, format!("exceeds the context length {}", self.cfg.context_length)));
         }
         let mode = &mut Mode::Infer;
-        let tok = self.weight(0, mode).embedding(&ids.flatten_all()?)?.reshape((bsz, t, ()))?;
+        let tok = self.weight(0, mode).embedding(&ids.flatten_all()?.to_device(&self.device)?)?.reshape((bsz, t, ()))?;
         let pos = self.weight(1, mode).narrow(0, offset, t)?;
         let mut x = tok.broadcast_add(&pos)?;
         if cache.layers.is_empty() {
@@ -292,14 +339,6 @@ impl Gpt {
     pub fn logits(&self, ids: &Tensor) -> Result<Tensor> {
         self.forward_with(ids, &mut Mode::Infer, None, 0)
     }
-}
-
-/// Additive causal mask (t, total): query i (at absolute position offset+i) sees keys ≤ offset+i.
-fn causal_mask(t: usize, total: usize, offset: usize, dtype: DType) -> Result<Tensor> {
-    let m: Vec<f32> = (0..t)
-        .flat_map(|i| (0..total).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Ok(Tensor::from_vec(m, (t, total), &Device::Cpu)?.to_dtype(dtype)?)
 }
 
 /// The vectorised tanh-GELU below for f32 inference in this crate's other decoders (`hf`).
@@ -395,22 +434,6 @@ fn causal_softmax_row(x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Softmax over the last dim; the max shift is detached (it cancels in value and gradient).
-pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
-}
-
-/// Log-softmax over the last dim with a detached max shift (the unfused reference of the
-/// fused cross-entropy kernel; the student's side of soft-label distillation).
-pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let diff = x.broadcast_sub(&max)?;
-    let lse = diff.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    Ok(diff.broadcast_sub(&lse)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,7 +460,7 @@ mod tests {
             let scores = Tensor::from_vec(xs, (2, 3, t, total), &Device::Cpu).unwrap();
             let fused: Vec<f32> = scores.apply_op1_no_bwd(&CausalSoftmax { offset }).unwrap().flatten_all().unwrap().to_vec1().unwrap();
             let s64 = scores.to_dtype(DType::F64).unwrap();
-            let masked = if t > 1 { s64.broadcast_add(&causal_mask(t, total, offset, DType::F64).unwrap()).unwrap() } else { s64 };
+            let masked = if t > 1 { s64.broadcast_add(&portable::causal_mask(t, total, offset, DType::F64, &Device::Cpu).unwrap()).unwrap() } else { s64 };
             let want: Vec<f64> = softmax_last(&masked).unwrap().flatten_all().unwrap().to_vec1().unwrap();
             for (f, w) in fused.iter().zip(&want) {
                 assert!((*f as f64 - w).abs() < 1e-6, "{f} vs {w} (t {t}, total {total}, offset {offset})");

@@ -7,7 +7,7 @@ use candle_core::Tensor;
 
 use crate::config::OptimizerConfig;
 use crate::dpsgd::engine::check_grads;
-use crate::kernels::{adamw_update, AdamWStep};
+use crate::kernels::{path, AdamWStep};
 use crate::model::Gpt;
 use crate::{Error, Result};
 
@@ -64,7 +64,7 @@ impl Optimizer {
                     }
                     let decay = if self.decay[i] && weight_decay > 0.0 { 1.0 - lr * weight_decay } else { 1.0 };
                     let step = AdamWStep { lr, beta1, beta2, eps, bc1, bc2, decay };
-                    let (w, m, v) = adamw_update(p.as_tensor(), g, &self.m[i], &self.v[i], step)?;
+                    let (w, m, v) = path::adamw_update(model.kernel_path(), p.as_tensor(), g, &self.m[i], &self.v[i], step)?;
                     (self.m[i], self.v[i]) = (m, v);
                     p.set(&w)?;
                 }
@@ -121,5 +121,5 @@ fn fetch(tensors: &HashMap<String, Tensor>, key: &str, like: &Tensor) -> Result<
     if t.dims() != like.dims() {
         return Err(Error::param("optimizer state", key, format!("shape {:?}, expected {:?}", t.dims(), like.dims())));
     }
-    Ok(t.to_dtype(like.dtype())?)
+    Ok(t.to_dtype(like.dtype())?.to_device(like.device())?)
 }

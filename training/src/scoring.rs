@@ -68,7 +68,8 @@ pub(crate) fn token_stats_with(
 
 fn stats_of_batch(logits_of: &(dyn Fn(&Tensor) -> Result<Tensor> + Sync), seqs: &[&[u32]]) -> Result<Vec<TokenStats>> {
     let batch = Batch::new(seqs)?;
-    let logits = logits_of(&batch.ids)?.contiguous()?;
+    // The row statistics run on the host: logits from another device are copied back first.
+    let logits = logits_of(&batch.ids)?.to_device(&candle_core::Device::Cpu)?.contiguous()?;
     let v = logits.dim(2)?;
     let (storage, layout) = logits.storage_and_layout();
     let (start, end) = layout.contiguous_offsets().ok_or_else(|| Error::param("logits", "layout", "not contiguous after contiguous()"))?;

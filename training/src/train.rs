@@ -149,7 +149,8 @@ fn train_impl(
             m
         }
         None => Gpt::new(model_cfg, dtype, train_cfg.init_seed)?,
-    };
+    }
+    .to_device(&train_cfg.device.0)?;
     let mut opt = Optimizer::new(&train_cfg.optimizer, &model)?;
     let mut state = TrainState {
         format: STATE_FORMAT.into(),
@@ -175,7 +176,7 @@ fn train_impl(
         let params = model.param_names().iter().map(|n| {
             tensors.get(&format!("param.{n}")).cloned().map(|t| (n.clone(), t)).ok_or_else(|| Error::BadFile { path: ckpt_dir.join(&old.tensors_file), why: format!("tensor param.{n} missing") })
         }).collect::<Result<std::collections::HashMap<_, _>>>()?;
-        model = Gpt::from_tensors(model_cfg, dtype, params)?;
+        model = Gpt::from_tensors(model_cfg, dtype, params)?.to_device(&train_cfg.device.0)?;
         opt = Optimizer::new(&train_cfg.optimizer, &model)?;
         opt.restore(&model, &tensors, old.steps_done)?;
         state = old;

@@ -7,6 +7,7 @@ mod ghost_clipping;
 mod hf_checkpoints;
 mod hf_export;
 mod hf_init;
+mod kernel_paths;
 mod model;
 mod scaling;
 mod training;

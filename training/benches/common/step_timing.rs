@@ -1,10 +1,25 @@
 //! The timing harness both step benchmarks share: a non-private and a DP-SGD step (same model
 //! shape, same batch, AdamW) timed in alternating rounds so background load hits both alike.
+//! `STEP_DEVICE=cuda:N` runs them on a GPU (a `--features cuda` build), `STEP_KERNELS=portable`
+//! on the portable kernel path (default: the device's path, fused on the CPU).
 
 use std::time::Instant;
 
-use candle_core::DType;
-use vg_training::{summed_gradient, DpRandomness, DpSgdBuilder, Gpt, GptConfig, Optimizer, OptimizerConfig};
+use candle_core::{DType, Device};
+use vg_training::{summed_gradient, DpRandomness, DpSgdBuilder, Gpt, GptConfig, KernelPath, Optimizer, OptimizerConfig};
+
+/// A fresh model of `cfg` on the device and kernel path `STEP_DEVICE` / `STEP_KERNELS` ask for.
+fn placed_model(cfg: &GptConfig) -> Gpt {
+    let device = match std::env::var("STEP_DEVICE").as_deref() {
+        Ok(d) if d.starts_with("cuda") => Device::new_cuda(d.strip_prefix("cuda:").map_or(0, |n| n.parse().expect("STEP_DEVICE=cuda:N"))).expect("open the GPU"),
+        _ => Device::Cpu,
+    };
+    let model = Gpt::new(cfg, DType::F32, 0).expect("model").to_device(&device).expect("to device");
+    match std::env::var("STEP_KERNELS").as_deref() {
+        Ok("portable") => model.with_kernel_path(KernelPath::Portable).expect("kernel path"),
+        _ => model,
+    }
+}
 
 /// Per-round step times in seconds of both variants, and the model's parameter count.
 pub struct StepTimes {
@@ -26,8 +41,8 @@ pub fn median(v: &[f64]) -> f64 {
 /// Times `rounds` alternating non-private and DP-SGD steps of `cfg` on `seqs` after one warm-up each.
 pub fn time_steps(cfg: &GptConfig, seqs: &[&[u32]], rounds: usize) -> StepTimes {
     let batch = seqs.len();
-    let plain_model = Gpt::new(cfg, DType::F32, 0).expect("model");
-    let dp_model = Gpt::new(cfg, DType::F32, 0).expect("model");
+    let plain_model = placed_model(cfg);
+    let dp_model = placed_model(cfg);
     let opt_cfg = OptimizerConfig::default();
     let mut plain_opt = Optimizer::new(&opt_cfg, &plain_model).expect("optimizer");
     let mut dp_opt = Optimizer::new(&opt_cfg, &dp_model).expect("optimizer");

@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor, D};
 
 use crate::batch::{per_example_loss, Batch};
 use crate::hooks::{HookKind, HookTape};
-use crate::kernels::per_example_sums;
+use crate::kernels::path::per_example_sums;
 use crate::model::{Gpt, Mode};
 use crate::{Error, Result};
 
@@ -84,7 +84,7 @@ fn embedding_sq_norm(g: &Tensor, batch: &Batch) -> Result<Tensor> {
             }
         }
     }
-    let eq = Tensor::from_vec(eq, (b, t, t), &Device::Cpu)?.to_dtype(g.dtype())?;
+    let eq = Tensor::from_vec(eq, (b, t, t), &Device::Cpu)?.to_dtype(g.dtype())?.to_device(g.device())?;
     Ok((g.matmul(&g.t()?)? * eq)?.sum((1, 2))?)
 }
 
@@ -118,10 +118,12 @@ pub struct ClipPlan<'a> {
 /// The clip factors of a micro-batch from its per-tensor squared-norm table (rows: `live.len()`
 /// real examples, then the canaries): Σ over tensors, square root, [`clip_factor`]. Returns the
 /// norms of every row, the factors (n, 1, 1), and the "no clipping" factors of `skip_clip`.
-fn clip_factors(sq: Vec<Tensor>, live: &[bool], plan: &ClipPlan<'_>, clip_norm: f64, dtype: DType) -> Result<(Vec<f64>, Vec<f64>, Tensor, Tensor)> {
+fn clip_factors(sq: Vec<Tensor>, live: &[bool], plan: &ClipPlan<'_>, clip_norm: f64, dtype: DType, dev: &Device) -> Result<(Vec<f64>, Vec<f64>, Tensor, Tensor)> {
     let (b, m) = (live.len(), plan.canaries.len());
     let n = b + m;
-    let mut total = Tensor::zeros(n, dtype, &Device::Cpu)?;
+    // Host vectors become tensors on the engine's device.
+    let on_dev = |v: Vec<f64>, shape: &[usize]| -> Result<Tensor> { Ok(Tensor::from_vec(v, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(dev)?) };
+    let mut total = Tensor::zeros(n, dtype, dev)?;
     for (p, col) in sq.into_iter().enumerate() {
         let mut canary_col = vec![0f64; m];
         for (slot, row) in canary_col.iter_mut().zip(plan.canaries) {
@@ -129,7 +131,7 @@ fn clip_factors(sq: Vec<Tensor>, live: &[bool], plan: &ClipPlan<'_>, clip_norm: 
                 *slot = row.value * row.value;
             }
         }
-        let mut col = Tensor::cat(&[&col, &Tensor::from_vec(canary_col, m, &Device::Cpu)?.to_dtype(dtype)?], 0)?;
+        let mut col = Tensor::cat(&[&col, &on_dev(canary_col, &[m])?], 0)?;
         if plan.shrink_norm == Some(p) {
             col = (col * (1.0 / 16.0))?;
         }
@@ -139,9 +141,9 @@ fn clip_factors(sq: Vec<Tensor>, live: &[bool], plan: &ClipPlan<'_>, clip_norm: 
     // Empty (padding) rows contribute nothing; canary rows are always live.
     let is_live = |i: usize| i >= b || live[i];
     let factors: Vec<f64> = norms.iter().enumerate().map(|(i, &nrm)| if is_live(i) { clip_factor(nrm, clip_norm) } else { 0.0 }).collect();
-    let c = Tensor::from_vec(factors.clone(), (n, 1, 1), &Device::Cpu)?.to_dtype(dtype)?;
+    let c = on_dev(factors.clone(), &[n, 1, 1])?;
     let ones: Vec<f64> = (0..n).map(|i| if is_live(i) { 1.0 } else { 0.0 }).collect();
-    let unclipped = Tensor::from_vec(ones, (n, 1, 1), &Device::Cpu)?.to_dtype(dtype)?;
+    let unclipped = on_dev(ones, &[n, 1, 1])?;
     Ok((norms, factors, c, unclipped))
 }
 
@@ -158,7 +160,7 @@ fn add_canary_rows(sums: &mut [Tensor], plan: &ClipPlan<'_>, factors: &[f64], b:
     }
     for (p, d) in dense.into_iter().enumerate() {
         if let Some(d) = d {
-            let t = Tensor::from_vec(d, sums[p].shape(), &Device::Cpu)?.to_dtype(sums[p].dtype())?;
+            let t = Tensor::from_vec(d, sums[p].shape(), &Device::Cpu)?.to_dtype(sums[p].dtype())?.to_device(sums[p].device())?;
             sums[p] = (&sums[p] + t)?;
         }
     }
@@ -187,20 +189,20 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
         }
     }
     if seqs.is_empty() {
-        let dtype = model.dtype();
-        let sq = model.params().iter().map(|_| Tensor::zeros(0, dtype, &Device::Cpu)).collect::<candle_core::Result<Vec<_>>>()?;
-        let (_, factors, _, _) = clip_factors(sq, &[], plan, clip_norm, dtype)?;
+        let (dtype, dev) = (model.dtype(), model.device());
+        let sq = model.params().iter().map(|_| Tensor::zeros(0, dtype, dev)).collect::<candle_core::Result<Vec<_>>>()?;
+        let (_, factors, _, _) = clip_factors(sq, &[], plan, clip_norm, dtype, dev)?;
         let mut sums: Vec<Tensor> = model.params().iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
         add_canary_rows(&mut sums, plan, &factors, 0)?;
         return Ok(ClippedGradients { sums, norms: Vec::new(), loss_sum: 0.0, tokens: 0 });
     }
     let (frozen, skip_clip) = (plan.frozen, plan.skip_clip);
     let is_frozen = |i: usize| frozen.get(i).copied().unwrap_or(false);
-    let dtype = model.dtype();
+    let (dtype, dev, kernels) = (model.dtype(), model.device(), model.kernel_path());
     let batch = Batch::new(seqs)?;
     let mut tape = HookTape::default();
     let logits = model.forward_with(&batch.ids, &mut Mode::Hook(&mut tape), None, 0)?;
-    let losses = per_example_loss(&logits, &batch)?;
+    let losses = per_example_loss(&logits, &batch, kernels)?;
     let loss_sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
     let grads = losses.sum_all()?.backward()?;
     let probe = tape.probe.as_ref().ok_or_else(|| Error::param("forward", "hook", "no probe recorded"))?;
@@ -208,13 +210,16 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
     let n = model.params().len();
     let mut sq: Vec<Option<Tensor>> = vec![None; n];
     let (b, t) = (batch.bsz, batch.t);
-    let zero_norm = || Tensor::zeros(b, dtype, &Device::Cpu);
+    let zero_norm = || Tensor::zeros(b, dtype, dev);
     sq[0] = Some(if is_frozen(0) { zero_norm()? } else { embedding_sq_norm(&g_emb, &batch)? });
     sq[1] = Some(if is_frozen(1) { zero_norm()? } else { g_emb.sqr()?.sum((1, 2))? });
     let mut layers = Vec::with_capacity(tape.records.len());
     let mut keep_budget = KEEP_PER_EXAMPLE_ELEMENTS;
     for rec in tape.records {
-        let g = rec.slot.lock().expect("hook slot poisoned").take();
+        let g = match &rec.probe {
+            Some(p) => grads.get(p.as_tensor()).cloned(),
+            None => rec.slot.lock().expect("hook slot poisoned").take(),
+        };
         let g = match g {
             Some(g) => g.reshape((b, t, ()))?,
             // A layer no loss depends on (cannot happen in this model) contributes zero.
@@ -229,7 +234,7 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
                     if is_frozen(bi) {
                         sq[bi] = Some(zero_norm()?);
                     } else {
-                        let s = per_example_sums(&layer.g, None)?;
+                        let s = per_example_sums(kernels, &layer.g, None)?;
                         sq[bi] = Some(sq_norm_rows(&s)?);
                         layer.sum_g = Some(s);
                     }
@@ -245,14 +250,14 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
                 if is_frozen(gamma) {
                     sq[gamma] = Some(zero_norm()?);
                 } else {
-                    let sga = per_example_sums(&layer.g, Some(&layer.a))?;
+                    let sga = per_example_sums(kernels, &layer.g, Some(&layer.a))?;
                     sq[gamma] = Some(sq_norm_rows(&sga)?);
                     layer.sum_ga = Some(sga);
                 }
                 if is_frozen(beta) {
                     sq[beta] = Some(zero_norm()?);
                 } else {
-                    let sg = per_example_sums(&layer.g, None)?;
+                    let sg = per_example_sums(kernels, &layer.g, None)?;
                     sq[beta] = Some(sq_norm_rows(&sg)?);
                     layer.sum_g = Some(sg);
                 }
@@ -265,7 +270,7 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
         table.push(s.ok_or_else(|| Error::param("per-example norm", &model.param_names()[i], "no norm rule reached this parameter"))?);
     }
     let live: Vec<bool> = batch.counts.iter().map(|&c| c != 0).collect();
-    let (mut norms, factors, c_all, unclipped_all) = clip_factors(table, &live, plan, clip_norm, dtype)?;
+    let (mut norms, factors, c_all, unclipped_all) = clip_factors(table, &live, plan, clip_norm, dtype, dev)?;
     norms.truncate(b);
     let (c, unclipped) = (c_all.narrow(0, 0, b)?, unclipped_all.narrow(0, 0, b)?);
     let factor_for = |p: usize| if skip_clip == Some(p) { &unclipped } else { &c };
@@ -276,13 +281,13 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
     let cfg = model.config();
     if sums[0].is_none() {
         let ge = g_emb.broadcast_mul(factor_for(0))?.reshape((b * t, cfg.n_embd))?;
-        let ids = Tensor::from_vec(batch.ids_host.clone(), b * t, &Device::Cpu)?;
-        sums[0] = Some(Tensor::zeros((cfg.vocab_size, cfg.n_embd), dtype, &Device::Cpu)?.index_add(&ids, &ge, 0)?);
+        let ids = Tensor::from_vec(batch.ids_host.clone(), b * t, dev)?;
+        sums[0] = Some(Tensor::zeros((cfg.vocab_size, cfg.n_embd), dtype, dev)?.index_add(&ids, &ge, 0)?);
     }
     if sums[1].is_none() {
         let gp = g_emb.broadcast_mul(factor_for(1))?.sum(0)?;
         sums[1] = Some(if t < cfg.context_length {
-            Tensor::cat(&[&gp, &Tensor::zeros((cfg.context_length - t, cfg.n_embd), dtype, &Device::Cpu)?], 0)?
+            Tensor::cat(&[&gp, &Tensor::zeros((cfg.context_length - t, cfg.n_embd), dtype, dev)?], 0)?
         } else {
             gp
         });
@@ -329,7 +334,7 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
 pub fn summed_gradient(model: &Gpt, seqs: &[&[u32]]) -> Result<(Vec<Tensor>, f64, usize)> {
     let batch = Batch::new(seqs)?;
     let logits = model.forward_with(&batch.ids, &mut Mode::Train, None, 0)?;
-    let losses = per_example_loss(&logits, &batch)?;
+    let losses = per_example_loss(&logits, &batch, model.kernel_path())?;
     let loss_sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
     let grads = losses.sum_all()?.backward()?;
     Ok((param_grads(model, &grads)?, loss_sum, batch.n_tokens()))

@@ -98,7 +98,8 @@ pub fn poisson_sample(rng: &mut ChaCha20Rng, n: usize, q: f64, max_batch: Option
     chosen
 }
 
-/// Adds N(0, std²) per coordinate to `t` (drawn in f64), or the 4-sample sum when `secure`.
+/// Adds N(0, std²) per coordinate to `t` (drawn in f64 on the host, then moved to `t`'s device),
+/// or the 4-sample sum when `secure`.
 pub fn add_gaussian(t: &Tensor, std: f64, rng: &mut ChaCha20Rng, secure: bool) -> Result<Tensor> {
     if std == 0.0 {
         return Ok(t.clone());
@@ -121,7 +122,8 @@ pub fn add_gaussian(t: &Tensor, std: f64, rng: &mut ChaCha20Rng, secure: bool) -
     };
     let noise = Tensor::from_vec(noise, t.shape(), &Device::Cpu)?;
     let noise = if t.dtype() == DType::F64 { noise } else { noise.to_dtype(t.dtype())? };
-    Ok((t + noise)?)
+    // Drawn and rounded on the host as always; only then copied to the gradient's device.
+    Ok((t + noise.to_device(t.device())?)?)
 }
 
 /// A ChaCha20 generator from a plain seed, for non-secret uses (data order, decoding).

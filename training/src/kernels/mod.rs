@@ -13,6 +13,8 @@ mod gelu;
 mod layer_norm;
 mod linear;
 mod per_example;
+pub(crate) mod path;
+pub(crate) mod portable;
 
 pub(crate) use adamw::{adamw_update, AdamWStep};
 pub(crate) use attention::CausalAttention;
@@ -21,6 +23,7 @@ pub(crate) use gelu::Gelu;
 pub(crate) use layer_norm::{LayerNorm, LnNormalize};
 pub(crate) use linear::{linear_forward, linear_input_grad, Linear};
 pub(crate) use per_example::per_example_sums;
+pub use path::KernelPath;
 
 use candle_core::{CpuStorage, DType, Device, Layout, Result, Shape, Storage, Tensor, WithDType};
 use rayon::prelude::*;

@@ -1,12 +1,11 @@
-//! Gradient checks of each fused kernel against the unfused candle ops it replaces: the value and
-//! the gradient of Σ w⊙y (random w) for every input, within 1e-5 relative in f32 (max |error| over
-//! max |reference|) and 1e-12 in f64.
+//! Gradient checks of each fused kernel against the portable path (`portable.rs`, the unfused
+//! candle ops it replaces): the value and the gradient of Σ w⊙y (random w) for every input,
+//! within 1e-5 relative in f32 (max |error| over max |reference|) and 1e-12 in f64.
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 
-use super::{CausalAttention, Gelu, LayerNorm, LnNormalize, SoftmaxCrossEntropy};
-use crate::model::{log_softmax_last, softmax_last};
+use super::{portable, CausalAttention, Gelu, LayerNorm, LnNormalize, SoftmaxCrossEntropy};
 
 fn random(shape: &[usize], lo: f64, hi: f64, seed: u64, dtype: DType) -> Tensor {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -50,7 +49,7 @@ fn check(name: &str, inputs: &[Tensor], fused: impl Fn(&[Tensor]) -> Tensor, unf
 fn gelu_matches_candles_gelu_and_its_gradient() {
     // Past the shapes of the rayon split too (2 × 40,000 elements).
     let x = random(&[2, 40_000], -8.0, 8.0, 1, DType::F32);
-    check("gelu", &[x], |t| t[0].apply_op1(Gelu).unwrap(), |t| t[0].gelu().unwrap());
+    check("gelu", &[x], |t| t[0].apply_op1(Gelu).unwrap(), |t| portable::gelu(&t[0]).unwrap());
 }
 
 #[test]
@@ -67,13 +66,6 @@ fn gelu_gradient_in_f64_matches_central_differences() {
     assert!(e <= 1e-8, "gelu f64 gradient vs central differences: relative error {e:e}");
 }
 
-fn layer_norm_unfused(x: &Tensor, eps: f64) -> Tensor {
-    let mean = x.mean_keepdim(D::Minus1).unwrap();
-    let centred = x.broadcast_sub(&mean).unwrap();
-    let var = centred.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
-    centred.broadcast_div(&(var + eps).unwrap().sqrt().unwrap()).unwrap()
-}
-
 #[test]
 fn layer_norm_matches_unfused_with_gradients_for_x_gamma_beta() {
     for dtype in [DType::F32, DType::F64] {
@@ -86,9 +78,9 @@ fn layer_norm_matches_unfused_with_gradients_for_x_gamma_beta() {
                 "layer norm",
                 &[x.clone(), g.clone(), b.clone()],
                 |t| t[0].apply_op3(&t[1], &t[2], LayerNorm { eps: 1e-5 }).unwrap(),
-                |t| layer_norm_unfused(&t[0], 1e-5).broadcast_mul(&t[1]).unwrap().broadcast_add(&t[2]).unwrap(),
+                |t| portable::layer_norm(&t[0], &t[1], &t[2], 1e-5).unwrap(),
             );
-            check("ln normalize", &[x], |t| t[0].apply_op1(LnNormalize { eps: 1e-5 }).unwrap(), |t| layer_norm_unfused(&t[0], 1e-5));
+            check("ln normalize", &[x], |t| t[0].apply_op1(LnNormalize { eps: 1e-5 }).unwrap(), |t| portable::ln_normalize(&t[0], 1e-5).unwrap());
         }
     }
 }
@@ -107,29 +99,9 @@ fn cross_entropy_matches_log_softmax_gather_with_weights() {
             "cross entropy",
             &[logits],
             move |t| t[0].apply_op1(SoftmaxCrossEntropy::new(tg.clone(), wt.clone())).unwrap(),
-            move |t| {
-                let ids = Tensor::from_vec(targets.clone(), (n, 1), &Device::Cpu).unwrap();
-                let w = Tensor::from_vec(weights.clone(), n, &Device::Cpu).unwrap().to_dtype(t[0].dtype()).unwrap();
-                let picked = log_softmax_last(&t[0]).unwrap().gather(&ids, 1).unwrap().squeeze(1).unwrap();
-                (picked.neg().unwrap() * w).unwrap()
-            },
+            move |t| portable::softmax_cross_entropy(&t[0], &targets, &weights).unwrap(),
         );
     }
-}
-
-/// The attention as the model computed it before the fused kernel: heads split and transposed,
-/// additive −∞ causal mask, softmax, PV, heads merged.
-fn attention_unfused(qkv: &Tensor, h: usize) -> Tensor {
-    let (b, t, three_d) = qkv.dims3().unwrap();
-    let (d, hd) = (three_d / 3, three_d / 3 / h);
-    let qkv = qkv.reshape((b, t, 3, h, hd)).unwrap();
-    let heads = |i: usize| qkv.narrow(2, i, 1).unwrap().squeeze(2).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
-    let (q, k, v) = (heads(0), heads(1), heads(2));
-    let scores = (q.matmul(&k.t().unwrap()).unwrap() * (1.0 / (hd as f64).sqrt())).unwrap();
-    let mask: Vec<f64> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i { f64::NEG_INFINITY } else { 0.0 })).collect();
-    let mask = Tensor::from_vec(mask, (t, t), &Device::Cpu).unwrap().to_dtype(qkv.dtype()).unwrap();
-    let probs = softmax_last(&scores.broadcast_add(&mask).unwrap()).unwrap();
-    probs.matmul(&v).unwrap().transpose(1, 2).unwrap().reshape((b, t, d)).unwrap()
 }
 
 #[test]
@@ -137,7 +109,7 @@ fn causal_attention_matches_unfused_heads_mask_softmax() {
     for dtype in [DType::F32, DType::F64] {
         for (b, t, d, h) in [(2usize, 5usize, 8usize, 2usize), (4, 64, 128, 4)] {
             let qkv = random(&[b, t, 3 * d], -2.0, 2.0, 8, dtype);
-            check("causal attention", &[qkv], |x| x[0].apply_op1(CausalAttention::new(h)).unwrap(), |x| attention_unfused(&x[0], h));
+            check("causal attention", &[qkv], |x| x[0].apply_op1(CausalAttention::new(h)).unwrap(), |x| portable::causal_attention(&x[0], h).unwrap());
         }
     }
 }
@@ -153,9 +125,9 @@ fn linear_matches_matmul_plus_bias_with_all_gradients() {
                 "linear",
                 &[x.clone(), w.clone(), b],
                 |t| t[0].apply_op3(&t[1], &t[2], super::Linear).unwrap(),
-                |t| t[0].matmul(&t[1].t().unwrap()).unwrap().broadcast_add(&t[2]).unwrap(),
+                |t| portable::linear(&t[0], &t[1], Some(&t[2])).unwrap(),
             );
-            check("linear without bias", &[x, w], |t| t[0].apply_op2(&t[1], super::Linear).unwrap(), |t| t[0].matmul(&t[1].t().unwrap()).unwrap());
+            check("linear without bias", &[x, w], |t| t[0].apply_op2(&t[1], super::Linear).unwrap(), |t| portable::linear(&t[0], &t[1], None).unwrap());
         }
     }
 }
@@ -167,14 +139,23 @@ fn adamw_update_matches_the_candle_op_formula() {
         let (m, v) = (random(&[50, 30], -0.01, 0.01, 15, dtype), random(&[50, 30], 0.0, 1e-4, 16, dtype));
         let s = super::AdamWStep { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, bc1: 1.0 - 0.9f64.powi(3), bc2: 1.0 - 0.95f64.powi(3), decay: 1.0 - 1e-3 * 0.01 };
         let (fw, fm, fv) = super::adamw_update(&w, &g, &m, &v, s).unwrap();
-        let m2 = ((&m * s.beta1).unwrap() + (&g * (1.0 - s.beta1)).unwrap()).unwrap();
-        let v2 = ((&v * s.beta2).unwrap() + (g.sqr().unwrap() * (1.0 - s.beta2)).unwrap()).unwrap();
-        let upd = ((&m2 / s.bc1).unwrap() / ((&v2 / s.bc2).unwrap().sqrt().unwrap() + s.eps).unwrap()).unwrap();
-        let w2 = ((&w * s.decay).unwrap() - (upd * s.lr).unwrap()).unwrap();
+        let (w2, m2, v2) = portable::adamw_update(&w, &g, &m, &v, s).unwrap();
         let tol = if dtype == DType::F32 { 1e-6 } else { 1e-14 };
         for (name, a, b) in [("w", &fw, &w2), ("m", &fm, &m2), ("v", &fv, &v2)] {
             let e = rel_err(a, b);
             assert!(e <= tol, "adamw {name} ({dtype:?}): relative error {e:e}");
+        }
+    }
+}
+
+#[test]
+fn per_example_sums_match_the_portable_sum_over_positions() {
+    for dtype in [DType::F32, DType::F64] {
+        let tol = if dtype == DType::F32 { 1e-6 } else { 1e-14 };
+        let (v, w) = (random(&[4, 9, 6], -1.0, 1.0, 18, dtype), random(&[4, 9, 6], -2.0, 2.0, 19, dtype));
+        for (name, weights) in [("Σ v", None), ("Σ v⊙w", Some(&w))] {
+            let e = rel_err(&super::per_example_sums(&v, weights).unwrap(), &portable::per_example_sums(&v, weights).unwrap());
+            assert!(e <= tol, "{name} ({dtype:?}): relative error {e:e}");
         }
     }
 }
