@@ -15,6 +15,9 @@ use rayon::prelude::*;
 
 use super::{float_dtype, gemm_raw, multiversion, slice_of, tensor_from, vec_written_by, with_values, Real};
 
+/// A kernel's output block before it is written.
+type Uninit<'a, T> = &'a mut [MaybeUninit<T>];
+
 /// Causal attention over `n_head` heads on (B, T, 3d) fused-QKV rows.
 pub(crate) struct CausalAttention {
     pub n_head: usize,
@@ -144,7 +147,7 @@ impl CausalAttention {
     fn forward<T: Real>(&self, qkv: &[T], b: usize, dims: Dims) -> Result<Vec<T>> {
         let Dims { t, d, h, .. } = dims;
         let (mut y, mut probs) = (Vec::with_capacity(b * t * d), Vec::with_capacity(b * h * t * t));
-        let work = |(ex, (yb, pb)): (usize, (&mut [MaybeUninit<T>], &mut [MaybeUninit<T>]))| {
+        let work = |(ex, (yb, pb)): (usize, (Uninit<T>, Uninit<T>))| {
             forward_example::<T>(&qkv[ex * t * 3 * d..(ex + 1) * t * 3 * d], yb, pb, dims);
         };
         let (ys, ps) = (&mut y.spare_capacity_mut()[..b * t * d], &mut probs.spare_capacity_mut()[..b * h * t * t]);

@@ -3,6 +3,7 @@
 //! AVX2 kernel was 47% of a training step. Here an 8×32 register tile (16 zmm accumulators; A
 //! broadcast from its own strides, B packed into 32-wide panels of `KC` rows that stay in L1) and
 //! the rows split over the rayon threads, each thread with its own panel (no shared packing).
+//! A strided A (dW = gᵀ·x) is packed per 8-row block instead, against B blocks packed in L2.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -13,6 +14,8 @@ const MR: usize = 8;
 const NR: usize = 32;
 /// Depth of a packed B panel: KC × NR f32 = 32 KiB, within L1.
 const KC: usize = 256;
+/// Columns of B packed at once on the strided-A path: KC × NC f32 = 256 KiB, within L2.
+const NC: usize = 256;
 
 /// A raw destination pointer that rayon tasks may share: each writes a disjoint block of rows.
 #[derive(Clone, Copy)]
@@ -21,6 +24,13 @@ struct DstPtr(*mut f32);
 unsafe impl Send for DstPtr {}
 // SAFETY: as above; the pointer itself is only copied.
 unsafe impl Sync for DstPtr {}
+
+impl DstPtr {
+    /// The pointer (a method, so closures capture the whole Send wrapper, not its raw field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// Whether this module's kernel can run here (AVX-512F, checked at run time).
 pub(crate) fn available() -> bool {
@@ -53,10 +63,9 @@ pub(crate) unsafe fn sgemm(m: usize, n: usize, k: usize, dst: *mut f32, ldc: usi
     let dst = DstPtr(dst);
     let task = |first: usize| {
         let rows = per.min(m - first);
-        let dst = dst;
         // SAFETY: rows first..first+rows of dst are this task's alone; the caller's contract covers
         // the bounds of lhs from row `first` on and of rhs, and the CPU features.
-        unsafe { sgemm_rows(rows, n, k, dst.0.add(first * ldc), ldc, accumulate, &lhs[first * lhs_strides.0..], lhs_strides, rhs, rhs_strides) }
+        unsafe { sgemm_rows(rows, n, k, dst.get().add(first * ldc), ldc, accumulate, &lhs[first * lhs_strides.0..], lhs_strides, rhs, rhs_strides) }
     };
     if per >= m {
         task(0);
@@ -66,11 +75,16 @@ pub(crate) unsafe fn sgemm(m: usize, n: usize, k: usize, dst: *mut f32, ldc: usi
     }
 }
 
-/// One thread's share of [`sgemm`]: all columns of `m` rows.
+/// One thread's share of [`sgemm`]: all columns of `m` rows (A read in place when its rows are
+/// contiguous; see [`sgemm_rows_packed`] otherwise).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn sgemm_rows(m: usize, n: usize, k: usize, dst: *mut f32, ldc: usize, accumulate: bool, lhs: &[f32], (lrs, lcs): (usize, usize), rhs: &[f32], (rrs, rcs): (usize, usize)) {
+    if lcs != 1 {
+        // SAFETY: same contract as this function's.
+        return unsafe { sgemm_rows_packed(m, n, k, dst, ldc, accumulate, lhs, (lrs, lcs), rhs, (rrs, rcs)) };
+    }
     let mut panel = vec![0f32; KC.min(k) * NR];
     for j0 in (0..n).step_by(NR) {
         let cols = NR.min(n - j0);
@@ -107,6 +121,76 @@ unsafe fn sgemm_rows(m: usize, n: usize, k: usize, dst: *mut f32, ldc: usize, ac
                         6 => tile::<6>(kc, a, lrs, lcs, &panel, c, ldc, mask, load),
                         7 => tile::<7>(kc, a, lrs, lcs, &panel, c, ldc, mask, load),
                         _ => tile::<MR>(kc, a, lrs, lcs, &panel, c, ldc, mask, load),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+/// [`sgemm_rows`] for a strided A (column stride ≠ 1, e.g. gᵀ in dW = gᵀ·x, whose rows are columns
+/// of g): A read in place would walk a stride of whole rows of g per step. Loop order as in
+/// GotoBLAS: a block of B (`KC` rows × up to `NC` columns) packed into 32-wide panels (L2), then per 8-row block of
+/// A, that block packed contiguously (L1; any stride of A becomes unit stride) and run against
+/// every panel.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm_rows_packed(m: usize, n: usize, k: usize, dst: *mut f32, ldc: usize, accumulate: bool, lhs: &[f32], (lrs, lcs): (usize, usize), rhs: &[f32], (rrs, rcs): (usize, usize)) {
+    let kc_max = KC.min(k);
+    let mut bpack = vec![0f32; kc_max * NC.min(n.div_ceil(NR) * NR)];
+    let mut apack = vec![0f32; kc_max * MR];
+    for jc in (0..n).step_by(NC) {
+        let ncols = NC.min(n - jc);
+        let panels = ncols.div_ceil(NR);
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            // Pack rhs[k0..k0+kc, jc..jc+ncols] as `panels` panels of kc rows × NR, zero-padded.
+            for jp in 0..panels {
+                let (j0, cols) = (jc + jp * NR, NR.min(ncols - jp * NR));
+                let panel = &mut bpack[jp * kc * NR..(jp + 1) * kc * NR];
+                for p in 0..kc {
+                    let row = &mut panel[p * NR..(p + 1) * NR];
+                    let base = (k0 + p) * rrs + j0 * rcs;
+                    if rcs == 1 {
+                        row[..cols].copy_from_slice(&rhs[base..base + cols]);
+                    } else {
+                        for (c, o) in row[..cols].iter_mut().enumerate() {
+                            *o = rhs[base + c * rcs];
+                        }
+                    }
+                    row[cols..].fill(0.0);
+                }
+            }
+            let load = accumulate || k0 > 0;
+            for i0 in (0..m).step_by(MR) {
+                let rows = MR.min(m - i0);
+                // Pack lhs[i0..i0+rows, k0..k0+kc] as kc columns of MR (rows beyond `rows` unused).
+                for p in 0..kc {
+                    let base = i0 * lrs + (k0 + p) * lcs;
+                    for r in 0..rows {
+                        apack[p * MR + r] = lhs[base + r * lrs];
+                    }
+                }
+                for jp in 0..panels {
+                    let (j0, cols) = (jc + jp * NR, NR.min(ncols - jp * NR));
+                    let mask = ((1u64 << cols) - 1) as u32;
+                    let panel = &bpack[jp * kc * NR..(jp + 1) * kc * NR];
+                    // SAFETY: rows i0..i0+rows and columns j0..j0+cols of dst are within the m × n
+                    // destination (row stride ldc); apack and panel hold kc × MR and kc × NR.
+                    let c = unsafe { dst.add(i0 * ldc + j0) };
+                    // SAFETY: as above; the target feature is enabled on this function.
+                    unsafe {
+                        match rows {
+                            1 => tile::<1>(kc, &apack, 1, MR, panel, c, ldc, mask, load),
+                            2 => tile::<2>(kc, &apack, 1, MR, panel, c, ldc, mask, load),
+                            3 => tile::<3>(kc, &apack, 1, MR, panel, c, ldc, mask, load),
+                            4 => tile::<4>(kc, &apack, 1, MR, panel, c, ldc, mask, load),
+                            5 => tile::<5>(kc, &apack, 1, MR, panel, c, ldc, mask, load),
+                            6 => tile::<6>(kc, &apack, 1, MR, panel, c, ldc, mask, load),
+                            7 => tile::<7>(kc, &apack, 1, MR, panel, c, ldc, mask, load),
+                            _ => tile::<MR>(kc, &apack, 1, MR, panel, c, ldc, mask, load),
+                        }
                     }
                 }
             }
@@ -177,7 +261,7 @@ mod tests {
             return;
         }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-        for &(m, n, k) in &[(1, 1, 1), (7, 33, 5), (9, 31, 300), (64, 64, 513), (130, 70, 257)] {
+        for &(m, n, k) in &[(1, 1, 1), (7, 33, 5), (9, 31, 300), (64, 64, 513), (130, 70, 257), (20, 300, 40)] {
             let lhs: Vec<f32> = (0..m * k).map(|_| rng.random_range(-1.0..1.0)).collect();
             let rhs: Vec<f32> = (0..k * n).map(|_| rng.random_range(-1.0..1.0)).collect();
             for (ls, rs) in [((k, 1), (n, 1)), ((1, m), (1, k)), ((k, 1), (1, k)), ((1, m), (n, 1))] {
