@@ -3,15 +3,20 @@
 //! so no head transposes or `contiguous()` copies. Per example and head (Vaswani et al. 2017):
 //! S = QKᵀ/√hd on keys j ≤ i only, P = softmax(S), Y = PV. The forward keeps P for the backward:
 //! dV = Pᵀ dY, dP = dY Vᵀ, dS = P⊙(dP − rowsum(P⊙dP)), dQ = dS K/√hd, dK = dSᵀ Q/√hd.
-//! Masked keys are skipped, not computed and zeroed: about half the work of the dense form.
+//! Each of these is a small matrix product (T × T × hd) on the f32 AVX-512 kernel (or `gemm`),
+//! one example per rayon task; the masked scores are computed densely and zeroed by the softmax.
 
+use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{float_dtype, multiversion, slice_of, tensor_from, with_values, Real};
+use super::{float_dtype, gemm_raw, multiversion, slice_of, tensor_from, vec_written_by, with_values, Real};
+
+/// A kernel's output block before it is written.
+type Uninit<'a, T> = &'a mut [MaybeUninit<T>];
 
 /// Causal attention over `n_head` heads on (B, T, 3d) fused-QKV rows.
 pub(crate) struct CausalAttention {
@@ -36,120 +41,96 @@ struct Dims {
     hd: usize,
 }
 
-/// One example: qkv (T, 3d) → y (T, d) and probs (H, T, T).
+/// Softmax of the causal rows of `p` (T, T) in place: row i scaled by `scale`, normalised over keys
+/// j ≤ i, and zero beyond.
 #[inline(always)]
-fn forward_body<T: Real>(qkv: &[T], y: &mut [T], probs: &mut [T], kt: &mut [T], dims: Dims) {
-    let Dims { t, d, h, hd } = dims;
+fn causal_softmax_body<T: Real>(p: &mut [T], t: usize, scale: T) {
     let zero = T::from_f64(0.0);
-    let scale = T::from_f64(1.0 / (hd as f64).sqrt());
-    for head in 0..h {
-        let (qo, ko, vo) = (head * hd, d + head * hd, 2 * d + head * hd);
-        // Kᵀ (hd, T): row c holds feature c of every key, so S's rows are axpys over keys.
-        for j in 0..t {
-            for c in 0..hd {
-                kt[c * t + j] = qkv[j * 3 * d + ko + c];
-            }
+    for (i, row) in p.chunks_exact_mut(t).enumerate() {
+        let (s, masked) = row.split_at_mut(i + 1);
+        let mut m = s[0] * scale;
+        for v in s.iter_mut() {
+            *v *= scale;
+            m = if *v > m { *v } else { m };
         }
-        let p_head = &mut probs[head * t * t..(head + 1) * t * t];
-        for i in 0..t {
-            let seen = i + 1;
-            let s = &mut p_head[i * t..i * t + seen];
-            s.fill(zero);
-            let q = &qkv[i * 3 * d + qo..i * 3 * d + qo + hd];
-            for c in 0..hd {
-                let qc = q[c] * scale;
-                for (sj, &kj) in s.iter_mut().zip(&kt[c * t..c * t + seen]) {
-                    *sj += qc * kj;
-                }
-            }
-            let mut m = s[0];
-            for &v in s.iter() {
-                m = if v > m { v } else { m };
-            }
-            let mut sum = zero;
-            for v in s.iter_mut() {
-                *v = (*v - m).exp();
-                sum += *v;
-            }
-            let inv = T::from_f64(1.0) / sum;
-            for v in s.iter_mut() {
-                *v *= inv;
-            }
-            p_head[i * t + seen..(i + 1) * t].fill(zero);
-            let yi = &mut y[i * d + qo..i * d + qo + hd];
-            yi.fill(zero);
-            for j in 0..seen {
-                let pj = p_head[i * t + j];
-                for (o, &v) in yi.iter_mut().zip(&qkv[j * 3 * d + vo..j * 3 * d + vo + hd]) {
-                    *o += pj * v;
-                }
-            }
+        let mut sum = zero;
+        for v in s.iter_mut() {
+            *v = (*v - m).exp();
+            sum += *v;
+        }
+        let inv = T::from_f64(1.0) / sum;
+        for v in s.iter_mut() {
+            *v *= inv;
+        }
+        masked.fill(zero);
+    }
+}
+
+/// dS = P⊙(dP − rowsum(P⊙dP))·scale in place of dP, row by row (P is zero on masked keys, so dS is too).
+#[inline(always)]
+fn softmax_backward_body<T: Real>(p: &[T], dp: &mut [T], t: usize, scale: T) {
+    for (i, (pr, dr)) in p.chunks_exact(t).zip(dp.chunks_exact_mut(t)).enumerate() {
+        let seen = i + 1;
+        let mut dot = T::from_f64(0.0);
+        for (&pj, &dpj) in pr[..seen].iter().zip(&dr[..seen]) {
+            dot += pj * dpj;
+        }
+        for (o, &pj) in dr.iter_mut().zip(pr) {
+            *o = pj * (*o - dot) * scale;
         }
     }
 }
 
-/// One example: (qkv, probs, dy) → dqkv (T, 3d).
-#[inline(always)]
-fn backward_body<T: Real>(qkv: &[T], probs: &[T], dy: &[T], dqkv: &mut [T], vt: &mut [T], ds: &mut [T], dq: &mut [T], dims: Dims) {
+multiversion!(fn causal_softmax<T>(p: &mut [T], t: usize, scale: T) => causal_softmax_body);
+multiversion!(fn softmax_backward<T>(p: &[T], dp: &mut [T], t: usize, scale: T) => softmax_backward_body);
+
+/// One example as small matrix products on the calling thread: qkv (T, 3d) → y (T, d) and probs
+/// (H, T, T). Per head S = QKᵀ over all keys (the masked half is computed and then zeroed: a
+/// dense product is faster than the ragged causal loop at these sizes), P = softmax, Y = PV.
+fn forward_example<T: Real>(qkv: &[T], y: &mut [MaybeUninit<T>], probs: &mut [MaybeUninit<T>], dims: Dims) {
     let Dims { t, d, h, hd } = dims;
-    let zero = T::from_f64(0.0);
+    assert!(hd > 0 && qkv.len() >= t * 3 * d && y.len() >= t * d && probs.len() >= h * t * t, "fused-attention: buffers too small");
     let scale = T::from_f64(1.0 / (hd as f64).sqrt());
-    dqkv.fill(zero);
     for head in 0..h {
         let (qo, ko, vo) = (head * hd, d + head * hd, 2 * d + head * hd);
-        for j in 0..t {
-            for c in 0..hd {
-                vt[c * t + j] = qkv[j * 3 * d + vo + c];
-            }
-        }
-        let p_head = &probs[head * t * t..(head + 1) * t * t];
-        for i in 0..t {
-            let seen = i + 1;
-            let p = &p_head[i * t..i * t + seen];
-            let dyi = &dy[i * d + qo..i * d + qo + hd];
-            // dP row = dY_i · Vᵀ over the keys seen.
-            let dp = &mut ds[..seen];
-            dp.fill(zero);
-            for c in 0..hd {
-                let g = dyi[c];
-                for (o, &v) in dp.iter_mut().zip(&vt[c * t..c * t + seen]) {
-                    *o += g * v;
-                }
-            }
-            let mut dot = zero;
-            for (&pj, &dpj) in p.iter().zip(dp.iter()) {
-                dot += pj * dpj;
-            }
-            for (o, &pj) in dp.iter_mut().zip(p) {
-                *o = pj * (*o - dot) * scale;
-            }
-            // dQ_i = Σ_j dS_ij K_j; dK_j += dS_ij Q_i; dV_j += P_ij dY_i.
-            let dq = &mut dq[..hd];
-            dq.fill(zero);
-            let qi = &qkv[i * 3 * d + qo..i * 3 * d + qo + hd];
-            for j in 0..seen {
-                let (dsj, pj) = (ds[j], p[j]);
-                let kj = &qkv[j * 3 * d + ko..j * 3 * d + ko + hd];
-                for (o, &k) in dq.iter_mut().zip(kj) {
-                    *o += dsj * k;
-                }
-                let (dk, dv) = dqkv[j * 3 * d + ko..j * 3 * d + vo + hd].split_at_mut(vo - ko);
-                for (o, &q) in dk[..hd].iter_mut().zip(qi) {
-                    *o += dsj * q;
-                }
-                for (o, &g) in dv.iter_mut().zip(dyi) {
-                    *o += pj * g;
-                }
-            }
-            for (o, &v) in dqkv[i * 3 * d + qo..i * 3 * d + qo + hd].iter_mut().zip(dq.iter()) {
-                *o += v;
-            }
-        }
+        let p = &mut probs[head * t * t..(head + 1) * t * t];
+        // SAFETY: p is a distinct (T, T) slice written at row stride T; Q rows start at qo with
+        // row stride 3d and Kᵀ's column j is key j's row (indices < T·3d, asserted above).
+        unsafe { gemm_raw(t, t, hd, p.as_mut_ptr() as *mut T, t, false, &qkv[qo..], (3 * d, 1), &qkv[ko..], (1, 3 * d), false) };
+        // SAFETY: the product just wrote all T·T elements of p (hd > 0, no accumulation).
+        let p = unsafe { &mut *(p as *mut [MaybeUninit<T>] as *mut [T]) };
+        causal_softmax::<T>(p, t, scale);
+        // SAFETY: y's rows i·d + qo .. + hd (i < T) are in bounds (y holds T·d) and y is distinct
+        // from probs and qkv; V's rows start at vo with stride 3d.
+        unsafe { gemm_raw(t, hd, t, y.as_mut_ptr().add(qo) as *mut T, d, false, p, (t, 1), &qkv[vo..], (3 * d, 1), false) };
     }
 }
 
-multiversion!(fn forward_example<T>(qkv: &[T], y: &mut [T], probs: &mut [T], kt: &mut [T], dims: Dims) => forward_body);
-multiversion!(fn backward_example<T>(qkv: &[T], probs: &[T], dy: &[T], dqkv: &mut [T], vt: &mut [T], ds: &mut [T], dq: &mut [T], dims: Dims) => backward_body);
+/// One example: (qkv, probs, dy) → dqkv (T, 3d), every element written. `ds` is (T, T) scratch.
+/// dV = Pᵀ dY, dP = dY Vᵀ, dS = P⊙(dP − rowsum(P⊙dP))/√hd, dQ = dS K, dK = dSᵀ Q.
+fn backward_example<T: Real>(qkv: &[T], probs: &[T], dy: &[T], dqkv: &mut [MaybeUninit<T>], ds: &mut [T], dims: Dims) {
+    let Dims { t, d, h, hd } = dims;
+    assert!(qkv.len() >= t * 3 * d && dqkv.len() >= t * 3 * d && dy.len() >= t * d && probs.len() >= h * t * t && ds.len() >= t * t, "fused-attention: buffers too small");
+    let scale = T::from_f64(1.0 / (hd as f64).sqrt());
+    let out = dqkv.as_mut_ptr() as *mut T;
+    for head in 0..h {
+        let (qo, ko, vo) = (head * hd, d + head * hd, 2 * d + head * hd);
+        let p = &probs[head * t * t..(head + 1) * t * t];
+        // SAFETY (all five products): each destination block — columns qo, ko or vo .. + hd of
+        // dqkv's T rows at stride 3d, or ds (T, T) — is in bounds (asserted above) and distinct from
+        // the operands; operand indices stay below T·3d (qkv), T·d (dy) and T·T (p, ds).
+        unsafe {
+            gemm_raw(t, hd, t, out.add(vo), 3 * d, false, p, (1, t), &dy[qo..], (d, 1), false);
+            gemm_raw(t, t, hd, ds.as_mut_ptr(), t, false, &dy[qo..], (d, 1), &qkv[vo..], (1, 3 * d), false);
+        }
+        softmax_backward::<T>(p, ds, t, scale);
+        // SAFETY: as above.
+        unsafe {
+            gemm_raw(t, hd, t, out.add(qo), 3 * d, false, ds, (t, 1), &qkv[ko..], (3 * d, 1), false);
+            gemm_raw(t, hd, t, out.add(ko), 3 * d, false, ds, (1, t), &qkv[qo..], (3 * d, 1), false);
+        }
+    }
+}
 
 impl CausalAttention {
     fn dims(&self, shape: &[usize]) -> Result<(usize, Dims)> {
@@ -157,25 +138,29 @@ impl CausalAttention {
             return Err(candle_core::Error::Msg(format!("fused-attention: qkv must be (B, T, 3d), got {shape:?}")));
         };
         let d = three_d / 3;
-        if three_d % 3 != 0 || self.n_head == 0 || d % self.n_head != 0 {
+        if three_d % 3 != 0 || d == 0 || self.n_head == 0 || d % self.n_head != 0 {
             return Err(candle_core::Error::Msg(format!("fused-attention: width {three_d} is not 3 × heads {} × head width", self.n_head)));
         }
         Ok((*b, Dims { t: *t, d, h: self.n_head, hd: d / self.n_head }))
     }
 
     fn forward<T: Real>(&self, qkv: &[T], b: usize, dims: Dims) -> Result<Vec<T>> {
-        let Dims { t, d, h, hd } = dims;
-        let zero = T::from_f64(0.0);
-        let mut y = vec![zero; b * t * d];
-        let mut probs = vec![zero; b * h * t * t];
-        let work = |(ex, (yb, pb)): (usize, (&mut [T], &mut [T]))| {
-            let mut kt = vec![zero; hd * t];
-            forward_example::<T>(&qkv[ex * t * 3 * d..(ex + 1) * t * 3 * d], yb, pb, &mut kt, dims);
+        let Dims { t, d, h, .. } = dims;
+        let (mut y, mut probs) = (Vec::with_capacity(b * t * d), Vec::with_capacity(b * h * t * t));
+        let work = |(ex, (yb, pb)): (usize, (Uninit<T>, Uninit<T>))| {
+            forward_example::<T>(&qkv[ex * t * 3 * d..(ex + 1) * t * 3 * d], yb, pb, dims);
         };
+        let (ys, ps) = (&mut y.spare_capacity_mut()[..b * t * d], &mut probs.spare_capacity_mut()[..b * h * t * t]);
         if rayon::current_num_threads() == 1 {
-            y.chunks_mut(t * d).zip(probs.chunks_mut(h * t * t)).enumerate().for_each(work);
+            ys.chunks_mut(t * d).zip(ps.chunks_mut(h * t * t)).enumerate().for_each(work);
         } else {
-            y.par_chunks_mut(t * d).zip(probs.par_chunks_mut(h * t * t)).enumerate().for_each(work);
+            ys.par_chunks_mut(t * d).zip(ps.par_chunks_mut(h * t * t)).enumerate().for_each(work);
+        }
+        // SAFETY: forward_example wrote every element of each example's y block (all heads' columns)
+        // and probs block (all heads' T × T), and the blocks cover both buffers.
+        unsafe {
+            y.set_len(b * t * d);
+            probs.set_len(b * h * t * t);
         }
         *self.probs.lock().expect("probs poisoned") = Some(tensor_from(probs, (b, h, t, t))?);
         Ok(y)
@@ -183,25 +168,28 @@ impl CausalAttention {
 
     fn backward<T: Real>(&self, qkv: &Tensor, grad: &Tensor) -> Result<Tensor> {
         let (b, dims) = self.dims(qkv.dims())?;
-        let Dims { t, d, h, hd } = dims;
+        let Dims { t, d, h, .. } = dims;
         let probs = self.probs.lock().expect("probs poisoned").clone().ok_or_else(|| candle_core::Error::Msg("fused-attention: backward before forward".into()))?;
         with_values::<T, _>(qkv, |x| {
             with_values::<T, _>(&probs, |p| {
                 with_values::<T, _>(grad, |g| {
                     let zero = T::from_f64(0.0);
-                    let mut dx = vec![zero; b * t * 3 * d];
-                    let work = |(ex, dxb): (usize, &mut [T])| {
-                        let (mut vt, mut ds, mut dq) = (vec![zero; hd * t], vec![zero; t], vec![zero; hd]);
+                    let work = |(ex, dxb): (usize, &mut [MaybeUninit<T>])| {
+                        let mut ds = vec![zero; t * t];
                         let xs = &x[ex * t * 3 * d..(ex + 1) * t * 3 * d];
                         let ps = &p[ex * h * t * t..(ex + 1) * h * t * t];
-                        backward_example::<T>(xs, ps, &g[ex * t * d..(ex + 1) * t * d], dxb, &mut vt, &mut ds, &mut dq, dims);
+                        backward_example::<T>(xs, ps, &g[ex * t * d..(ex + 1) * t * d], dxb, &mut ds, dims);
                     };
-                    if rayon::current_num_threads() == 1 {
-                        dx.chunks_mut(t * 3 * d).enumerate().for_each(work);
-                    } else {
-                        dx.par_chunks_mut(t * 3 * d).enumerate().for_each(work);
-                    }
-                    tensor_from(dx, (b, t, 3 * d))
+                    let write = |dx: &mut [MaybeUninit<T>]| {
+                        if rayon::current_num_threads() == 1 {
+                            dx.chunks_mut(t * 3 * d).enumerate().for_each(work);
+                        } else {
+                            dx.par_chunks_mut(t * 3 * d).enumerate().for_each(work);
+                        }
+                    };
+                    // SAFETY: backward_example writes every element of each example's (T, 3d) block
+                    // (dQ, dK and dV of all heads), and the blocks cover the buffer.
+                    tensor_from(unsafe { vec_written_by(b * t * 3 * d, write) }, (b, t, 3 * d))
                 })
             })
         })

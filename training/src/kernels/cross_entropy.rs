@@ -3,12 +3,13 @@
 //! dx_rj = g_r·w_r·(e^{x_rj − lse_r} − [j = t_r]). Rows with w_r = 0 (padding) cost nothing.
 //! The forward keeps lse per row for the backward.
 
+use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 
-use super::{float_dtype, for_row_chunks, for_row_chunks_sized, multiversion, rows_per_task, slice_of, tensor_from, with_values, Real};
+use super::{float_dtype, for_row_chunks, for_row_chunks_sized, multiversion, rows_per_task, slice_of, tensor_from, vec_written_by, with_values, Real};
 
 /// Row losses w_r·NLL(x_r, t_r) with their gradient for the logits.
 pub(crate) struct SoftmaxCrossEntropy {
@@ -68,23 +69,27 @@ fn forward_body<T: Real>(x: &[T], lse: &mut [T], v: usize) {
 }
 
 #[inline(always)]
-fn backward_body<T: Real>(dx: &mut [T], x: &[T], lse: &[f64], scale: &[T], targets: &[u32], v: usize) {
+fn backward_body<T: Real>(dx: &mut [MaybeUninit<T>], x: &[T], lse: &[f64], scale: &[T], targets: &[u32], v: usize) {
     let zero = T::from_f64(0.0);
     for (r, (dr, xr)) in dx.chunks_exact_mut(v).zip(x.chunks_exact(v)).enumerate() {
         let s = scale[r];
         if s == zero {
+            for o in dr.iter_mut() {
+                o.write(zero);
+            }
             continue;
         }
         let l = T::from_f64(lse[r]);
         for (o, &xv) in dr.iter_mut().zip(xr) {
-            *o = s * (xv - l).exp();
+            o.write(s * (xv - l).exp());
         }
-        dr[targets[r] as usize] -= s;
+        let t = targets[r] as usize;
+        dr[t].write(s * (xr[t] - l).exp() - s);
     }
 }
 
 multiversion!(fn forward_rows<T>(x: &[T], lse: &mut [T], v: usize) => forward_body);
-multiversion!(fn backward_rows<T>(dx: &mut [T], x: &[T], lse: &[f64], scale: &[T], targets: &[u32], v: usize) => backward_body);
+multiversion!(fn backward_rows<T>(dx: &mut [MaybeUninit<T>], x: &[T], lse: &[f64], scale: &[T], targets: &[u32], v: usize) => backward_body);
 
 impl SoftmaxCrossEntropy {
     fn forward<T: Real>(&self, x: &[T], v: usize) -> Result<Vec<T>> {
@@ -110,12 +115,14 @@ impl SoftmaxCrossEntropy {
         with_values::<T, _>(x, |xv| {
             with_values::<T, _>(grad, |g| {
                 let scale: Vec<T> = (0..n).map(|r| g[r] * T::from_f64(self.weights[r])).collect();
-                let mut dx = vec![T::from_f64(0.0); n * v];
-                for_row_chunks(&mut dx, v, |first, out| {
-                    let rows = first..first + out.len() / v;
-                    backward_rows::<T>(out, &xv[rows.start * v..rows.end * v], &lse[rows.clone()], &scale[rows.clone()], &self.targets[rows], v)
-                });
-                tensor_from(dx, (n, v))
+                let write = |dx: &mut [MaybeUninit<T>]| {
+                    for_row_chunks(dx, v, |first, out| {
+                        let rows = first..first + out.len() / v;
+                        backward_rows::<T>(out, &xv[rows.start * v..rows.end * v], &lse[rows.clone()], &scale[rows.clone()], &self.targets[rows], v)
+                    })
+                };
+                // SAFETY: the chunks cover all n rows and `backward_rows` writes every element of each row.
+                tensor_from(unsafe { vec_written_by(n * v, write) }, (n, v))
             })
         })
     }

@@ -2,10 +2,12 @@
 //! With u = √(2/π)(x + 0.044715x³) and s = σ(2u) = (1 + tanh u)/2:
 //! y = x·s and dy/dx = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²).
 
+use std::mem::MaybeUninit;
+
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
-use super::{float_dtype, for_row_chunks, multiversion, slice_of, tensor_from, with_values, Real};
+use super::{float_dtype, for_row_chunks, multiversion, slice_of, tensor_from, vec_written_by, with_values, Real};
 
 /// Elementwise GELU (tanh approximation) with its backward.
 pub(crate) struct Gelu;
@@ -16,41 +18,42 @@ const COEF: f64 = 0.044_715;
 const CHUNK: usize = 4096;
 
 #[inline(always)]
-fn forward_body<T: Real>(x: &[T], y: &mut [T]) {
+fn forward_body<T: Real>(x: &[T], y: &mut [MaybeUninit<T>]) {
     let (c, a, one, m2) = (T::from_f64(SQRT_2_OVER_PI), T::from_f64(COEF), T::from_f64(1.0), T::from_f64(-2.0));
     for (o, &v) in y.iter_mut().zip(x) {
         let u = c * (v + a * v * v * v);
-        *o = v / (one + (m2 * u).exp());
+        o.write(v / (one + (m2 * u).exp()));
     }
 }
 
 #[inline(always)]
-fn backward_body<T: Real>(x: &[T], g: &[T], dx: &mut [T]) {
+fn backward_body<T: Real>(x: &[T], g: &[T], dx: &mut [MaybeUninit<T>]) {
     let (c, a, one, two, three) = (T::from_f64(SQRT_2_OVER_PI), T::from_f64(COEF), T::from_f64(1.0), T::from_f64(2.0), T::from_f64(3.0));
     for ((o, &v), &gv) in dx.iter_mut().zip(x).zip(g) {
         let v2 = v * v;
         let u = c * (v + a * v2 * v);
         let s = one / (one + (T::from_f64(-2.0) * u).exp());
-        *o = gv * (s + two * v * s * (one - s) * c * (one + three * a * v2));
+        o.write(gv * (s + two * v * s * (one - s) * c * (one + three * a * v2)));
     }
 }
 
-multiversion!(fn forward<T>(x: &[T], y: &mut [T]) => forward_body);
-multiversion!(fn backward<T>(x: &[T], g: &[T], dx: &mut [T]) => backward_body);
+multiversion!(fn forward<T>(x: &[T], y: &mut [MaybeUninit<T>]) => forward_body);
+multiversion!(fn backward<T>(x: &[T], g: &[T], dx: &mut [MaybeUninit<T>]) => backward_body);
 
 fn gelu_fwd<T: Real>(x: &[T]) -> Vec<T> {
-    let mut y = vec![T::from_f64(0.0); x.len()];
-    for_row_chunks(&mut y, CHUNK, |first, out| forward::<T>(&x[first * CHUNK..first * CHUNK + out.len()], out));
-    y
+    // SAFETY: the chunks cover the whole output and `forward` writes every element of its chunk.
+    unsafe { vec_written_by(x.len(), |y| for_row_chunks(y, CHUNK, |first, out| forward::<T>(&x[first * CHUNK..first * CHUNK + out.len()], out))) }
 }
 
 fn gelu_bwd<T: Real>(x: &[T], g: &[T]) -> Vec<T> {
-    let mut dx = vec![T::from_f64(0.0); x.len()];
-    for_row_chunks(&mut dx, CHUNK, |first, out| {
-        let r = first * CHUNK..first * CHUNK + out.len();
-        backward::<T>(&x[r.clone()], &g[r], out)
-    });
-    dx
+    let write = |dx: &mut [MaybeUninit<T>]| {
+        for_row_chunks(dx, CHUNK, |first, out| {
+            let r = first * CHUNK..first * CHUNK + out.len();
+            backward::<T>(&x[r.clone()], &g[r], out)
+        })
+    };
+    // SAFETY: the chunks cover the whole output and `backward` writes every element of its chunk.
+    unsafe { vec_written_by(x.len(), write) }
 }
 
 impl CustomOp1 for Gelu {

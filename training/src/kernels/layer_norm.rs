@@ -4,10 +4,12 @@
 //! [`LnNormalize`] is the same without the affine part (γ = 1, β = 0), for the DP hooks, which
 //! apply γ and β themselves.
 
+use std::mem::MaybeUninit;
+
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
-use super::{float_dtype, for_row_chunks, multiversion, rows_per_task, slice_of, tensor_from, with_values, Real};
+use super::{float_dtype, for_row_chunks, multiversion, rows_per_task, slice_of, tensor_from, vec_written_by, with_values, Real};
 
 /// Full LayerNorm y = LN(x)⊙γ + β on (…, d) with gradients for x, γ and β.
 pub(crate) struct LayerNorm {
@@ -38,16 +40,16 @@ fn row_moments<T: Real>(x: &[T], eps: T) -> (T, T) {
 
 /// Rows of x → y (affine when `gamma`/`beta` are given).
 #[inline(always)]
-fn forward_body<T: Real>(x: &[T], y: &mut [T], gamma: &[T], beta: &[T], d: usize, eps: T) {
+fn forward_body<T: Real>(x: &[T], y: &mut [MaybeUninit<T>], gamma: &[T], beta: &[T], d: usize, eps: T) {
     for (xr, yr) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
         let (mean, r) = row_moments(xr, eps);
         if gamma.is_empty() {
             for (o, &v) in yr.iter_mut().zip(xr) {
-                *o = (v - mean) * r;
+                o.write((v - mean) * r);
             }
         } else {
             for (((o, &v), &g), &b) in yr.iter_mut().zip(xr).zip(gamma).zip(beta) {
-                *o = (v - mean) * r * g + b;
+                o.write((v - mean) * r * g + b);
             }
         }
     }
@@ -55,7 +57,7 @@ fn forward_body<T: Real>(x: &[T], y: &mut [T], gamma: &[T], beta: &[T], d: usize
 
 /// Rows of (x, dy) → dx, and Σ dy⊙x̂, Σ dy accumulated into `dgamma`/`dbeta` when `gamma` is given.
 #[inline(always)]
-fn backward_body<T: Real>(x: &[T], dy: &[T], dx: &mut [T], gamma: &[T], dgamma: &mut [T], dbeta: &mut [T], d: usize, eps: T) {
+fn backward_body<T: Real>(x: &[T], dy: &[T], dx: &mut [MaybeUninit<T>], gamma: &[T], dgamma: &mut [T], dbeta: &mut [T], d: usize, eps: T) {
     let n = T::from_f64(d as f64);
     let affine = !gamma.is_empty();
     for ((xr, gr), dxr) in x.chunks_exact(d).zip(dy.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
@@ -81,19 +83,19 @@ fn backward_body<T: Real>(x: &[T], dy: &[T], dx: &mut [T], gamma: &[T], dgamma: 
         for j in 0..d {
             let xhat = (xr[j] - mean) * r;
             let h = if affine { gr[j] * gamma[j] } else { gr[j] };
-            dxr[j] = r * (h - mh - xhat * mhx);
+            dxr[j].write(r * (h - mh - xhat * mhx));
         }
     }
 }
 
-multiversion!(fn forward_rows<T>(x: &[T], y: &mut [T], gamma: &[T], beta: &[T], d: usize, eps: T) => forward_body);
-multiversion!(fn backward_rows<T>(x: &[T], dy: &[T], dx: &mut [T], gamma: &[T], dgamma: &mut [T], dbeta: &mut [T], d: usize, eps: T) => backward_body);
+multiversion!(fn forward_rows<T>(x: &[T], y: &mut [MaybeUninit<T>], gamma: &[T], beta: &[T], d: usize, eps: T) => forward_body);
+multiversion!(fn backward_rows<T>(x: &[T], dy: &[T], dx: &mut [MaybeUninit<T>], gamma: &[T], dgamma: &mut [T], dbeta: &mut [T], d: usize, eps: T) => backward_body);
 
 fn ln_forward<T: Real>(x: &[T], gamma: &[T], beta: &[T], d: usize, eps: f64) -> Vec<T> {
-    let mut y = vec![T::from_f64(0.0); x.len()];
     let eps = T::from_f64(eps);
-    for_row_chunks(&mut y, d, |first, out| forward_rows::<T>(&x[first * d..first * d + out.len()], out, gamma, beta, d, eps));
-    y
+    let write = |y: &mut [MaybeUninit<T>]| for_row_chunks(y, d, |first, out| forward_rows::<T>(&x[first * d..first * d + out.len()], out, gamma, beta, d, eps));
+    // SAFETY: the chunks cover every row and `forward_rows` writes each element of its rows.
+    unsafe { vec_written_by(x.len(), write) }
 }
 
 /// dx, and (dγ, dβ) when `gamma` is non-empty (accumulated in per-task partials, then summed).
@@ -101,15 +103,16 @@ fn ln_backward<T: Real>(x: &[T], dy: &[T], gamma: &[T], d: usize, eps: f64) -> (
     use rayon::prelude::*;
     let eps = T::from_f64(eps);
     let zero = T::from_f64(0.0);
-    let mut dx = vec![zero; x.len()];
+    let mut dx = Vec::with_capacity(x.len());
     let per = rows_per_task(d) * d;
     let pd = if gamma.is_empty() { 0 } else { d };
+    let dxs = &mut dx.spare_capacity_mut()[..x.len()];
     let partials: Vec<(Vec<T>, Vec<T>)> = if x.len() <= per || rayon::current_num_threads() == 1 {
         let (mut dg, mut db) = (vec![zero; pd], vec![zero; pd]);
-        backward_rows::<T>(x, dy, &mut dx, gamma, &mut dg, &mut db, d, eps);
+        backward_rows::<T>(x, dy, dxs, gamma, &mut dg, &mut db, d, eps);
         vec![(dg, db)]
     } else {
-        dx.par_chunks_mut(per)
+        dxs.par_chunks_mut(per)
             .zip(x.par_chunks(per).zip(dy.par_chunks(per)))
             .map(|(dxc, (xc, gc))| {
                 let (mut dg, mut db) = (vec![zero; pd], vec![zero; pd]);
@@ -118,6 +121,8 @@ fn ln_backward<T: Real>(x: &[T], dy: &[T], gamma: &[T], d: usize, eps: f64) -> (
             })
             .collect()
     };
+    // SAFETY: `backward_rows` wrote every element of every row of dx (whole rows, all chunks).
+    unsafe { dx.set_len(x.len()) };
     let (mut dg, mut db) = (vec![zero; pd], vec![zero; pd]);
     for (pg, pb) in partials {
         for j in 0..pd {

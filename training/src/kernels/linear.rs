@@ -7,36 +7,72 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
-use super::{float_dtype, slice_of, tensor_from, with_values, Real};
+use super::{float_dtype, sgemm, slice_of, tensor_from, with_values, Real};
 
 /// dst (m, n, row-major) = [dst +] lhs·rhs, where lhs is (m, k) and rhs (k, n) with the given
 /// (row, column) strides in elements.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_into<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bool, lhs: &[T], lhs_strides: (usize, usize), rhs: &[T], rhs_strides: (usize, usize)) {
     assert!(dst.len() >= m * n, "gemm destination too small");
-    if m == 0 || n == 0 {
+    if k == 0 && !accumulate {
+        dst[..m * n].fill(T::from_f64(0.0));
         return;
     }
+    // SAFETY: dst holds m·n initialised elements and is a distinct &mut slice (no aliasing).
+    unsafe { gemm_raw(m, n, k, dst.as_mut_ptr(), n, accumulate, lhs, lhs_strides, rhs, rhs_strides, true) }
+}
+
+/// A new (m, n) row-major lhs·rhs, written once by the product (no zero-filling pass first).
+fn gemm_new<T: Real>(m: usize, n: usize, k: usize, lhs: &[T], lhs_strides: (usize, usize), rhs: &[T], rhs_strides: (usize, usize)) -> Vec<T> {
     if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(T::from_f64(0.0));
-        }
+        return vec![T::from_f64(0.0); m * n];
+    }
+    let mut out = Vec::with_capacity(m * n);
+    // SAFETY: out has capacity m·n and is fresh (no aliasing); without accumulation the product
+    // only writes dst (gemm's read_dst = false, sgemm's first panel stores without loading) and
+    // writes every one of the m·n elements, so they are initialised before `set_len`.
+    unsafe {
+        gemm_raw(m, n, k, out.as_mut_ptr(), n, false, lhs, lhs_strides, rhs, rhs_strides, true);
+        out.set_len(m * n);
+    }
+    out
+}
+
+/// dst = [dst +] lhs·rhs on a raw row-major destination with row stride `ldc` ≥ n: the AVX-512
+/// [`sgemm`] for f32 where the CPU has it, else the `gemm` crate; over the rayon threads when
+/// `parallel` (else on the calling thread, for callers that are themselves parallel).
+///
+/// # Safety
+/// dst must be valid for writes at i·ldc + j for i < m, j < n (and initialised there when
+/// `accumulate`) and must not overlap lhs or rhs; k > 0 unless `accumulate`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_raw<T: Real>(m: usize, n: usize, k: usize, dst: *mut T, ldc: usize, accumulate: bool, lhs: &[T], lhs_strides: (usize, usize), rhs: &[T], rhs_strides: (usize, usize), parallel: bool) {
+    if m == 0 || n == 0 || k == 0 {
         return;
     }
     let last = |(rs, cs): (usize, usize), rows: usize, cols: usize| (rows - 1) * rs + (cols - 1) * cs;
     assert!(last(lhs_strides, m, k) < lhs.len() && last(rhs_strides, k, n) < rhs.len(), "gemm operand too small");
-    let threads = rayon::current_num_threads();
+    if T::DTYPE == DType::F32 && sgemm::available() {
+        // SAFETY: T is f32 (its DTYPE says so), so the casts reinterpret f32 as f32; the operand
+        // bounds were checked above, avx512f is present, and dst is valid per this fn's contract.
+        unsafe {
+            let as_f32 = |s: &[T]| std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len());
+            sgemm::sgemm(m, n, k, dst as *mut f32, ldc, accumulate, as_f32(lhs), lhs_strides, as_f32(rhs), rhs_strides, parallel);
+        }
+        return;
+    }
+    let threads = if parallel { rayon::current_num_threads() } else { 1 };
     let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
-    // SAFETY: the bounds of every operand were checked just above; dst does not alias lhs or rhs
-    // (it is a distinct &mut slice).
+    // SAFETY: the bounds of every operand were checked just above; dst is valid for the m × n
+    // writes at row stride ldc and does not alias lhs or rhs (this fn's contract).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
-            n as isize,
+            ldc as isize,
             accumulate,
             lhs.as_ptr(),
             lhs_strides.1 as isize,
@@ -56,33 +92,29 @@ pub(crate) fn gemm_into<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], ac
 
 /// y = x·Wᵀ (+ b) for x (n, din), W (dout, din).
 pub(crate) fn linear_forward<T: Real>(x: &[T], w: &[T], b: Option<&[T]>, n: usize, din: usize, dout: usize) -> Vec<T> {
-    let mut y = match b {
+    // Wᵀ as a (din, dout) view of W: row stride 1, column stride din.
+    match b {
         Some(b) => {
             let mut y = Vec::with_capacity(n * dout);
             for _ in 0..n {
                 y.extend_from_slice(b);
             }
+            gemm_into(n, dout, din, &mut y, true, x, (din, 1), w, (1, din));
             y
         }
-        None => vec![T::from_f64(0.0); n * dout],
-    };
-    // Wᵀ as a (din, dout) view of W: row stride 1, column stride din.
-    gemm_into(n, dout, din, &mut y, b.is_some(), x, (din, 1), w, (1, din));
-    y
+        None => gemm_new(n, dout, din, x, (din, 1), w, (1, din)),
+    }
 }
 
 /// dx = g·W (n, din) for g (n, dout), W (dout, din).
 pub(crate) fn linear_input_grad<T: Real>(g: &[T], w: &[T], n: usize, din: usize, dout: usize) -> Vec<T> {
-    let mut dx = vec![T::from_f64(0.0); n * din];
-    gemm_into(n, din, dout, &mut dx, false, g, (dout, 1), w, (din, 1));
-    dx
+    gemm_new(n, din, dout, g, (dout, 1), w, (din, 1))
 }
 
 /// dW = gᵀ·x (dout, din) and db = Σ_rows g (dout).
 fn linear_weight_grads<T: Real>(g: &[T], x: &[T], n: usize, din: usize, dout: usize) -> (Vec<T>, Vec<T>) {
-    let mut dw = vec![T::from_f64(0.0); dout * din];
     // gᵀ as a (dout, n) view of g: row stride 1, column stride dout.
-    gemm_into(dout, din, n, &mut dw, false, g, (1, dout), x, (din, 1));
+    let dw = gemm_new(dout, din, n, g, (1, dout), x, (din, 1));
     let mut db = vec![T::from_f64(0.0); dout];
     for row in g.chunks_exact(dout) {
         for (o, &v) in db.iter_mut().zip(row) {

@@ -1,6 +1,7 @@
 //! Fused CPU kernels for the training hot path (issue 18), as candle custom ops with a forward and
 //! a hand-written backward: LayerNorm, GELU, softmax-cross-entropy over the vocabulary, causal
-//! multi-head attention and the linear layer (on `gemm` directly), plus a one-pass AdamW update.
+//! multi-head attention and the linear layer (on its own AVX-512 f32 product, `sgemm`, or `gemm`
+//! directly), plus a one-pass AdamW update.
 //! Each replaces a chain of candle ops that allocates a tensor per op and calls libm per element
 //! (shared/notes/dpsgd-on-candle.md, finding 6) by one pass per row, vectorised (AVX-512 or AVX2
 //! where the CPU has them) and split over rayon when rows are many. Each is checked against the
@@ -15,6 +16,7 @@ mod linear;
 mod per_example;
 pub(crate) mod path;
 pub(crate) mod portable;
+mod sgemm;
 
 pub(crate) use adamw::{adamw_update, AdamWStep};
 pub(crate) use attention::CausalAttention;
@@ -22,8 +24,11 @@ pub(crate) use cross_entropy::SoftmaxCrossEntropy;
 pub(crate) use gelu::Gelu;
 pub(crate) use layer_norm::{LayerNorm, LnNormalize};
 pub(crate) use linear::{linear_forward, linear_input_grad, Linear};
+use linear::gemm_raw;
 pub(crate) use per_example::per_example_sums;
 pub use path::KernelPath;
+
+use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, DType, Device, Layout, Result, Shape, Storage, Tensor, WithDType};
 use rayon::prelude::*;
@@ -132,6 +137,19 @@ pub(crate) fn with_values<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R
 /// A CPU tensor that takes ownership of `values` (no copy).
 pub(crate) fn tensor_from<T: WithDType>(values: Vec<T>, shape: impl Into<Shape>) -> Result<Tensor> {
     Tensor::from_vec(values, shape, &Device::Cpu)
+}
+
+/// A vector of `len` elements written in full by `fill` (a kernel's output), without a zero-filling
+/// pass first: `fill` gets the uninitialised buffer and must write every element of it.
+///
+/// # Safety
+/// `fill` must initialise every element of the slice it is given.
+pub(crate) unsafe fn vec_written_by<T>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: the caller guarantees that `fill` initialised all `len` elements.
+    unsafe { v.set_len(len) };
+    v
 }
 
 /// Refuses dtypes other than f32 and f64, naming the op.
