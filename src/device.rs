@@ -6,8 +6,9 @@
 //! work starts; with it, the GPU is opened (a missing driver or device is named) and becomes the
 //! process's engine device (`vg_training::set_engine_device`). CUDA builds are compiled by
 //! design: neither built nor measured where this was written (no CUDA toolkit), never in CI.
-//! Not on the device: Slurm tasks (`run --executor slurm`), and Hugging Face checkpoints scored
-//! or sampled directly (`vg_training::hf`: its own CPU decoder); both run on the CPU.
+//! Slurm tasks get the same `--device` in their sbatch script (each node opens its own GPU N).
+//! Not on the device: Hugging Face checkpoints scored or sampled directly (`vg_training::hf`: its
+//! own CPU decoder).
 
 use std::fmt;
 use std::str::FromStr;
@@ -64,6 +65,16 @@ impl DeviceChoice {
     /// scored or sampled from then on lives there); refuses before any work starts.
     pub fn select(self) -> anyhow::Result<()> {
         vg_training::set_engine_device(self.open()?);
+        *SELECTED.write().unwrap_or_else(|e| e.into_inner()) = self;
         Ok(())
     }
+
+    /// The device [`DeviceChoice::select`] chose for this process (the CPU before any choice):
+    /// what the Slurm executor passes on to its tasks.
+    pub fn selected() -> DeviceChoice {
+        *SELECTED.read().unwrap_or_else(|e| e.into_inner())
+    }
 }
+
+/// The choice behind the process's engine device, as named on the command line.
+static SELECTED: std::sync::RwLock<DeviceChoice> = std::sync::RwLock::new(DeviceChoice::Cpu);

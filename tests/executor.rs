@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use vg_audit::config::{ExecutorSection, SlurmSection};
+use vg_audit::device::DeviceChoice;
 use vg_audit::pipeline::executor::local::Concurrency;
 use vg_audit::pipeline::executor::slurm::{array_spec, parse_squeue, script};
 use vg_audit::pipeline::log::{append_line, AuditLog, LogEntry};
@@ -238,7 +239,7 @@ fn the_sbatch_script_carries_the_config() {
         setup: vec!["module load rust".into()],
         ..SlurmSection::default()
     };
-    let s = script(&sl, Path::new("/shared/runs/it's"), Path::new("/opt/vg-audit"), "vg-audit-abc");
+    let s = script(&sl, Path::new("/shared/runs/it's"), Path::new("/opt/vg-audit"), "vg-audit-abc", DeviceChoice::Cpu);
     for line in [
         "#SBATCH --job-name=vg-audit-abc",
         "#SBATCH --output=/shared/runs/it's/slurm/logs/%A_%a.out",
@@ -257,6 +258,9 @@ fn the_sbatch_script_carries_the_config() {
     // every #SBATCH line comes before the first command, or sbatch ignores it
     let first_cmd = s.lines().position(|l| l.starts_with("set ")).unwrap();
     assert!(s.lines().skip(first_cmd).all(|l| !l.starts_with("#SBATCH")));
+    // a GPU chosen with `run --device` is named to every task
+    let gpu = script(&sl, Path::new("/runs/a"), Path::new("/opt/vg-audit"), "vg-audit-abc", DeviceChoice::Cuda(1));
+    assert!(gpu.lines().any(|l| l == "exec '/opt/vg-audit' task train --run '/runs/a' --model \"$MODEL\" --device cuda:1"), "{gpu}");
 }
 
 /// A small audit (seconds per model) for the Slurm driver tests.

@@ -19,6 +19,7 @@ use super::super::steps::TrainStep;
 use super::super::{Pipeline, StepOutcome};
 use super::Options;
 use crate::config::SlurmSection;
+use crate::device::DeviceChoice;
 use crate::progress;
 
 /// Job ids submitted and not yet finished, cancelled on Ctrl-C.
@@ -46,7 +47,7 @@ pub fn train(p: &Pipeline, models: &[String], upstream: &str, opts: &Options) ->
     let job_name = job_name(&dir);
     vg_corpora::fsutil::atomic_write(&slurm_dir.join("models.txt"), (models.join("\n") + "\n").as_bytes())?;
     let script_path = slurm_dir.join("train.sbatch");
-    vg_corpora::fsutil::atomic_write(&script_path, script(sl, &dir, &binary, &job_name).as_bytes())?;
+    vg_corpora::fsutil::atomic_write(&script_path, script(sl, &dir, &binary, &job_name, DeviceChoice::selected()).as_bytes())?;
     let array = array_spec(&pending, sl.max_parallel);
     if opts.dry_run {
         p.say(&format!("  wrote {} and {} (dry run: nothing submitted)", script_path.display(), slurm_dir.join("models.txt").display()));
@@ -189,8 +190,9 @@ fn sh_quote(s: &str) -> String {
 }
 
 /// The sbatch script: `#SBATCH` lines from `[executor.slurm]`, then `vg-audit task train` for the
-/// model named on line `SLURM_ARRAY_TASK_ID + 1` of `slurm/models.txt`.
-pub fn script(sl: &SlurmSection, dir: &Path, binary: &Path, job_name: &str) -> String {
+/// model named on line `SLURM_ARRAY_TASK_ID + 1` of `slurm/models.txt`, on `device` (a GPU is
+/// named to every task as `--device cuda:N`; the CPU is the tasks' default and is not named).
+pub fn script(sl: &SlurmSection, dir: &Path, binary: &Path, job_name: &str, device: DeviceChoice) -> String {
     let mut s = String::from("#!/bin/bash\n");
     s.push_str("# Written by `vg-audit run --executor slurm`: one array task trains one model of the run.\n");
     s.push_str(&format!("#SBATCH --job-name={job_name}\n"));
@@ -217,9 +219,13 @@ pub fn script(sl: &SlurmSection, dir: &Path, binary: &Path, job_name: &str) -> S
     s.push_str("echo \"vg-audit task $MODEL: started $(date -u +%Y-%m-%dT%H:%M:%S.%NZ) on $(hostname)\"\n");
     s.push_str(&format!("export RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-{}}}\"\n", sl.cpus_per_task));
     s.push_str(&format!(
-        "exec {} task train --run {} --model \"$MODEL\"\n",
+        "exec {} task train --run {} --model \"$MODEL\"{}\n",
         sh_quote(&binary.display().to_string()),
-        sh_quote(&dir.display().to_string())
+        sh_quote(&dir.display().to_string()),
+        match device {
+            DeviceChoice::Cpu => String::new(),
+            gpu => format!(" --device {gpu}"),
+        }
     ));
     s
 }
