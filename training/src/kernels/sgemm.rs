@@ -90,19 +90,7 @@ unsafe fn sgemm_rows(m: usize, n: usize, k: usize, dst: *mut f32, ldc: usize, ac
         let cols = NR.min(n - j0);
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
-            // Pack rhs[k0..k0+kc, j0..j0+cols] row by row into NR-wide rows, zero-padded.
-            for p in 0..kc {
-                let row = &mut panel[p * NR..(p + 1) * NR];
-                let base = (k0 + p) * rrs + j0 * rcs;
-                if rcs == 1 {
-                    row[..cols].copy_from_slice(&rhs[base..base + cols]);
-                } else {
-                    for (c, o) in row[..cols].iter_mut().enumerate() {
-                        *o = rhs[base + c * rcs];
-                    }
-                }
-                row[cols..].fill(0.0);
-            }
+            pack_panel(&mut panel, rhs, (rrs, rcs), k0, kc, j0, cols);
             let load = accumulate || k0 > 0;
             let mask = ((1u64 << cols) - 1) as u32;
             for i0 in (0..m).step_by(MR) {
@@ -148,19 +136,7 @@ unsafe fn sgemm_rows_packed(m: usize, n: usize, k: usize, dst: *mut f32, ldc: us
             // Pack rhs[k0..k0+kc, jc..jc+ncols] as `panels` panels of kc rows × NR, zero-padded.
             for jp in 0..panels {
                 let (j0, cols) = (jc + jp * NR, NR.min(ncols - jp * NR));
-                let panel = &mut bpack[jp * kc * NR..(jp + 1) * kc * NR];
-                for p in 0..kc {
-                    let row = &mut panel[p * NR..(p + 1) * NR];
-                    let base = (k0 + p) * rrs + j0 * rcs;
-                    if rcs == 1 {
-                        row[..cols].copy_from_slice(&rhs[base..base + cols]);
-                    } else {
-                        for (c, o) in row[..cols].iter_mut().enumerate() {
-                            *o = rhs[base + c * rcs];
-                        }
-                    }
-                    row[cols..].fill(0.0);
-                }
+                pack_panel(&mut bpack[jp * kc * NR..(jp + 1) * kc * NR], rhs, (rrs, rcs), k0, kc, j0, cols);
             }
             let load = accumulate || k0 > 0;
             for i0 in (0..m).step_by(MR) {
@@ -240,6 +216,25 @@ unsafe fn tile<const R: usize>(kc: usize, a: &[f32], lrs: usize, lcs: usize, pan
     }
 }
 
+/// Packs rhs[k0..k0+kc, j0..j0+cols] row by row into `panel` as NR-wide rows, zero-padded past
+/// `cols` (the layout the tiles read).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn pack_panel(panel: &mut [f32], rhs: &[f32], (rrs, rcs): (usize, usize), k0: usize, kc: usize, j0: usize, cols: usize) {
+    for p in 0..kc {
+        let row = &mut panel[p * NR..(p + 1) * NR];
+        let base = (k0 + p) * rrs + j0 * rcs;
+        if rcs == 1 {
+            row[..cols].copy_from_slice(&rhs[base..base + cols]);
+        } else {
+            for (c, o) in row[..cols].iter_mut().enumerate() {
+                *o = rhs[base + c * rcs];
+            }
+        }
+        row[cols..].fill(0.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rand::{Rng, SeedableRng};
@@ -300,3 +295,4 @@ mod tests {
         assert_eq!(run(1), run(3));
     }
 }
+
