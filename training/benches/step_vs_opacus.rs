@@ -4,7 +4,7 @@
 //! Its PyTorch/Opacus twin is `step_vs_opacus.py` beside this file (same model, same step).
 //!
 //! Run: `RAYON_NUM_THREADS=1 cargo bench -p vg-training --bench step_vs_opacus` (add
-//! `MIMALLOC_PURGE_DELAY=-1` to keep freed pages: 10-25% of a step is the kernel zeroing fresh ones)
+//! `MIMALLOC_PURGE_DELAY=-1` to keep freed pages; since issue 18's kernels the kernel zeroing fresh pages is 2-4% of a step)
 //! (2 threads: `RAYON_NUM_THREADS=2`). Rounds alternate the two variants and the median of each
 //! is reported, so background load hits both alike; `STEP_ROUNDS` overrides the number of rounds.
 //! The last line, `non_private_ms=<x> dp_ms=<y> threads=<n>`, is for scripts.
