@@ -65,16 +65,15 @@ impl DeviceChoice {
     /// scored or sampled from then on lives there); refuses before any work starts.
     pub fn select(self) -> anyhow::Result<()> {
         vg_training::set_engine_device(self.open()?);
-        *SELECTED.write().unwrap_or_else(|e| e.into_inner()) = self;
         Ok(())
     }
 
-    /// The device [`DeviceChoice::select`] chose for this process (the CPU before any choice):
-    /// what the Slurm executor passes on to its tasks.
+    /// The process's engine device as a choice (the CPU before any [`DeviceChoice::select`]):
+    /// what summary.json records and the Slurm executor passes on to its tasks.
     pub fn selected() -> DeviceChoice {
-        *SELECTED.read().unwrap_or_else(|e| e.into_inner())
+        match vg_training::engine_device().location() {
+            candle_core::DeviceLocation::Cuda { gpu_id } => DeviceChoice::Cuda(gpu_id),
+            _ => DeviceChoice::Cpu,
+        }
     }
 }
-
-/// The choice behind the process's engine device, as named on the command line.
-static SELECTED: std::sync::RwLock<DeviceChoice> = std::sync::RwLock::new(DeviceChoice::Cpu);

@@ -572,11 +572,7 @@ pub(super) fn machine() -> Machine {
         arch: std::env::consts::ARCH.into(),
         cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
         // The engine device `--device` selected (cuda:N runs the portable kernel path).
-        device: match vg_training::engine_device().location() {
-            candle_core::DeviceLocation::Cpu => "cpu".into(),
-            candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
-            other => format!("{other:?}"),
-        },
+        device: crate::device::DeviceChoice::selected().to_string(),
         hostname: std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()),
     }
 }
