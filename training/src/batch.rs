@@ -71,12 +71,18 @@ impl Batch {
 /// by the softmax cross-entropy of `kernels` (each position weighted 1/count of its row, padding 0).
 pub(crate) fn per_example_loss(logits: &Tensor, batch: &Batch, kernels: KernelPath) -> Result<Tensor> {
     let (b, t, v) = logits.dims3()?;
-    let weights: Vec<f64> = (0..b * t)
+    let rows = path::softmax_cross_entropy(kernels, &logits.reshape((b * t, v))?, batch.targets_host.clone(), row_weights(batch))?;
+    Ok(rows.reshape((b, t))?.sum(1)?)
+}
+
+/// The weight of each (example, position) row in its example's loss: 1/count on real targets,
+/// 0 on padding (so each example's loss is its mean next-token NLL).
+pub(crate) fn row_weights(batch: &Batch) -> Vec<f64> {
+    let t = batch.t;
+    (0..batch.bsz * t)
         .map(|r| {
             let c = batch.counts[r / t];
             if r % t < c { 1.0 / c as f64 } else { 0.0 }
         })
-        .collect();
-    let rows = path::softmax_cross_entropy(kernels, &logits.reshape((b * t, v))?, batch.targets_host.clone(), weights)?;
-    Ok(rows.reshape((b, t))?.sum(1)?)
+        .collect()
 }

@@ -63,6 +63,7 @@ pub mod scaling;
 mod scoring;
 mod shadows;
 mod train;
+mod whole_pass;
 
 pub use batch::model_input;
 pub use checkpoint::{save_model, CurvePoint, DataHashes, DpRecord, LoadedModel, Metrics, ModelJson, ShadowRecord, MODEL_FORMAT};

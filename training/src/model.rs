@@ -17,7 +17,7 @@ use crate::kernels::{path, portable, KernelPath};
 use crate::{GptConfig, Result};
 
 /// Parameters per transformer block, in the order `param_shapes` lists them.
-const PER_BLOCK: usize = 12;
+pub(crate) const PER_BLOCK: usize = 12;
 
 /// Names and shapes of all parameters, in storage order (the order of [`Gpt::params`]).
 pub fn param_shapes(cfg: &GptConfig) -> Vec<(String, Vec<usize>)> {
@@ -75,6 +75,9 @@ pub struct Gpt {
     dtype: DType,
     device: Device,
     kernels: KernelPath,
+    /// Training passes on the fused path run as one hand-written pass (`whole_pass.rs`) instead
+    /// of through candle's autograd; off only to check one against the other.
+    whole_pass: bool,
 }
 
 impl Gpt {
@@ -101,7 +104,7 @@ impl Gpt {
             names.push(name);
             vars.push(Var::from_tensor(&t)?);
         }
-        Ok(Gpt { cfg: cfg.clone(), names, vars, dtype, device: Device::Cpu, kernels: KernelPath::Fused })
+        Ok(Gpt { cfg: cfg.clone(), names, vars, dtype, device: Device::Cpu, kernels: KernelPath::Fused, whole_pass: true })
     }
 
     /// A model from named tensors (a checkpoint; on the CPU, as read); every parameter must be
@@ -118,7 +121,7 @@ impl Gpt {
             vars.push(Var::from_tensor(&t.to_dtype(dtype)?.to_device(&Device::Cpu)?)?);
             names.push(name);
         }
-        Ok(Gpt { cfg: cfg.clone(), names, vars, dtype, device: Device::Cpu, kernels: KernelPath::Fused })
+        Ok(Gpt { cfg: cfg.clone(), names, vars, dtype, device: Device::Cpu, kernels: KernelPath::Fused, whole_pass: true })
     }
 
     /// The same model with its parameters on `device` and the kernel path of that device
@@ -138,6 +141,20 @@ impl Gpt {
         }
         self.kernels = kernels;
         Ok(self)
+    }
+
+    /// The same model with its training passes through candle's autograd (`false`) or, on the
+    /// fused CPU path, as one hand-written whole-model pass (`true`, the default; the same
+    /// gradients to rounding, several times fewer memory passes).
+    pub fn with_whole_pass(mut self, on: bool) -> Self {
+        self.whole_pass = on;
+        self
+    }
+
+    /// Whether training passes take the hand-written whole-model pass: asked for, fused CPU
+    /// kernels, f32 or f64.
+    pub(crate) fn takes_whole_pass(&self) -> bool {
+        self.whole_pass && self.kernels == KernelPath::Fused && self.device.is_cpu() && matches!(self.dtype, DType::F32 | DType::F64)
     }
 
     /// The device the parameters live on.

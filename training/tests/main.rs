@@ -11,3 +11,4 @@ mod kernel_paths;
 mod model;
 mod scaling;
 mod training;
+mod whole_pass;

@@ -1,7 +1,8 @@
 //! The timing harness both step benchmarks share: a non-private and a DP-SGD step (same model
 //! shape, same batch, AdamW) timed in alternating rounds so background load hits both alike.
 //! `STEP_DEVICE=cuda:N` runs them on a GPU (a `--features cuda` build), `STEP_KERNELS=portable`
-//! on the portable kernel path (default: the device's path, fused on the CPU).
+//! on the portable kernel path (default: the device's path, fused on the CPU); `STEP_ONLY=plain|dp`
+//! times one variant alone, for a profiler.
 
 use std::time::Instant;
 
@@ -72,8 +73,20 @@ pub fn time_steps(cfg: &GptConfig, seqs: &[&[u32]], rounds: usize) -> StepTimes 
     plain_step();
     dp_step();
     let (mut plain, mut dp) = (Vec::new(), Vec::new());
+    // STEP_ONLY=plain|dp times one variant alone (for a profiler); the other reports its warm-up.
+    let only = std::env::var("STEP_ONLY").unwrap_or_default();
     for _ in 0..rounds {
+        if only != "dp" {
+            plain.push(plain_step());
+        }
+        if only != "plain" {
+            dp.push(dp_step());
+        }
+    }
+    if plain.is_empty() {
         plain.push(plain_step());
+    }
+    if dp.is_empty() {
         dp.push(dp_step());
     }
     StepTimes { plain, dp, params: plain_model.num_params() }

@@ -3,12 +3,14 @@
 //! ghost norm of a linear layer: Li et al. 2022, "Large language models can be strong DP learners").
 //! Also the slow reference (one backward per example, "variant A") that the tests compare against.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 
 use crate::batch::{per_example_loss, Batch};
 use crate::hooks::{HookKind, HookTape};
-use crate::kernels::path::per_example_sums;
+use crate::kernels::path::{self, per_example_sums};
+use crate::kernels::KernelPath;
 use crate::model::{Gpt, Mode};
+use crate::whole_pass::{self, HookedLayer, PassProduct};
 use crate::{Error, Result};
 
 /// Sum over a micro-batch (or several) of clipped per-example gradients, one tensor per parameter.
@@ -35,15 +37,13 @@ const KEEP_PER_EXAMPLE_ELEMENTS: usize = 64 << 20;
 /// ‖Σ_t g_t a_tᵀ‖² per example: ghost form Σ_{t,t'} (a_t·a_t')(g_t·g_t') when T(din+dout) < din·dout,
 /// else the materialised per-example gradient (chosen by cost, Bu et al. 2023 §3), which is
 /// returned so the clipped sum can reuse it instead of running another matmul.
-fn linear_sq_norm(a: &Tensor, g: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+fn linear_sq_norm(a: &Tensor, g: &Tensor, kernels: KernelPath) -> Result<(Tensor, Option<Tensor>)> {
     let (_, t, din) = a.dims3()?;
     let dout = g.dim(2)?;
     if t * (din + dout) < din * dout {
-        let aa = a.matmul(&a.t()?)?;
-        let gg = g.matmul(&g.t()?)?;
-        Ok(((aa * gg)?.sum((1, 2))?, None))
+        Ok((path::ghost_sq_norms(kernels, a, g)?, None))
     } else {
-        let per_example = g.t()?.matmul(a)?;
+        let per_example = path::per_example_weight_grads(kernels, a, g)?;
         Ok((per_example.sqr()?.sum((1, 2))?, Some(per_example)))
     }
 }
@@ -167,6 +167,39 @@ fn add_canary_rows(sums: &mut [Tensor], plan: &ClipPlan<'_>, factors: &[f64], b:
     Ok(())
 }
 
+/// One forward and one backward with book-keeping hooks: Σ loss, dL/d(embedding output) (B, T, d)
+/// and every hooked layer's input and output gradient — by the hand-written whole-model pass
+/// where the model takes it, else through candle's autograd and the hook ops.
+fn hooked_pass(model: &Gpt, batch: &Batch) -> Result<(f64, Tensor, Vec<HookedLayer>)> {
+    if model.takes_whole_pass() {
+        let pass = whole_pass::run(model, batch, PassProduct::Hooks)?;
+        let g_emb = pass.embedding_grad.ok_or_else(|| Error::param("backward", "whole pass", "no embedding gradient"))?;
+        return Ok((pass.loss_sum, g_emb, pass.layers));
+    }
+    let mut tape = HookTape::default();
+    let logits = model.forward_with(&batch.ids, &mut Mode::Hook(&mut tape), None, 0)?;
+    let losses = per_example_loss(&logits, batch, model.kernel_path())?;
+    let loss_sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    let grads = losses.sum_all()?.backward()?;
+    let probe = tape.probe.as_ref().ok_or_else(|| Error::param("forward", "hook", "no probe recorded"))?;
+    let g_emb = grads.get(probe.as_tensor()).ok_or_else(|| Error::param("backward", "probe", "no gradient reached the embedding"))?.clone();
+    let (b, t) = (batch.bsz, batch.t);
+    let mut layers = Vec::with_capacity(tape.records.len());
+    for rec in tape.records {
+        let g = match &rec.probe {
+            Some(p) => grads.get(p.as_tensor()).cloned(),
+            None => rec.slot.lock().expect("hook slot poisoned").take(),
+        };
+        let grad = match g {
+            Some(g) => g.reshape((b, t, ()))?,
+            // A layer no loss depends on (cannot happen in this model) contributes zero.
+            None => rec.input.zeros_like()?,
+        };
+        layers.push(HookedLayer { kind: rec.kind, input: rec.input, grad });
+    }
+    Ok((loss_sum, g_emb, layers))
+}
+
 /// Per-example clipped sum of one micro-batch of model inputs, with one forward and one backward.
 /// `skip_clip` (test-only fault) leaves that parameter's contribution unclipped.
 pub fn clip_and_accumulate(model: &Gpt, seqs: &[&[u32]], clip_norm: f64, skip_clip: Option<usize>) -> Result<ClippedGradients> {
@@ -200,35 +233,20 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
     let is_frozen = |i: usize| frozen.get(i).copied().unwrap_or(false);
     let (dtype, dev, kernels) = (model.dtype(), model.device(), model.kernel_path());
     let batch = Batch::new(seqs)?;
-    let mut tape = HookTape::default();
-    let logits = model.forward_with(&batch.ids, &mut Mode::Hook(&mut tape), None, 0)?;
-    let losses = per_example_loss(&logits, &batch, kernels)?;
-    let loss_sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
-    let grads = losses.sum_all()?.backward()?;
-    let probe = tape.probe.as_ref().ok_or_else(|| Error::param("forward", "hook", "no probe recorded"))?;
-    let g_emb = grads.get(probe.as_tensor()).ok_or_else(|| Error::param("backward", "probe", "no gradient reached the embedding"))?.clone();
+    let (loss_sum, g_emb, hooked) = hooked_pass(model, &batch)?;
     let n = model.params().len();
     let mut sq: Vec<Option<Tensor>> = vec![None; n];
     let (b, t) = (batch.bsz, batch.t);
     let zero_norm = || Tensor::zeros(b, dtype, dev);
     sq[0] = Some(if is_frozen(0) { zero_norm()? } else { embedding_sq_norm(&g_emb, &batch)? });
     sq[1] = Some(if is_frozen(1) { zero_norm()? } else { g_emb.sqr()?.sum((1, 2))? });
-    let mut layers = Vec::with_capacity(tape.records.len());
+    let mut layers = Vec::with_capacity(hooked.len());
     let mut keep_budget = KEEP_PER_EXAMPLE_ELEMENTS;
-    for rec in tape.records {
-        let g = match &rec.probe {
-            Some(p) => grads.get(p.as_tensor()).cloned(),
-            None => rec.slot.lock().expect("hook slot poisoned").take(),
-        };
-        let g = match g {
-            Some(g) => g.reshape((b, t, ()))?,
-            // A layer no loss depends on (cannot happen in this model) contributes zero.
-            None => rec.input.zeros_like()?,
-        };
-        let mut layer = LayerGrads { kind: rec.kind, a: rec.input, g, per_example: None, sum_g: None, sum_ga: None };
+    for rec in hooked {
+        let mut layer = LayerGrads { kind: rec.kind, a: rec.input, g: rec.grad, per_example: None, sum_g: None, sum_ga: None };
         match rec.kind {
             HookKind::Linear { weight, bias } => {
-                let (norm, per_example) = if is_frozen(weight) { (zero_norm()?, None) } else { linear_sq_norm(&layer.a, &layer.g)? };
+                let (norm, per_example) = if is_frozen(weight) { (zero_norm()?, None) } else { linear_sq_norm(&layer.a, &layer.g, kernels)? };
                 sq[weight] = Some(norm);
                 if let Some(bi) = bias {
                     if is_frozen(bi) {
@@ -304,11 +322,7 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
                         factor_for(weight).reshape((1, b))?.matmul(&pe.reshape((b, dout * din))?)?.reshape((dout, din))?
                     }
                     // (c⊙g)ᵀ·a = gᵀ·(c⊙a): the factors go on the narrower of the two.
-                    None => {
-                        let (dout, din) = (g.dim(D::Minus1)?, a.dim(D::Minus1)?);
-                        let (gc, ac) = if dout <= din { (g.broadcast_mul(factor_for(weight))?, a.clone()) } else { (g.clone(), a.broadcast_mul(factor_for(weight))?) };
-                        gc.reshape((b * t, dout))?.t()?.matmul(&ac.reshape((b * t, din))?)?
-                    }
+                    None => path::clipped_weight_sum(kernels, a, g, factor_for(weight))?,
                     });
                 }
                 if let Some(bi) = bias.filter(|&bi| sums[bi].is_none()) {
@@ -333,6 +347,10 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
 /// Gradient of Σ_i loss_i (no clipping) by ordinary autograd: the non-private micro-batch step.
 pub fn summed_gradient(model: &Gpt, seqs: &[&[u32]]) -> Result<(Vec<Tensor>, f64, usize)> {
     let batch = Batch::new(seqs)?;
+    if model.takes_whole_pass() {
+        let pass = whole_pass::run(model, &batch, PassProduct::ParamGrads)?;
+        return Ok((pass.param_grads, pass.loss_sum, batch.n_tokens()));
+    }
     let logits = model.forward_with(&batch.ids, &mut Mode::Train, None, 0)?;
     let losses = per_example_loss(&logits, &batch, model.kernel_path())?;
     let loss_sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;

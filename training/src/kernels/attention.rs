@@ -146,22 +146,7 @@ impl CausalAttention {
 
     fn forward<T: Real>(&self, qkv: &[T], b: usize, dims: Dims) -> Result<Vec<T>> {
         let Dims { t, d, h, .. } = dims;
-        let (mut y, mut probs) = (Vec::with_capacity(b * t * d), Vec::with_capacity(b * h * t * t));
-        let work = |(ex, (yb, pb)): (usize, (Uninit<T>, Uninit<T>))| {
-            forward_example::<T>(&qkv[ex * t * 3 * d..(ex + 1) * t * 3 * d], yb, pb, dims);
-        };
-        let (ys, ps) = (&mut y.spare_capacity_mut()[..b * t * d], &mut probs.spare_capacity_mut()[..b * h * t * t]);
-        if rayon::current_num_threads() == 1 {
-            ys.chunks_mut(t * d).zip(ps.chunks_mut(h * t * t)).enumerate().for_each(work);
-        } else {
-            ys.par_chunks_mut(t * d).zip(ps.par_chunks_mut(h * t * t)).enumerate().for_each(work);
-        }
-        // SAFETY: forward_example wrote every element of each example's y block (all heads' columns)
-        // and probs block (all heads' T × T), and the blocks cover both buffers.
-        unsafe {
-            y.set_len(b * t * d);
-            probs.set_len(b * h * t * t);
-        }
+        let (y, probs) = attention_forward(qkv, b, t, d, h);
         *self.probs.lock().expect("probs poisoned") = Some(tensor_from(probs, (b, h, t, t))?);
         Ok(y)
     }
@@ -170,30 +155,51 @@ impl CausalAttention {
         let (b, dims) = self.dims(qkv.dims())?;
         let Dims { t, d, h, .. } = dims;
         let probs = self.probs.lock().expect("probs poisoned").clone().ok_or_else(|| candle_core::Error::Msg("fused-attention: backward before forward".into()))?;
-        with_values::<T, _>(qkv, |x| {
-            with_values::<T, _>(&probs, |p| {
-                with_values::<T, _>(grad, |g| {
-                    let zero = T::from_f64(0.0);
-                    let work = |(ex, dxb): (usize, &mut [MaybeUninit<T>])| {
-                        let mut ds = vec![zero; t * t];
-                        let xs = &x[ex * t * 3 * d..(ex + 1) * t * 3 * d];
-                        let ps = &p[ex * h * t * t..(ex + 1) * h * t * t];
-                        backward_example::<T>(xs, ps, &g[ex * t * d..(ex + 1) * t * d], dxb, &mut ds, dims);
-                    };
-                    let write = |dx: &mut [MaybeUninit<T>]| {
-                        if rayon::current_num_threads() == 1 {
-                            dx.chunks_mut(t * 3 * d).enumerate().for_each(work);
-                        } else {
-                            dx.par_chunks_mut(t * 3 * d).enumerate().for_each(work);
-                        }
-                    };
-                    // SAFETY: backward_example writes every element of each example's (T, 3d) block
-                    // (dQ, dK and dV of all heads), and the blocks cover the buffer.
-                    tensor_from(unsafe { vec_written_by(b * t * 3 * d, write) }, (b, t, 3 * d))
-                })
-            })
-        })
+        with_values::<T, _>(qkv, |x| with_values::<T, _>(&probs, |p| with_values::<T, _>(grad, |g| tensor_from(attention_backward(x, p, g, b, t, d, h), (b, t, 3 * d)))))
     }
+}
+
+/// Causal multi-head attention on the QKV rows of `b` sequences of `t` positions (each row
+/// q | k | v, width 3d, `h` heads): the output (b·t, d) and the attention probabilities (b, h, t, t).
+pub(crate) fn attention_forward<T: Real>(qkv: &[T], b: usize, t: usize, d: usize, h: usize) -> (Vec<T>, Vec<T>) {
+    let dims = Dims { t, d, h, hd: d / h };
+    let (mut y, mut probs) = (Vec::with_capacity(b * t * d), Vec::with_capacity(b * h * t * t));
+    let work = |(ex, (yb, pb)): (usize, (Uninit<T>, Uninit<T>))| {
+        forward_example::<T>(&qkv[ex * t * 3 * d..(ex + 1) * t * 3 * d], yb, pb, dims);
+    };
+    let (ys, ps) = (&mut y.spare_capacity_mut()[..b * t * d], &mut probs.spare_capacity_mut()[..b * h * t * t]);
+    if rayon::current_num_threads() == 1 {
+        ys.chunks_mut(t * d).zip(ps.chunks_mut(h * t * t)).enumerate().for_each(work);
+    } else {
+        ys.par_chunks_mut(t * d).zip(ps.par_chunks_mut(h * t * t)).enumerate().for_each(work);
+    }
+    // SAFETY: every example's chunk of y and probs is written in full by `forward_example`.
+    unsafe {
+        y.set_len(b * t * d);
+        probs.set_len(b * h * t * t);
+    }
+    (y, probs)
+}
+
+/// dL/d(qkv) (b·t, 3d) of [`attention_forward`] from its probabilities and dL/dy.
+pub(crate) fn attention_backward<T: Real>(qkv: &[T], probs: &[T], dy: &[T], b: usize, t: usize, d: usize, h: usize) -> Vec<T> {
+    let dims = Dims { t, d, h, hd: d / h };
+    let zero = T::from_f64(0.0);
+    let work = |(ex, dxb): (usize, &mut [MaybeUninit<T>])| {
+        let mut ds = vec![zero; t * t];
+        let xs = &qkv[ex * t * 3 * d..(ex + 1) * t * 3 * d];
+        let ps = &probs[ex * h * t * t..(ex + 1) * h * t * t];
+        backward_example::<T>(xs, ps, &dy[ex * t * d..(ex + 1) * t * d], dxb, &mut ds, dims);
+    };
+    let write = |dx: &mut [MaybeUninit<T>]| {
+        if rayon::current_num_threads() == 1 {
+            dx.chunks_mut(t * 3 * d).enumerate().for_each(work);
+        } else {
+            dx.par_chunks_mut(t * 3 * d).enumerate().for_each(work);
+        }
+    };
+    // SAFETY: `backward_example` writes all 3d columns of every row of its example's chunk.
+    unsafe { vec_written_by(b * t * 3 * d, write) }
 }
 
 impl CustomOp1 for CausalAttention {

@@ -93,19 +93,8 @@ multiversion!(fn backward_rows<T>(dx: &mut [MaybeUninit<T>], x: &[T], lse: &[f64
 
 impl SoftmaxCrossEntropy {
     fn forward<T: Real>(&self, x: &[T], v: usize) -> Result<Vec<T>> {
-        let n = x.len() / v.max(1);
-        if self.targets.len() != n || self.weights.len() != n {
-            return Err(candle_core::Error::Msg(format!("fused-cross-entropy: {n} rows, {} targets, {} weights", self.targets.len(), self.weights.len())));
-        }
-        if let Some(t) = self.targets.iter().find(|&&t| t as usize >= v) {
-            return Err(candle_core::Error::Msg(format!("fused-cross-entropy: target {t} outside the vocabulary of {v}")));
-        }
-        let mut lse = vec![T::from_f64(0.0); n];
-        for_row_chunks_sized(&mut lse, 1, rows_per_task(v), |first, out| forward_rows::<T>(&x[first * v..(first + out.len()) * v], out, v));
-        let loss = (0..n)
-            .map(|r| if self.weights[r] == 0.0 { T::from_f64(0.0) } else { T::from_f64(self.weights[r]) * (lse[r] - x[r * v + self.targets[r] as usize]) })
-            .collect();
-        *self.lse.lock().expect("lse poisoned") = lse.iter().map(|l| l.to_f64()).collect();
+        let (loss, lse) = ce_forward(x, &self.targets, &self.weights, v)?;
+        *self.lse.lock().expect("lse poisoned") = lse;
         Ok(loss)
     }
 
@@ -115,17 +104,39 @@ impl SoftmaxCrossEntropy {
         with_values::<T, _>(x, |xv| {
             with_values::<T, _>(grad, |g| {
                 let scale: Vec<T> = (0..n).map(|r| g[r] * T::from_f64(self.weights[r])).collect();
-                let write = |dx: &mut [MaybeUninit<T>]| {
-                    for_row_chunks(dx, v, |first, out| {
-                        let rows = first..first + out.len() / v;
-                        backward_rows::<T>(out, &xv[rows.start * v..rows.end * v], &lse[rows.clone()], &scale[rows.clone()], &self.targets[rows], v)
-                    })
-                };
-                // SAFETY: the chunks cover all n rows and `backward_rows` writes every element of each row.
-                tensor_from(unsafe { vec_written_by(n * v, write) }, (n, v))
+                tensor_from(ce_backward(xv, &lse, &scale, &self.targets, v), (n, v))
             })
         })
     }
+}
+
+/// Weighted row losses w_r·(lse_r − x_{r,t_r}) of logits `x` (rows of `v`) and each row's lse
+/// (kept for [`ce_backward`]); refuses a row count or target that does not fit.
+pub(crate) fn ce_forward<T: Real>(x: &[T], targets: &[u32], weights: &[f64], v: usize) -> Result<(Vec<T>, Vec<f64>)> {
+    let n = x.len() / v.max(1);
+    if targets.len() != n || weights.len() != n {
+        return Err(candle_core::Error::Msg(format!("fused-cross-entropy: {n} rows, {} targets, {} weights", targets.len(), weights.len())));
+    }
+    if let Some(t) = targets.iter().find(|&&t| t as usize >= v) {
+        return Err(candle_core::Error::Msg(format!("fused-cross-entropy: target {t} outside the vocabulary of {v}")));
+    }
+    let mut lse = vec![T::from_f64(0.0); n];
+    for_row_chunks_sized(&mut lse, 1, rows_per_task(v), |first, out| forward_rows::<T>(&x[first * v..(first + out.len()) * v], out, v));
+    let loss = (0..n).map(|r| if weights[r] == 0.0 { T::from_f64(0.0) } else { T::from_f64(weights[r]) * (lse[r] - x[r * v + targets[r] as usize]) }).collect();
+    Ok((loss, lse.iter().map(|l| l.to_f64()).collect()))
+}
+
+/// dL/dx (rows of `v`) of [`ce_forward`], where `scale` is dL/d(loss_r)·w_r per row (0: padding).
+pub(crate) fn ce_backward<T: Real>(x: &[T], lse: &[f64], scale: &[T], targets: &[u32], v: usize) -> Vec<T> {
+    let n = x.len() / v.max(1);
+    let write = |dx: &mut [MaybeUninit<T>]| {
+        for_row_chunks(dx, v, |first, out| {
+            let rows = first..first + out.len() / v;
+            backward_rows::<T>(out, &x[rows.start * v..rows.end * v], &lse[rows.clone()], &scale[rows.clone()], &targets[rows], v)
+        })
+    };
+    // SAFETY: the chunks cover all n rows and `backward_rows` writes every element of each row.
+    unsafe { vec_written_by(n * v, write) }
 }
 
 impl CustomOp1 for SoftmaxCrossEntropy {

@@ -40,12 +40,14 @@ fn backward_body<T: Real>(x: &[T], g: &[T], dx: &mut [MaybeUninit<T>]) {
 multiversion!(fn forward<T>(x: &[T], y: &mut [MaybeUninit<T>]) => forward_body);
 multiversion!(fn backward<T>(x: &[T], g: &[T], dx: &mut [MaybeUninit<T>]) => backward_body);
 
-fn gelu_fwd<T: Real>(x: &[T]) -> Vec<T> {
+/// GELU of every element.
+pub(crate) fn gelu_fwd<T: Real>(x: &[T]) -> Vec<T> {
     // SAFETY: the chunks cover the whole output and `forward` writes every element of its chunk.
     unsafe { vec_written_by(x.len(), |y| for_row_chunks(y, CHUNK, |first, out| forward::<T>(&x[first * CHUNK..first * CHUNK + out.len()], out))) }
 }
 
-fn gelu_bwd<T: Real>(x: &[T], g: &[T]) -> Vec<T> {
+/// dL/dx of GELU at x from dL/dy = g.
+pub(crate) fn gelu_bwd<T: Real>(x: &[T], g: &[T]) -> Vec<T> {
     let write = |dx: &mut [MaybeUninit<T>]| {
         for_row_chunks(dx, CHUNK, |first, out| {
             let r = first * CHUNK..first * CHUNK + out.len();

@@ -91,7 +91,8 @@ fn backward_body<T: Real>(x: &[T], dy: &[T], dx: &mut [MaybeUninit<T>], gamma: &
 multiversion!(fn forward_rows<T>(x: &[T], y: &mut [MaybeUninit<T>], gamma: &[T], beta: &[T], d: usize, eps: T) => forward_body);
 multiversion!(fn backward_rows<T>(x: &[T], dy: &[T], dx: &mut [MaybeUninit<T>], gamma: &[T], dgamma: &mut [T], dbeta: &mut [T], d: usize, eps: T) => backward_body);
 
-fn ln_forward<T: Real>(x: &[T], gamma: &[T], beta: &[T], d: usize, eps: f64) -> Vec<T> {
+/// Rows of d → LN(x)⊙γ + β, or x̂ = LN(x) alone when `gamma` and `beta` are empty.
+pub(crate) fn ln_forward<T: Real>(x: &[T], gamma: &[T], beta: &[T], d: usize, eps: f64) -> Vec<T> {
     let eps = T::from_f64(eps);
     let write = |y: &mut [MaybeUninit<T>]| for_row_chunks(y, d, |first, out| forward_rows::<T>(&x[first * d..first * d + out.len()], out, gamma, beta, d, eps));
     // SAFETY: the chunks cover every row and `forward_rows` writes each element of its rows.
@@ -99,7 +100,7 @@ fn ln_forward<T: Real>(x: &[T], gamma: &[T], beta: &[T], d: usize, eps: f64) -> 
 }
 
 /// dx, and (dγ, dβ) when `gamma` is non-empty (accumulated in per-task partials, then summed).
-fn ln_backward<T: Real>(x: &[T], dy: &[T], gamma: &[T], d: usize, eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
+pub(crate) fn ln_backward<T: Real>(x: &[T], dy: &[T], gamma: &[T], d: usize, eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
     use rayon::prelude::*;
     let eps = T::from_f64(eps);
     let zero = T::from_f64(0.0);

@@ -111,14 +111,16 @@ pub(crate) fn linear_input_grad<T: Real>(g: &[T], w: &[T], n: usize, din: usize,
     gemm_new(n, din, dout, g, (dout, 1), w, (din, 1))
 }
 
-/// dW = gᵀ·x (dout, din) and db = Σ_rows g (dout).
-fn linear_weight_grads<T: Real>(g: &[T], x: &[T], n: usize, din: usize, dout: usize) -> (Vec<T>, Vec<T>) {
+/// dW = gᵀ·x (dout, din) and, `with_bias`, db = Σ_rows g (dout; else empty).
+pub(crate) fn linear_weight_grads<T: Real>(g: &[T], x: &[T], n: usize, din: usize, dout: usize, with_bias: bool) -> (Vec<T>, Vec<T>) {
     // gᵀ as a (dout, n) view of g: row stride 1, column stride dout.
     let dw = gemm_new(dout, din, n, g, (1, dout), x, (din, 1));
-    let mut db = vec![T::from_f64(0.0); dout];
-    for row in g.chunks_exact(dout) {
-        for (o, &v) in db.iter_mut().zip(row) {
-            *o += v;
+    let mut db = vec![T::from_f64(0.0); if with_bias { dout } else { 0 }];
+    if with_bias {
+        for row in g.chunks_exact(dout) {
+            for (o, &v) in db.iter_mut().zip(row) {
+                *o += v;
+            }
         }
     }
     (dw, db)
@@ -165,7 +167,7 @@ fn backward(x: &Tensor, w: &Tensor, grad: &Tensor, want: (bool, bool, bool)) -> 
         with_values::<T, _>(grad, |g| {
             let dx = if want.0 { Some(with_values::<T, _>(w, |wv| tensor_from(linear_input_grad(g, wv, n, din, dout), (n, din)))?) } else { None };
             let (dw, db) = if want.1 || want.2 {
-                let (dw, db) = with_values::<T, _>(x, |xv| Ok(linear_weight_grads(g, xv, n, din, dout)))?;
+                let (dw, db) = with_values::<T, _>(x, |xv| Ok(linear_weight_grads(g, xv, n, din, dout, want.2)))?;
                 (if want.1 { Some(tensor_from(dw, (dout, din))?) } else { None }, if want.2 { Some(tensor_from(db, dout)?) } else { None })
             } else {
                 (None, None)

@@ -11,6 +11,7 @@ mod adamw;
 mod attention;
 mod cross_entropy;
 mod gelu;
+mod ghost;
 mod layer_norm;
 mod linear;
 mod per_example;
@@ -19,12 +20,13 @@ pub(crate) mod portable;
 mod sgemm;
 
 pub(crate) use adamw::{adamw_update, AdamWStep};
-pub(crate) use attention::CausalAttention;
-pub(crate) use cross_entropy::SoftmaxCrossEntropy;
-pub(crate) use gelu::Gelu;
-pub(crate) use layer_norm::{LayerNorm, LnNormalize};
-pub(crate) use linear::{linear_forward, linear_input_grad, Linear};
+pub(crate) use attention::{attention_backward, attention_forward, CausalAttention};
+pub(crate) use cross_entropy::{ce_backward, ce_forward, SoftmaxCrossEntropy};
+pub(crate) use gelu::{gelu_bwd, gelu_fwd, Gelu};
+pub(crate) use layer_norm::{ln_backward, ln_forward, LayerNorm, LnNormalize};
+pub(crate) use linear::{linear_forward, linear_input_grad, linear_weight_grads, Linear};
 use linear::gemm_raw;
+pub(crate) use ghost::{clipped_weight_sum, ghost_sq_norms, per_example_weight_grads};
 pub(crate) use per_example::per_example_sums;
 pub use path::KernelPath;
 

@@ -89,3 +89,28 @@ pub(crate) fn adamw_update(path: KernelPath, w: &Tensor, g: &Tensor, m: &Tensor,
         KernelPath::Portable => portable::adamw_update(w, g, m, v, step),
     }
 }
+
+/// A linear layer's per-example weight-gradient norms² (B) by the ghost form, from its inputs
+/// (B, T, din) and output gradients (B, T, dout).
+pub(crate) fn ghost_sq_norms(path: KernelPath, a: &Tensor, g: &Tensor) -> Result<Tensor> {
+    match path {
+        KernelPath::Fused => super::ghost_sq_norms(a, g),
+        KernelPath::Portable => portable::ghost_sq_norms(a, g),
+    }
+}
+
+/// A linear layer's per-example weight gradients (B, dout, din).
+pub(crate) fn per_example_weight_grads(path: KernelPath, a: &Tensor, g: &Tensor) -> Result<Tensor> {
+    match path {
+        KernelPath::Fused => super::per_example_weight_grads(a, g),
+        KernelPath::Portable => portable::per_example_weight_grads(a, g),
+    }
+}
+
+/// A linear layer's clipped weight-gradient sum Σ_b c_b G_bᵀA_b (dout, din), factors c (B, 1, 1).
+pub(crate) fn clipped_weight_sum(path: KernelPath, a: &Tensor, g: &Tensor, c: &Tensor) -> Result<Tensor> {
+    match path {
+        KernelPath::Fused => super::clipped_weight_sum(a, g, c),
+        KernelPath::Portable => portable::clipped_weight_sum(a, g, c),
+    }
+}

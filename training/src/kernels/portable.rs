@@ -101,3 +101,23 @@ pub(crate) fn adamw_update(w: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, s: Ad
     let w2 = ((w * s.decay)? - (upd * s.lr)?)?;
     Ok((w2, m2, v2))
 }
+
+/// ‖G_bᵀA_b‖² per example by the ghost form Σ_{t,t'} (a_t·a_t')(g_t·g_t') (the fused `ghost_sq_norms`).
+pub(crate) fn ghost_sq_norms(a: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let aa = a.matmul(&a.t()?)?;
+    let gg = g.matmul(&g.t()?)?;
+    (aa * gg)?.sum((1, 2))
+}
+
+/// G_bᵀA_b (B, dout, din) per example (the fused `per_example_weight_grads`).
+pub(crate) fn per_example_weight_grads(a: &Tensor, g: &Tensor) -> Result<Tensor> {
+    g.t()?.matmul(a)
+}
+
+/// Σ_b c_b G_bᵀA_b for factors c (B, 1, 1), the factors on the narrower operand (the fused `clipped_weight_sum`).
+pub(crate) fn clipped_weight_sum(a: &Tensor, g: &Tensor, c: &Tensor) -> Result<Tensor> {
+    let (b, t, din) = a.dims3()?;
+    let dout = g.dim(D::Minus1)?;
+    let (gc, ac) = if dout <= din { (g.broadcast_mul(c)?, a.clone()) } else { (g.clone(), a.broadcast_mul(c)?) };
+    gc.reshape((b * t, dout))?.t()?.matmul(&ac.reshape((b * t, din))?)
+}

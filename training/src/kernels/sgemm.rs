@@ -142,10 +142,20 @@ unsafe fn sgemm_rows_packed(m: usize, n: usize, k: usize, dst: *mut f32, ldc: us
             for i0 in (0..m).step_by(MR) {
                 let rows = MR.min(m - i0);
                 // Pack lhs[i0..i0+rows, k0..k0+kc] as kc columns of MR (rows beyond `rows` unused).
-                for p in 0..kc {
+                for (p, col) in apack.chunks_exact_mut(MR).take(kc).enumerate() {
                     let base = i0 * lrs + (k0 + p) * lcs;
-                    for r in 0..rows {
-                        apack[p * MR + r] = lhs[base + r * lrs];
+                    if lrs == 1 && rows == MR {
+                        // gᵀ's column is a contiguous run of g's row: a fixed-size copy (no memcpy call).
+                        let src: &[f32; MR] = lhs[base..base + MR].try_into().expect("MR rows");
+                        let dst: &mut [f32; MR] = col.try_into().expect("MR rows");
+                        *dst = *src;
+                    } else if lrs == 1 {
+                        // gᵀ's column is a contiguous run of g's row: one copy, not a gather.
+                        col[..rows].copy_from_slice(&lhs[base..base + rows]);
+                    } else {
+                        for (r, o) in col[..rows].iter_mut().enumerate() {
+                            *o = lhs[base + r * lrs];
+                        }
                     }
                 }
                 for jp in 0..panels {
@@ -217,21 +227,45 @@ unsafe fn tile<const R: usize>(kc: usize, a: &[f32], lrs: usize, lcs: usize, pan
 }
 
 /// Packs rhs[k0..k0+kc, j0..j0+cols] row by row into `panel` as NR-wide rows, zero-padded past
-/// `cols` (the layout the tiles read).
+/// `cols` (the layout the tiles read). A transposed rhs (column stride ≠ 1: Wᵀ, Kᵀ, Aᵀ) is read
+/// by AVX-512 gathers, 16 columns per instruction, instead of one scalar load per element.
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
+#[target_feature(enable = "avx512f")]
+#[inline]
 fn pack_panel(panel: &mut [f32], rhs: &[f32], (rrs, rcs): (usize, usize), k0: usize, kc: usize, j0: usize, cols: usize) {
+    assert!(panel.len() >= kc * NR && cols <= NR && (kc == 0 || cols == 0 || (k0 + kc - 1) * rrs + (j0 + cols - 1) * rcs < rhs.len()), "sgemm panel out of bounds");
+    let gather = rcs != 1 && (NR - 1) * rcs <= i32::MAX as usize;
+    // Lane c of the two index vectors: column c's offset, c·rcs (c < 32, checked to fit in i32).
+    let idx = |first: i32| _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(first), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)), _mm512_set1_epi32(rcs.min(i32::MAX as usize) as i32));
+    let (idx0, idx1) = (idx(0), idx(16));
+    let (m0, m1) = (((1u64 << cols) - 1) as u16, (((1u64 << cols) - 1) >> 16) as u16);
     for p in 0..kc {
         let row = &mut panel[p * NR..(p + 1) * NR];
         let base = (k0 + p) * rrs + j0 * rcs;
-        if rcs == 1 {
+        if rcs == 1 && cols == NR {
+            // A fixed-size copy compiles to two vector moves (a slice copy would call memcpy).
+            let src: &[f32; NR] = rhs[base..base + NR].try_into().expect("NR columns");
+            let dst: &mut [f32; NR] = row.try_into().expect("NR columns");
+            *dst = *src;
+        } else if rcs == 1 {
             row[..cols].copy_from_slice(&rhs[base..base + cols]);
+            row[cols..].fill(0.0);
+        } else if gather {
+            // SAFETY: masked-off lanes are not read; lane c < cols reads rhs[base + c·rcs], in bounds
+            // by the assertion above; the stores write the NR floats of `row`.
+            unsafe {
+                let src = rhs.as_ptr().add(base);
+                let v0 = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), m0, idx0, src);
+                let v1 = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), m1, idx1, src);
+                _mm512_storeu_ps(row.as_mut_ptr(), v0);
+                _mm512_storeu_ps(row.as_mut_ptr().add(16), v1);
+            }
         } else {
             for (c, o) in row[..cols].iter_mut().enumerate() {
                 *o = rhs[base + c * rcs];
             }
+            row[cols..].fill(0.0);
         }
-        row[cols..].fill(0.0);
     }
 }
 
@@ -296,3 +330,42 @@ mod tests {
     }
 }
 
+
+#[cfg(test)]
+mod shape_timing {
+    /// Throughput of every product shape of the issue-18 step (run with --ignored --nocapture).
+    #[test]
+    #[ignore]
+    fn sgemm_throughput_per_shape() {
+        if !super::available() {
+            return;
+        }
+        let (n, d, m, v) = (2048usize, 128usize, 512usize, 1024usize);
+        let mut total = 0.0;
+        for (name, (mm, nn, kk), kind) in [
+            ("fwd qkv", (n, 3 * d, d), 0), ("fwd proj", (n, d, d), 0), ("fwd fc1", (n, m, d), 0), ("fwd fc2", (n, d, m), 0), ("fwd head", (n, v, d), 0),
+            ("dx qkv", (n, d, 3 * d), 1), ("dx proj", (n, d, d), 1), ("dx fc1", (n, d, m), 1), ("dx fc2", (n, m, d), 1), ("dx head", (n, d, v), 1),
+            ("dW qkv", (3 * d, d, n), 2), ("dW proj", (d, d, n), 2), ("dW fc1", (m, d, n), 2), ("dW fc2", (d, m, n), 2), ("dW head", (v, d, n), 2),
+        ] {
+            let lhs = vec![0.5f32; mm * kk];
+            let rhs = vec![0.25f32; kk * nn];
+            let (ls, rs) = match kind {
+                0 => ((kk, 1), (1, kk)),
+                1 => ((kk, 1), (nn, 1)),
+                _ => ((1, mm), (nn, 1)),
+            };
+            let mut dst = vec![0f32; mm * nn];
+            let reps = 20;
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                // SAFETY: avx512f present; dst holds mm·nn; strides index within lhs and rhs.
+                unsafe { super::sgemm(mm, nn, kk, dst.as_mut_ptr(), nn, false, &lhs, ls, &rhs, rs, true) };
+            }
+            let s = t.elapsed().as_secs_f64() / reps as f64;
+            let layers = if name.ends_with("head") { 1.0 } else { 2.0 };
+            total += s * layers;
+            eprintln!("{name:10} {mm:5}x{nn:5}x{kk:5}: {:7.3} ms  {:6.1} GFLOP/s", s * 1e3, 2.0 * (mm * nn * kk) as f64 / s / 1e9);
+        }
+        eprintln!("all products of one step: {:.1} ms", total * 1e3);
+    }
+}

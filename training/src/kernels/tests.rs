@@ -159,3 +159,28 @@ fn per_example_sums_match_the_portable_sum_over_positions() {
         }
     }
 }
+
+#[test]
+fn per_example_weight_gradient_kernels_match_the_portable_ops() {
+    // T = 45 and 70: Gram blocks of 32 with a ragged last block, off-diagonal blocks counted twice.
+    for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+        for (t, din, dout) in [(45, 24, 40), (70, 16, 9)] {
+            let a = random(&[3, t, din], -1.0, 1.0, 21, dtype);
+            let g = random(&[3, t, dout], -1.0, 1.0, 22, dtype);
+            let c = Tensor::new(&[0.25f64, 1.0, 0.0], &Device::Cpu).unwrap().to_dtype(dtype).unwrap().reshape((3, 1, 1)).unwrap();
+            let pairs = [
+                ("ghost norms", super::ghost_sq_norms(&a, &g).unwrap(), portable::ghost_sq_norms(&a, &g).unwrap()),
+                ("per-example weight gradients", super::per_example_weight_grads(&a, &g).unwrap(), portable::per_example_weight_grads(&a, &g).unwrap()),
+                ("clipped weight sum", super::clipped_weight_sum(&a, &g, &c).unwrap(), portable::clipped_weight_sum(&a, &g, &c).unwrap()),
+            ];
+            for (name, fused, reference) in pairs {
+                assert_eq!(fused.dims(), reference.dims(), "{name}");
+                let e = rel_err(&fused, &reference);
+                assert!(e <= tol, "{name} ({dtype:?}, T {t}): relative error {e:e}");
+            }
+            // The ghost norm is the squared norm of the per-example gradient it stands for.
+            let direct = super::per_example_weight_grads(&a, &g).unwrap().sqr().unwrap().sum((1, 2)).unwrap();
+            assert!(rel_err(&super::ghost_sq_norms(&a, &g).unwrap(), &direct) <= tol * 10.0);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! A linear layer's per-example weight-gradient norms and clipped sum on the CPU (issue 18), from
+//! its inputs a (B, T, din) and output gradients g (B, T, dout), on this crate's own product
+//! ([`gemm_raw`]) instead of candle's batched matmul: the DP step's largest cost after the model's
+//! own products. The ghost norm ‖G_bᵀA_b‖² = Σ_{t,t'} (a_t·a_t')(g_t·g_t') (Li et al. 2022, "Large
+//! language models can be strong DP learners") needs only the blocks on and below the diagonal of
+//! the two symmetric T×T Gram matrices, each block off the diagonal counted twice.
+
+use candle_core::{DType, Result, Tensor};
+use rayon::prelude::*;
+
+use super::{float_dtype, gemm_raw, linear_weight_grads, tensor_from, with_values, Real};
+
+/// Rows and columns of one Gram-matrix block.
+const BLOCK: usize = 32;
+
+fn dims(a: &Tensor, g: &Tensor) -> Result<(usize, usize, usize, usize)> {
+    let (b, t, din) = a.dims3()?;
+    let (bg, tg, dout) = g.dims3()?;
+    if (b, t) != (bg, tg) {
+        return Err(candle_core::Error::Msg(format!("per-example weight gradients: inputs {:?} and output gradients {:?}", a.dims(), g.dims())));
+    }
+    Ok((b, t, din, dout))
+}
+
+/// Runs `f(example, out_chunk)` over `out` split into one chunk of `per` elements per example,
+/// over the rayon threads when there are several.
+fn per_example<T: Send>(out: &mut [T], per: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    if rayon::current_num_threads() == 1 || out.len() <= per {
+        out.chunks_mut(per.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+    } else {
+        out.par_chunks_mut(per.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+    }
+}
+
+/// Σ_{t,t'} (a_t·a_t')(g_t·g_t') of one example: per block column j0 of both Gram matrices, the
+/// rows from j0 on (one product each), the diagonal block once and the blocks below it twice.
+fn ghost_one<T: Real>(a: &[T], g: &[T], t: usize, din: usize, dout: usize) -> T {
+    let zero = T::from_f64(0.0);
+    let (mut aa, mut gg) = (vec![zero; t * BLOCK], vec![zero; t * BLOCK]);
+    let mut total = 0f64;
+    for j0 in (0..t).step_by(BLOCK) {
+        let (rows, cols) = (t - j0, BLOCK.min(t - j0));
+        // SAFETY: aa and gg hold t·BLOCK ≥ rows·cols elements at row stride cols and are distinct
+        // from a and g; rows j0.. of a (stride din) and of g (stride dout) lie within the example.
+        unsafe {
+            gemm_raw(rows, cols, din, aa.as_mut_ptr(), cols, false, &a[j0 * din..], (din, 1), &a[j0 * din..], (1, din), false);
+            gemm_raw(rows, cols, dout, gg.as_mut_ptr(), cols, false, &g[j0 * dout..], (dout, 1), &g[j0 * dout..], (1, dout), false);
+        }
+        let (diag, below) = (cols * cols, rows * cols);
+        let dot = |r: std::ops::Range<usize>| aa[r.clone()].iter().zip(&gg[r]).fold(zero, |s, (&x, &y)| s + x * y).to_f64();
+        total += dot(0..diag) + 2.0 * dot(diag..below);
+    }
+    T::from_f64(total)
+}
+
+/// ‖G_bᵀA_b‖² (B) per example by the ghost form.
+pub(crate) fn ghost_sq_norms(a: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let (b, t, din, dout) = dims(a, g)?;
+    fn run<T: Real>(a: &Tensor, g: &Tensor, (b, t, din, dout): (usize, usize, usize, usize)) -> Result<Tensor> {
+        with_values::<T, _>(a, |av| {
+            with_values::<T, _>(g, |gv| {
+                let mut out = vec![T::from_f64(0.0); b];
+                per_example(&mut out, 1, |i, o| o[0] = ghost_one(&av[i * t * din..(i + 1) * t * din], &gv[i * t * dout..(i + 1) * t * dout], t, din, dout));
+                tensor_from(out, b)
+            })
+        })
+    }
+    match float_dtype(a.dtype(), "ghost norms")? {
+        DType::F32 => run::<f32>(a, g, (b, t, din, dout)),
+        _ => run::<f64>(a, g, (b, t, din, dout)),
+    }
+}
+
+/// G_bᵀA_b (B, dout, din): each example's weight gradient.
+pub(crate) fn per_example_weight_grads(a: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let (b, t, din, dout) = dims(a, g)?;
+    fn run<T: Real>(a: &Tensor, g: &Tensor, (b, t, din, dout): (usize, usize, usize, usize)) -> Result<Tensor> {
+        with_values::<T, _>(a, |av| {
+            with_values::<T, _>(g, |gv| {
+                let mut out = vec![T::from_f64(0.0); b * dout * din];
+                per_example(&mut out, dout * din, |i, o| {
+                    let (ai, gi) = (&av[i * t * din..(i + 1) * t * din], &gv[i * t * dout..(i + 1) * t * dout]);
+                    // SAFETY: o holds dout·din elements at row stride din, distinct from the operands;
+                    // gᵀ (dout, t) reads g at (1, dout) and a (t, din) at (din, 1), both within the example.
+                    unsafe { gemm_raw(dout, din, t, o.as_mut_ptr(), din, false, gi, (1, dout), ai, (din, 1), false) }
+                });
+                tensor_from(out, (b, dout, din))
+            })
+        })
+    }
+    match float_dtype(a.dtype(), "per-example weight gradients")? {
+        DType::F32 => run::<f32>(a, g, (b, t, din, dout)),
+        _ => run::<f64>(a, g, (b, t, din, dout)),
+    }
+}
+
+/// Σ_b c_b G_bᵀA_b (dout, din) for factors c (B, 1, 1): the factors scale the narrower operand's
+/// rows, then one product over all B·T rows.
+pub(crate) fn clipped_weight_sum(a: &Tensor, g: &Tensor, c: &Tensor) -> Result<Tensor> {
+    let (b, t, din, dout) = dims(a, g)?;
+    let c: Vec<f64> = c.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
+    if c.len() != b {
+        return Err(candle_core::Error::Msg(format!("clipped weight sum: {} factors for {b} examples", c.len())));
+    }
+    fn run<T: Real>(a: &Tensor, g: &Tensor, c: &[f64], (b, t, din, dout): (usize, usize, usize, usize)) -> Result<Tensor> {
+        let scaled = |v: &[T], w: usize| -> Vec<T> { v.chunks_exact(t * w).zip(c).flat_map(|(ex, &f)| ex.iter().map(move |&x| x * T::from_f64(f))).collect() };
+        with_values::<T, _>(a, |av| {
+            with_values::<T, _>(g, |gv| {
+                let dw = if dout <= din { linear_weight_grads(&scaled(gv, dout), av, b * t, din, dout, false).0 } else { linear_weight_grads(gv, &scaled(av, din), b * t, din, dout, false).0 };
+                tensor_from(dw, (dout, din))
+            })
+        })
+    }
+    match float_dtype(a.dtype(), "clipped weight sum")? {
+        DType::F32 => run::<f32>(a, g, &c, (b, t, din, dout)),
+        _ => run::<f64>(a, g, &c, (b, t, din, dout)),
+    }
+}
