@@ -263,7 +263,7 @@ impl DpSgd {
             })
             .collect::<Result<Vec<_>>>()?;
         // Stage 2: clip and accumulate over physical micro-batches; the canary rows join the first.
-        let mut sums: Vec<Tensor> = model.params().iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
+        let mut sums: Vec<Tensor> = Vec::new();
         let (mut loss_sum, mut tokens, mut n_clipped) = (0.0, 0, 0usize);
         let mut chunks: Vec<&[&[u32]]> = seqs.chunks(self.micro_batch_size).collect();
         if chunks.is_empty() && !canaries.is_empty() {
@@ -272,12 +272,20 @@ impl DpSgd {
         for (k, chunk) in chunks.into_iter().enumerate() {
             let plan = ClipPlan { frozen: &self.frozen, canaries: if k == 0 { &canaries } else { &[] }, skip_clip, shrink_norm };
             let part = clip_and_accumulate_planned(model, chunk, self.clip_norm, &plan)?;
-            for (acc, s) in sums.iter_mut().zip(part.sums) {
-                *acc = (&*acc + s)?;
+            if sums.is_empty() {
+                sums = part.sums;
+            } else {
+                for (acc, s) in sums.iter_mut().zip(part.sums) {
+                    *acc = (&*acc + s)?;
+                }
             }
             loss_sum += part.loss_sum;
             tokens += part.tokens;
             n_clipped += part.norms.iter().filter(|&&n| n > self.clip_norm).count();
+        }
+        if sums.is_empty() {
+            // No micro-batch and no canary: the clipped sum is zero.
+            sums = model.params().iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
         }
         // Stage 4: Gaussian noise N(0, σ²C²) per coordinate.
         let std = self.noise_multiplier * self.clip_norm * self.faults.noise_scale;

@@ -104,22 +104,23 @@ pub fn add_gaussian(t: &Tensor, std: f64, rng: &mut ChaCha20Rng, secure: bool) -
     if std == 0.0 {
         return Ok(t.clone());
     }
-    let n = t.elem_count();
-    let noise: Vec<f64> = if secure {
-        (0..n)
-            .map(|_| {
-                let s: f64 = (0..4).map(|_| -> f64 { StandardNormal.sample(rng) }).sum();
-                std * s / 2.0
-            })
-            .collect()
-    } else {
-        (0..n)
-            .map(|_| {
-                let z: f64 = StandardNormal.sample(rng);
-                std * z
-            })
-            .collect()
+    let mut draw = || -> f64 {
+        if secure {
+            let s: f64 = (0..4).map(|_| -> f64 { StandardNormal.sample(rng) }).sum();
+            std * s / 2.0
+        } else {
+            let z: f64 = StandardNormal.sample(rng);
+            std * z
+        }
     };
+    // f32 on the CPU (the training case): each draw rounded to f32 and added as it is drawn, the
+    // same values as below without a host buffer of f64 noise, a conversion pass and an add pass.
+    if t.dtype() == DType::F32 && t.device().is_cpu() {
+        let values: Vec<f32> = t.flatten_all()?.to_vec1()?;
+        let noised: Vec<f32> = values.into_iter().map(|v| v + draw() as f32).collect();
+        return Ok(Tensor::from_vec(noised, t.shape(), &Device::Cpu)?);
+    }
+    let noise: Vec<f64> = (0..t.elem_count()).map(|_| draw()).collect();
     let noise = Tensor::from_vec(noise, t.shape(), &Device::Cpu)?;
     let noise = if t.dtype() == DType::F64 { noise } else { noise.to_dtype(t.dtype())? };
     // Drawn and rounded on the host as always; only then copied to the gradient's device.
@@ -129,4 +130,32 @@ pub fn add_gaussian(t: &Tensor, std: f64, rng: &mut ChaCha20Rng, secure: bool) -
 /// A ChaCha20 generator from a plain seed, for non-secret uses (data order, decoding).
 pub fn seeded_rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f32_noise_is_each_f64_draw_rounded_then_added() {
+        let t = Tensor::from_vec((0..1000).map(|i| i as f32 * 0.01 - 5.0).collect::<Vec<f32>>(), (10, 100), &Device::Cpu).unwrap();
+        let rng = || DpRandomness::insecure(3).noise_rng(7);
+        for secure in [false, true] {
+            let got: Vec<f32> = add_gaussian(&t, 0.7, &mut rng(), secure).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let mut r = rng();
+            let want: Vec<f32> = t
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(|v| {
+                    let z: f64 = if secure { (0..4).map(|_| -> f64 { StandardNormal.sample(&mut r) }).sum::<f64>() / 2.0 } else { StandardNormal.sample(&mut r) };
+                    v + (0.7 * z) as f32
+                })
+                .collect();
+            assert_eq!(got, want, "secure {secure}");
+            assert!(got.iter().zip(t.flatten_all().unwrap().to_vec1::<f32>().unwrap()).any(|(a, b)| (a - b).abs() > 0.1), "noise was added");
+        }
+    }
 }

@@ -13,7 +13,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{float_dtype, gemm_raw, multiversion, slice_of, tensor_from, vec_written_by, with_values, Real};
+use super::{float_dtype, gemm_raw, lane_dot, multiversion, slice_of, tensor_from, vec_written_by, with_values, Real};
 
 /// A kernel's output block before it is written.
 type Uninit<'a, T> = &'a mut [MaybeUninit<T>];
@@ -53,11 +53,19 @@ fn causal_softmax_body<T: Real>(p: &mut [T], t: usize, scale: T) {
             *v *= scale;
             m = if *v > m { *v } else { m };
         }
-        let mut sum = zero;
         for v in s.iter_mut() {
             *v = (*v - m).exp();
-            sum += *v;
         }
+        // 16 partial sums: the row's sum vectorises instead of waiting on each add.
+        let mut lanes = [zero; 16];
+        let chunks = s.chunks_exact(16);
+        let mut sum = chunks.remainder().iter().fold(zero, |a, &v| a + v);
+        for c in chunks {
+            for j in 0..16 {
+                lanes[j] += c[j];
+            }
+        }
+        sum = lanes.iter().fold(sum, |a, &v| a + v);
         let inv = T::from_f64(1.0) / sum;
         for v in s.iter_mut() {
             *v *= inv;
@@ -71,10 +79,7 @@ fn causal_softmax_body<T: Real>(p: &mut [T], t: usize, scale: T) {
 fn softmax_backward_body<T: Real>(p: &[T], dp: &mut [T], t: usize, scale: T) {
     for (i, (pr, dr)) in p.chunks_exact(t).zip(dp.chunks_exact_mut(t)).enumerate() {
         let seen = i + 1;
-        let mut dot = T::from_f64(0.0);
-        for (&pj, &dpj) in pr[..seen].iter().zip(&dr[..seen]) {
-            dot += pj * dpj;
-        }
+        let dot = lane_dot(&pr[..seen], &dr[..seen]);
         for (o, &pj) in dr.iter_mut().zip(pr) {
             *o = pj * (*o - dot) * scale;
         }

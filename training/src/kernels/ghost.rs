@@ -8,7 +8,7 @@
 use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
 
-use super::{float_dtype, gemm_raw, linear_weight_grads, tensor_from, with_values, Real};
+use super::{float_dtype, gemm_raw, lane_dot, linear_weight_grads, tensor_from, with_values, Real};
 
 /// Rows and columns of one Gram-matrix block.
 const BLOCK: usize = 32;
@@ -47,7 +47,7 @@ fn ghost_one<T: Real>(a: &[T], g: &[T], t: usize, din: usize, dout: usize) -> T 
             gemm_raw(rows, cols, dout, gg.as_mut_ptr(), cols, false, &g[j0 * dout..], (dout, 1), &g[j0 * dout..], (1, dout), false);
         }
         let (diag, below) = (cols * cols, rows * cols);
-        let dot = |r: std::ops::Range<usize>| aa[r.clone()].iter().zip(&gg[r]).fold(zero, |s, (&x, &y)| s + x * y).to_f64();
+        let dot = |r: std::ops::Range<usize>| lane_dot(&aa[r.clone()], &gg[r]).to_f64();
         total += dot(0..diag) + 2.0 * dot(diag..below);
     }
     T::from_f64(total)
@@ -114,5 +114,28 @@ pub(crate) fn clipped_weight_sum(a: &Tensor, g: &Tensor, c: &Tensor) -> Result<T
     match float_dtype(a.dtype(), "clipped weight sum")? {
         DType::F32 => run::<f32>(a, g, &c, (b, t, din, dout)),
         _ => run::<f64>(a, g, &c, (b, t, din, dout)),
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    /// Throughput of the ghost norms at the issue-18 shape (run with --ignored --nocapture).
+    #[test]
+    #[ignore]
+    fn ghost_throughput() {
+        use candle_core::{Device, Tensor};
+        let (b, t) = (32usize, 64usize);
+        for (din, dout) in [(128usize, 384usize), (128, 512), (512, 128), (128, 1024)] {
+            let a = Tensor::ones((b, t, din), candle_core::DType::F32, &Device::Cpu).unwrap();
+            let g = Tensor::ones((b, t, dout), candle_core::DType::F32, &Device::Cpu).unwrap();
+            let reps = 10;
+            let s = std::time::Instant::now();
+            for _ in 0..reps {
+                super::ghost_sq_norms(&a, &g).unwrap();
+            }
+            let secs = s.elapsed().as_secs_f64() / reps as f64;
+            let fma = (b * 3 * 32 * 32 * (din + dout)) as f64;
+            eprintln!("ghost din {din} dout {dout}: {:.3} ms, {:.1} GFLOP/s", secs * 1e3, 2.0 * fma / secs / 1e9);
+        }
     }
 }

@@ -115,6 +115,23 @@ pub(crate) fn has_avx2() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
+/// x·y in 16 independent partial sums (a vectorisable loop; one running sum would serialise on
+/// the add latency).
+#[inline(always)]
+pub(crate) fn lane_dot<T: Real>(x: &[T], y: &[T]) -> T {
+    const L: usize = 16;
+    let zero = T::from_f64(0.0);
+    let mut acc = [zero; L];
+    let (xc, yc) = (x.chunks_exact(L), y.chunks_exact(L));
+    let tail = xc.remainder().iter().zip(yc.remainder()).fold(zero, |s, (&a, &b)| s + a * b);
+    for (a, b) in xc.zip(yc) {
+        for j in 0..L {
+            acc[j] += a[j] * b[j];
+        }
+    }
+    acc.iter().fold(tail, |s, &v| s + v)
+}
+
 /// Rows per rayon task: enough work per task (about 32k elements) that splitting pays.
 pub(crate) fn rows_per_task(row_len: usize) -> usize {
     (32_768 / row_len.max(1)).max(1)
