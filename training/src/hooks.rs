@@ -65,7 +65,7 @@ pub(crate) struct LnAffineHook {
 }
 
 /// y = x⊙γ + β on rows of γ's length.
-fn affine<T: Real>(x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
+pub(crate) fn affine<T: Real>(x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
     let mut y = Vec::with_capacity(x.len());
     for row in x.chunks_exact(gamma.len()) {
         y.extend(row.iter().zip(gamma).zip(beta).map(|((&v, &g), &b)| v * g + b));

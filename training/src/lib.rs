@@ -1,5 +1,6 @@
 //! vg-training owns the models an audit trains: the GPT model (candle; on the CPU with fused
-//! kernels, or on any candle device, CUDA included, by the portable path: [`KernelPath`]), the DP-SGD engine
+//! kernels and a hand-written whole-model training pass, or on any candle device, CUDA included,
+//! by the portable path through candle's autograd: [`KernelPath`]), the DP-SGD engine
 //! (Poisson sampling, flat per-example clipping by ghost norms and book-keeping in one backward
 //! pass, Gaussian noise from a secret ChaCha20 key, division by the expected batch size), the
 //! AdamW/SGD optimizers, resumable checkpoints (`model.safetensors` + `model.json`), shadow-model

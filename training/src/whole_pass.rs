@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use candle_core::{DType, Storage, Tensor};
 
 use crate::batch::{row_weights, Batch};
-use crate::hooks::HookKind;
+use crate::hooks::{affine, HookKind};
 use crate::kernels::{attention_backward, attention_forward, ce_backward, ce_forward, gelu_bwd, gelu_fwd, linear_forward, linear_input_grad, linear_weight_grads, ln_backward, ln_forward, slice_of, tensor_from, Real};
 use crate::model::{Gpt, PER_BLOCK};
 use crate::{Error, Result};
@@ -71,15 +71,6 @@ pub(crate) fn run(model: &Gpt, batch: &Batch, product: PassProduct) -> Result<Wh
         DType::F64 => run_typed::<f64>(model, batch, product),
         other => Err(Error::param("dtype", format!("{other:?}"), "the whole-model pass runs in f32 or f64")),
     }
-}
-
-/// y = x⊙γ + β on rows of γ's length.
-fn affine<T: Real>(x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
-    let mut y = Vec::with_capacity(x.len());
-    for row in x.chunks_exact(gamma.len()) {
-        y.extend(row.iter().zip(gamma).zip(beta).map(|((&v, &g), &b)| v * g + b));
-    }
-    y
 }
 
 /// a + b, elementwise (a residual connection).

@@ -1,7 +1,8 @@
 //! The timing harness both step benchmarks share: a non-private and a DP-SGD step (same model
 //! shape, same batch, AdamW) timed in alternating rounds so background load hits both alike.
 //! `STEP_DEVICE=cuda:N` runs them on a GPU (a `--features cuda` build), `STEP_KERNELS=portable`
-//! on the portable kernel path (default: the device's path, fused on the CPU); `STEP_ONLY=plain|dp`
+//! on the portable kernel path (default: the device's path, fused on the CPU), `STEP_PASS=autograd`
+//! through candle's autograd instead of the whole-model pass (the baseline of issue 18's pass); `STEP_ONLY=plain|dp`
 //! times one variant alone, for a profiler.
 
 use std::time::Instant;
@@ -16,10 +17,12 @@ fn placed_model(cfg: &GptConfig) -> Gpt {
         _ => Device::Cpu,
     };
     let model = Gpt::new(cfg, DType::F32, 0).expect("model").to_device(&device).expect("to device");
-    match std::env::var("STEP_KERNELS").as_deref() {
+    let model = match std::env::var("STEP_KERNELS").as_deref() {
         Ok("portable") => model.with_kernel_path(KernelPath::Portable).expect("kernel path"),
         _ => model,
-    }
+    };
+    // STEP_PASS=autograd: the fused kernels through candle's autograd instead of the whole-model pass.
+    model.with_whole_pass(std::env::var("STEP_PASS").as_deref() != Ok("autograd"))
 }
 
 /// Per-round step times in seconds of both variants, and the model's parameter count.

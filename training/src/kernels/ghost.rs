@@ -116,26 +116,3 @@ pub(crate) fn clipped_weight_sum(a: &Tensor, g: &Tensor, c: &Tensor) -> Result<T
         _ => run::<f64>(a, g, &c, (b, t, din, dout)),
     }
 }
-
-#[cfg(test)]
-mod timing {
-    /// Throughput of the ghost norms at the issue-18 shape (run with --ignored --nocapture).
-    #[test]
-    #[ignore]
-    fn ghost_throughput() {
-        use candle_core::{Device, Tensor};
-        let (b, t) = (32usize, 64usize);
-        for (din, dout) in [(128usize, 384usize), (128, 512), (512, 128), (128, 1024)] {
-            let a = Tensor::ones((b, t, din), candle_core::DType::F32, &Device::Cpu).unwrap();
-            let g = Tensor::ones((b, t, dout), candle_core::DType::F32, &Device::Cpu).unwrap();
-            let reps = 10;
-            let s = std::time::Instant::now();
-            for _ in 0..reps {
-                super::ghost_sq_norms(&a, &g).unwrap();
-            }
-            let secs = s.elapsed().as_secs_f64() / reps as f64;
-            let fma = (b * 3 * 32 * 32 * (din + dout)) as f64;
-            eprintln!("ghost din {din} dout {dout}: {:.3} ms, {:.1} GFLOP/s", secs * 1e3, 2.0 * fma / secs / 1e9);
-        }
-    }
-}
