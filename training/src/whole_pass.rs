@@ -65,12 +65,15 @@ struct BlockActs<T> {
 }
 
 /// Runs the pass on `batch` for a CPU model in f32 or f64.
+/// The pass runs on a rayon worker (`rayon::scope` moves it there from any other thread): its
+/// kernels' parallel loops then split by work stealing between the workers, instead of each one
+/// waking the pool from outside and putting the calling thread to sleep until it finishes.
 pub(crate) fn run(model: &Gpt, batch: &Batch, product: PassProduct) -> Result<WholePass> {
-    match model.dtype() {
+    rayon::scope(|_| match model.dtype() {
         DType::F32 => run_typed::<f32>(model, batch, product),
         DType::F64 => run_typed::<f64>(model, batch, product),
         other => Err(Error::param("dtype", format!("{other:?}"), "the whole-model pass runs in f32 or f64")),
-    }
+    })
 }
 
 /// a + b, elementwise (a residual connection).
