@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use candle_core::DType;
 use common::{micro_config, random_inputs, rel_err};
-use vg_training::{clip_and_accumulate, summed_gradient, Gpt, Optimizer, OptimizerConfig};
+use vg_training::{clip_and_accumulate, clip_and_accumulate_planned, summed_gradient, CanaryRow, ClipPlan, Gpt, Optimizer, OptimizerConfig};
 
 /// A model trained a few steps (so every parameter is away from its initial value) and its twin
 /// with the same weights whose passes go through candle's autograd.
@@ -77,5 +77,35 @@ fn the_whole_pass_gives_autograds_per_example_norms_and_clipped_sums() {
             let e = rel_err(x, y);
             assert!(e <= tol, "{dtype:?} {name}: clipped sum differs by {e:e}");
         }
+    }
+}
+
+#[test]
+fn a_batch_of_several_groups_gives_the_ungrouped_result_with_canaries_in_the_first() {
+    // 40 examples: three parallel groups on the whole-pass path, one batch on the autograd twin.
+    let (model, twin) = trained_pair(DType::F64);
+    let lens: Vec<usize> = (0..40).map(|i| 1 + (i * 7) % 15).collect();
+    let data = random_inputs(64, &lens, 16, 5);
+    let seqs: Vec<&[u32]> = data.iter().map(|s| s.as_slice()).collect();
+    let canaries = [CanaryRow { param: 0, index: 5, value: 3.0 }, CanaryRow { param: 4, index: 1, value: -0.5 }];
+    let plan = ClipPlan { canaries: &canaries, ..ClipPlan::default() };
+    let a = clip_and_accumulate_planned(&model, &seqs, 0.8, &plan).unwrap();
+    let b = clip_and_accumulate_planned(&twin, &seqs, 0.8, &plan).unwrap();
+    assert_eq!((a.norms.len(), a.tokens), (b.norms.len(), b.tokens));
+    for (i, (x, y)) in a.norms.iter().zip(&b.norms).enumerate() {
+        assert!((x - y).abs() <= 1e-10 * y.abs().max(1e-12), "example {i}: norm {x} vs {y}");
+    }
+    assert!((a.loss_sum - b.loss_sum).abs() <= 1e-10 * b.loss_sum.abs());
+    for ((name, x), y) in model.param_names().iter().zip(&a.sums).zip(&b.sums) {
+        let e = rel_err(x, y);
+        assert!(e <= 1e-10, "{name}: clipped sum differs by {e:e}");
+    }
+    let (ga, la, na) = summed_gradient(&model, &seqs).unwrap();
+    let (gb, lb, nb) = summed_gradient(&twin, &seqs).unwrap();
+    assert_eq!(na, nb);
+    assert!((la - lb).abs() <= 1e-10 * lb.abs());
+    for ((name, x), y) in model.param_names().iter().zip(&ga).zip(&gb) {
+        let e = rel_err(x, y);
+        assert!(e <= 1e-10, "{name}: gradient differs by {e:e}");
     }
 }

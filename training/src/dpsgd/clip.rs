@@ -4,6 +4,7 @@
 //! Also the slow reference (one backward per example, "variant A") that the tests compare against.
 
 use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
 
 use crate::batch::{per_example_loss, Batch};
 use crate::hooks::{HookKind, HookTape};
@@ -167,6 +168,30 @@ fn add_canary_rows(sums: &mut [Tensor], plan: &ClipPlan<'_>, factors: &[f64], b:
     Ok(())
 }
 
+/// Examples per group on the whole-pass (CPU) path: a batch of more runs as groups of near-equal
+/// size, one pass each, in parallel over the rayon threads (one fork for the whole pass instead of
+/// one per kernel, which scaled poorly on 2 cores), their sums added in group order, so the result
+/// is the same for any thread count.
+const GROUP_EXAMPLES: usize = 16;
+
+/// `seqs` split into ⌈n / GROUP_EXAMPLES⌉ groups of near-equal size on the whole-pass path; one
+/// group otherwise (a GPU parallelises within its kernels).
+fn example_groups<'a, 'b>(model: &Gpt, seqs: &'a [&'b [u32]]) -> Vec<&'a [&'b [u32]]> {
+    let groups = seqs.len().div_ceil(GROUP_EXAMPLES);
+    if !model.takes_whole_pass() || groups <= 1 {
+        return vec![seqs];
+    }
+    seqs.chunks(seqs.len().div_ceil(groups)).collect()
+}
+
+/// acc[i] += part[i] for every parameter.
+fn add_in_order(acc: &mut [Tensor], part: Vec<Tensor>) -> Result<()> {
+    for (a, p) in acc.iter_mut().zip(part) {
+        *a = (&*a + p)?;
+    }
+    Ok(())
+}
+
 /// One forward and one backward with book-keeping hooks: Σ loss, dL/d(embedding output) (B, T, d)
 /// and every hooked layer's input and output gradient — by the hand-written whole-model pass
 /// where the model takes it, else through candle's autograd and the hook ops.
@@ -228,6 +253,25 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
         let mut sums: Vec<Tensor> = model.params().iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
         add_canary_rows(&mut sums, plan, &factors, 0)?;
         return Ok(ClippedGradients { sums, norms: Vec::new(), loss_sum: 0.0, tokens: 0 });
+    }
+    let groups = example_groups(model, seqs);
+    if groups.len() > 1 {
+        // Each example's factor depends on its own norm only, so groups clip independently; the
+        // canary rows join the first group's norm table.
+        let parts = groups
+            .par_iter()
+            .enumerate()
+            .map(|(i, g)| clip_and_accumulate_planned(model, g, clip_norm, &ClipPlan { canaries: if i == 0 { plan.canaries } else { &[] }, ..*plan }))
+            .collect::<Result<Vec<_>>>()?;
+        let mut parts = parts.into_iter();
+        let mut out = parts.next().expect("two groups or more");
+        for p in parts {
+            add_in_order(&mut out.sums, p.sums)?;
+            out.norms.extend(p.norms);
+            out.loss_sum += p.loss_sum;
+            out.tokens += p.tokens;
+        }
+        return Ok(out);
     }
     let (frozen, skip_clip) = (plan.frozen, plan.skip_clip);
     let is_frozen = |i: usize| frozen.get(i).copied().unwrap_or(false);
@@ -346,6 +390,18 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
 
 /// Gradient of Σ_i loss_i (no clipping) by ordinary autograd: the non-private micro-batch step.
 pub fn summed_gradient(model: &Gpt, seqs: &[&[u32]]) -> Result<(Vec<Tensor>, f64, usize)> {
+    let groups = example_groups(model, seqs);
+    if groups.len() > 1 {
+        let parts = groups.par_iter().map(|g| summed_gradient(model, g)).collect::<Result<Vec<_>>>()?;
+        let mut parts = parts.into_iter();
+        let (mut grads, mut loss_sum, mut tokens) = parts.next().expect("two groups or more");
+        for (g, l, n) in parts {
+            add_in_order(&mut grads, g)?;
+            loss_sum += l;
+            tokens += n;
+        }
+        return Ok((grads, loss_sum, tokens));
+    }
     let batch = Batch::new(seqs)?;
     if model.takes_whole_pass() {
         let pass = whole_pass::run(model, &batch, PassProduct::ParamGrads)?;
