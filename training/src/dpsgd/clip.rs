@@ -170,8 +170,8 @@ fn add_canary_rows(sums: &mut [Tensor], plan: &ClipPlan<'_>, factors: &[f64], b:
 
 /// Examples per group on the whole-pass (CPU) path: a batch of more runs as groups of near-equal
 /// size, one pass each, in parallel over the rayon threads (one fork for the whole pass instead of
-/// one per kernel, which scaled poorly on 2 cores), their sums added in group order, so the result
-/// is the same for any thread count.
+/// one per kernel, which scaled poorly on 2 cores), their sums added in group order: the grouping
+/// and the order of the sums depend on the batch alone, not on the thread count.
 const GROUP_EXAMPLES: usize = 16;
 
 /// `seqs` split into ⌈n / GROUP_EXAMPLES⌉ groups of near-equal size on the whole-pass path; one
