@@ -17,6 +17,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_distr::{Distribution, StandardNormal};
 use sha2::{Digest, Sha256};
 
+use crate::kernels::with_values;
 use crate::{Error, Result};
 
 /// Stream ids: each step gets its own sampling and noise stream (resume needs no RNG state).
@@ -116,8 +117,7 @@ pub fn add_gaussian(t: &Tensor, std: f64, rng: &mut ChaCha20Rng, secure: bool) -
     // f32 on the CPU (the training case): each draw rounded to f32 and added as it is drawn, the
     // same values as below without a host buffer of f64 noise, a conversion pass and an add pass.
     if t.dtype() == DType::F32 && t.device().is_cpu() {
-        let values: Vec<f32> = t.flatten_all()?.to_vec1()?;
-        let noised: Vec<f32> = values.into_iter().map(|v| v + draw() as f32).collect();
+        let noised: Vec<f32> = with_values::<f32, _>(t, |values| Ok(values.iter().map(|&v| v + draw() as f32).collect()))?;
         return Ok(Tensor::from_vec(noised, t.shape(), &Device::Cpu)?);
     }
     let noise: Vec<f64> = (0..t.elem_count()).map(|_| draw()).collect();
