@@ -82,7 +82,12 @@ fn the_whole_pass_gives_autograds_per_example_norms_and_clipped_sums() {
 
 #[test]
 fn a_batch_of_several_groups_gives_the_ungrouped_result_with_canaries_in_the_first() {
-    // 40 examples: three parallel groups on the whole-pass path, one batch on the autograd twin.
+    // 40 examples: three parallel groups on the whole-pass path (2 threads), one batch on the autograd twin.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(grouped_equals_ungrouped);
+}
+
+fn grouped_equals_ungrouped() {
     let (model, twin) = trained_pair(DType::F64);
     let lens: Vec<usize> = (0..40).map(|i| 1 + (i * 7) % 15).collect();
     let data = random_inputs(64, &lens, 16, 5);

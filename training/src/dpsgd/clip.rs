@@ -168,17 +168,18 @@ fn add_canary_rows(sums: &mut [Tensor], plan: &ClipPlan<'_>, factors: &[f64], b:
     Ok(())
 }
 
-/// Examples per group on the whole-pass (CPU) path: a batch of more runs as groups of near-equal
-/// size, one pass each, in parallel over the rayon threads (one fork for the whole pass instead of
-/// one per kernel, which scaled poorly on 2 cores), their sums added in group order: the grouping
-/// and the order of the sums depend on the batch alone, not on the thread count.
+/// Examples per group on the whole-pass (CPU) path with several rayon threads: a batch of more
+/// runs as groups of near-equal size, one pass each, in parallel (one fork for the whole pass
+/// instead of one per kernel, which scaled poorly on 2 cores), their sums added in group order.
+/// With one thread the batch stays whole (groups would only add work: ~5 % of a DP step).
 const GROUP_EXAMPLES: usize = 16;
 
-/// `seqs` split into ⌈n / GROUP_EXAMPLES⌉ groups of near-equal size on the whole-pass path; one
-/// group otherwise (a GPU parallelises within its kernels).
+/// `seqs` split into ⌈n / GROUP_EXAMPLES⌉ groups of near-equal size on the whole-pass path with
+/// several threads; one group otherwise (a GPU parallelises within its kernels). The grouping
+/// depends on the batch only, so every thread count above one sums in the same order.
 fn example_groups<'a, 'b>(model: &Gpt, seqs: &'a [&'b [u32]]) -> Vec<&'a [&'b [u32]]> {
     let groups = seqs.len().div_ceil(GROUP_EXAMPLES);
-    if !model.takes_whole_pass() || groups <= 1 {
+    if !model.takes_whole_pass() || groups <= 1 || rayon::current_num_threads() == 1 {
         return vec![seqs];
     }
     seqs.chunks(seqs.len().div_ceil(groups)).collect()
