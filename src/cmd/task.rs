@@ -52,6 +52,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<Outcome> {
+    vg_audit::pipeline::executor::local::pin_candle_element_threads();
     args.device.select()?;
     let p = Pipeline::attach(&args.run)?;
     let models = steps::model_names(&p.cfg);

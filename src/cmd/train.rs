@@ -126,6 +126,7 @@ pub(crate) struct Args {
 
 /// Runs `vg-audit train`.
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
+    vg_audit::pipeline::executor::local::pin_candle_element_threads();
     args.device.select()?;
     let corpus = vg_corpora::PreparedCorpus::open(&args.corpus).with_context(|| format!("opening corpus {}", args.corpus.display()))?;
     let init = args.init.as_deref().map(super::train_init::Init::open).transpose()?;

@@ -43,12 +43,12 @@ impl Concurrency {
 /// After a failure no new model starts, and the first failure (in model order) is returned.
 pub fn train(p: &Pipeline, data: &TrainingData, models: &[String], upstream: &str, plan: &Concurrency) -> anyhow::Result<Vec<StepOutcome>> {
     let steps: Vec<TrainStep> = models.iter().map(|m| TrainStep::new(p, m, upstream)).collect();
+    pin_candle_element_threads();
     if plan.jobs <= 1 && plan.threads >= rayon::current_num_threads() {
         // One model at a time on the process's own pool: the path of a run without an executor.
         return models.iter().zip(&steps).map(|(m, s)| s.run(p, m, data)).collect();
     }
     p.say(&format!("  training {} models, {} at a time, {} thread(s) each", models.len(), plan.jobs, plan.threads));
-    pin_candle_element_threads();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let results: Mutex<Vec<Option<anyhow::Result<StepOutcome>>>> = Mutex::new((0..models.len()).map(|_| None).collect());
@@ -92,12 +92,14 @@ pub fn train(p: &Pipeline, data: &TrainingData, models: &[String], upstream: &st
     Ok(out)
 }
 
-/// Candle runs element-wise tensor ops on one process-wide barrier pool whose calls take turns; with
-/// several jobs each op runs inline on the job's own thread instead (`CANDLE_NUM_THREADS=1`),
-/// while matrix products and our kernels split over the job's pool. It takes effect when candle
-/// has not started that pool yet, as in `run`, where training is the first tensor work; a value
-/// the user set is kept.
-fn pin_candle_element_threads() {
+/// Candle runs element-wise tensor ops on one process-wide barrier pool whose calls take turns and
+/// whose workers spin after each op; in training each op runs inline on the calling thread instead
+/// (`CANDLE_NUM_THREADS=1`), while our kernels and matrix products split over the job's rayon
+/// pool. Training's large element-wise work is in our own kernels; candle's remaining small ops
+/// (the DP step's norm table) ran ~10 % of a 2-thread DP step slower with the pool spinning beside
+/// the kernels (issue 18). It takes effect when candle has not started that pool yet, as in `run`,
+/// `train` and `task train`, where training is the first tensor work; a value the user set is kept.
+pub fn pin_candle_element_threads() {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // Set before the job threads start; no other thread reads the environment at this point.
         std::env::set_var("CANDLE_NUM_THREADS", "1");

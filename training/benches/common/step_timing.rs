@@ -44,6 +44,11 @@ pub fn median(v: &[f64]) -> f64 {
 
 /// Times `rounds` alternating non-private and DP-SGD steps of `cfg` on `seqs` after one warm-up each.
 pub fn time_steps(cfg: &GptConfig, seqs: &[&[u32]], rounds: usize) -> StepTimes {
+    // As `vg-audit` trains: candle's element-wise ops inline (CANDLE_NUM_THREADS=1) unless set.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // Set before any tensor work, while this is the only thread.
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     let batch = seqs.len();
     let plain_model = placed_model(cfg);
     let dp_model = placed_model(cfg);
