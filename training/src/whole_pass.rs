@@ -65,15 +65,22 @@ struct BlockActs<T> {
 }
 
 /// Runs the pass on `batch` for a CPU model in f32 or f64.
-/// The pass runs on a rayon worker (`rayon::scope` moves it there from any other thread): its
-/// kernels' parallel loops then split by work stealing between the workers, instead of each one
-/// waking the pool from outside and putting the calling thread to sleep until it finishes.
+/// With several threads the pass runs on a rayon worker (`rayon::scope` moves it there from any
+/// other thread): its kernels' parallel loops then split by work stealing between the workers,
+/// instead of each one waking the pool from outside and putting the calling thread to sleep until
+/// it finishes. With one thread it stays on the calling thread (the hop cost ~5 % of a step there,
+/// its buffers then being freed on another thread than the one that allocated them).
 pub(crate) fn run(model: &Gpt, batch: &Batch, product: PassProduct) -> Result<WholePass> {
-    rayon::scope(|_| match model.dtype() {
+    let pass = || match model.dtype() {
         DType::F32 => run_typed::<f32>(model, batch, product),
         DType::F64 => run_typed::<f64>(model, batch, product),
         other => Err(Error::param("dtype", format!("{other:?}"), "the whole-model pass runs in f32 or f64")),
-    })
+    };
+    if rayon::current_num_threads() > 1 {
+        rayon::scope(|_| pass())
+    } else {
+        pass()
+    }
 }
 
 /// a + b, elementwise (a residual connection).
