@@ -114,3 +114,35 @@ fn grouped_equals_ungrouped() {
         assert!(e <= 1e-10, "{name}: gradient differs by {e:e}");
     }
 }
+
+#[test]
+fn one_position_batches_agree_with_autograd() {
+    // T = 1: every Gram matrix, attention row and product degenerates to one position.
+    let (model, twin) = trained_pair(DType::F64);
+    let data: Vec<Vec<u32>> = vec![vec![1, 7], vec![1, 9], vec![1]];
+    let seqs: Vec<&[u32]> = data.iter().map(|s| s.as_slice()).collect();
+    let (ga, la, _) = summed_gradient(&model, &seqs).unwrap();
+    let (gb, lb, _) = summed_gradient(&twin, &seqs).unwrap();
+    assert!((la - lb).abs() <= 1e-10 * lb.abs() && la > 0.0);
+    for ((name, x), y) in model.param_names().iter().zip(&ga).zip(&gb) {
+        assert!(rel_err(x, y) <= 1e-10, "{name}");
+    }
+    let a = clip_and_accumulate(&model, &seqs, 0.5, None).unwrap();
+    let b = clip_and_accumulate(&twin, &seqs, 0.5, None).unwrap();
+    for (x, y) in a.norms.iter().zip(&b.norms) {
+        assert!((x - y).abs() <= 1e-10 * y.abs().max(1e-12), "norm {x} vs {y}");
+    }
+    for ((name, x), y) in model.param_names().iter().zip(&a.sums).zip(&b.sums) {
+        assert!(rel_err(x, y) <= 1e-10, "{name}");
+    }
+}
+
+#[test]
+fn a_token_outside_the_vocabulary_is_refused_with_its_id() {
+    let model = Gpt::new(&micro_config(64, 16), DType::F32, 1).unwrap();
+    let data: Vec<Vec<u32>> = vec![vec![1, 5, 64, 2]];
+    let seqs: Vec<&[u32]> = data.iter().map(|s| s.as_slice()).collect();
+    let err = summed_gradient(&model, &seqs).unwrap_err().to_string();
+    assert!(err.contains("token id") && err.contains("64"), "{err}");
+    assert!(clip_and_accumulate(&model, &seqs, 1.0, None).is_err());
+}
