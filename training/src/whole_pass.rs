@@ -1,8 +1,8 @@
 //! The whole GPT forward and backward of a training step on the CPU as one hand-written pass
 //! (issue 18): the fused kernels called on plain buffers in a fixed order, with no autograd graph.
 //! candle's backward gives every gradient edge a zero-filled tensor plus a separate add (open
-//! upstream: huggingface/candle PRs #3578 and #3822), 17 % of a non-private step at the
-//! issue's shape; here each gradient is written once, where it is used.
+//! upstream: huggingface/candle PRs #3578 and #3822), ~20 % of a non-private step at the
+//! issue's shape (13.8 % add, 5.9 % zero-fill); here each gradient is written once, where it is used.
 //! It yields either the parameter gradients of Σ_i loss_i (the non-private step) or, for DP-SGD,
 //! every hooked layer's input and output gradient plus dL/d(embedding output) — the same book-
 //! keeping the hook ops leave behind (`hooks.rs`), from which `dpsgd::clip` takes per-example
@@ -49,7 +49,7 @@ pub(crate) struct WholePass {
     pub layers: Vec<HookedLayer>,
 }
 
-/// One block's activations kept for its backward.
+/// One block's activations kept for its backward (the x̂ only for the hooks).
 struct BlockActs<T> {
     x_in: Vec<T>,
     xhat1: Vec<T>,
@@ -80,6 +80,18 @@ pub(crate) fn run(model: &Gpt, batch: &Batch, product: PassProduct) -> Result<Wh
         rayon::scope(|_| pass())
     } else {
         pass()
+    }
+}
+
+/// LayerNorm forward: (x̂, x̂⊙γ + β). x̂ is kept only where the hooks record it (else empty, and
+/// the output comes from one fused pass: the same arithmetic, so the same values).
+fn layer_norm<T: Real>(x: &[T], gamma: &[T], beta: &[T], d: usize, eps: f64, keep_xhat: bool) -> (Vec<T>, Vec<T>) {
+    if keep_xhat {
+        let xhat = ln_forward(x, &[], &[], d, eps);
+        let h = affine(&xhat, gamma, beta);
+        (xhat, h)
+    } else {
+        (Vec::new(), ln_forward(x, gamma, beta, d, eps))
     }
 }
 
@@ -158,7 +170,7 @@ fn run_typed<T: Real>(model: &Gpt, batch: &Batch, product: PassProduct) -> Resul
             _ => return Err(Error::param("device", "not the CPU", "the whole-model pass runs on CPU tensors")),
         }
     }
-    let eps = cfg.ln_eps;
+    let (eps, hooks) = (cfg.ln_eps, product == PassProduct::Hooks);
 
     // Forward: token + position embeddings, then the blocks, keeping what each backward needs.
     let mut x = Vec::with_capacity(n * d);
@@ -173,14 +185,12 @@ fn run_typed<T: Real>(model: &Gpt, batch: &Batch, product: PassProduct) -> Resul
     let mut blocks = Vec::with_capacity(nl);
     for l in 0..nl {
         let base = 2 + PER_BLOCK * l;
-        let xhat1 = ln_forward(&x, &[], &[], d, eps);
-        let h1 = affine(&xhat1, w[base], w[base + 1]);
+        let (xhat1, h1) = layer_norm(&x, w[base], w[base + 1], d, eps, hooks);
         let qkv = linear_forward(&h1, w[base + 2], Some(w[base + 3]), n, d, 3 * d);
         let (y, probs) = attention_forward(&qkv, b, t, d, nh);
         let proj = linear_forward(&y, w[base + 4], Some(w[base + 5]), n, d, d);
         let x_mid = sum(&x, &proj);
-        let xhat2 = ln_forward(&x_mid, &[], &[], d, eps);
-        let h2 = affine(&xhat2, w[base + 6], w[base + 7]);
+        let (xhat2, h2) = layer_norm(&x_mid, w[base + 6], w[base + 7], d, eps, hooks);
         let f = linear_forward(&h2, w[base + 8], Some(w[base + 9]), n, d, m);
         let u = gelu_fwd(&f);
         let out = linear_forward(&u, w[base + 10], Some(w[base + 11]), n, m, d);
@@ -188,8 +198,7 @@ fn run_typed<T: Real>(model: &Gpt, batch: &Batch, product: PassProduct) -> Resul
         blocks.push(BlockActs { x_in: std::mem::replace(&mut x, x_out), xhat1, h1, qkv, probs, y, x_mid, xhat2, h2, f, u });
     }
     let fb = 2 + PER_BLOCK * nl;
-    let xhatf = ln_forward(&x, &[], &[], d, eps);
-    let hf = affine(&xhatf, w[fb], w[fb + 1]);
+    let (xhatf, hf) = layer_norm(&x, w[fb], w[fb + 1], d, eps, hooks);
     let logits = linear_forward(&hf, w[fb + 2], None, n, d, v);
     let weights = row_weights(batch);
     let (row_loss, lse) = ce_forward(&logits, &batch.targets_host, &weights, v)?;
