@@ -71,24 +71,6 @@ struct LayerGrads {
     sum_ga: Option<Tensor>,
 }
 
-/// Token embedding: Σ_{t,t'} [x_t = x_t'] g_t·g_t' (rows of one token id add up).
-fn embedding_sq_norm(g: &Tensor, batch: &Batch) -> Result<Tensor> {
-    let (b, t) = (batch.bsz, batch.t);
-    let mut eq = vec![0f32; b * t * t];
-    for i in 0..b {
-        let row = &batch.ids_host[i * t..(i + 1) * t];
-        for (p, x) in row.iter().enumerate() {
-            for (q, y) in row.iter().enumerate() {
-                if x == y {
-                    eq[(i * t + p) * t + q] = 1.0;
-                }
-            }
-        }
-    }
-    let eq = Tensor::from_vec(eq, (b, t, t), &Device::Cpu)?.to_dtype(g.dtype())?.to_device(g.device())?;
-    Ok((g.matmul(&g.t()?)? * eq)?.sum((1, 2))?)
-}
-
 /// A gradient canary as one extra per-example row of the norm table: a synthetic gradient with
 /// the single non-zero coordinate `value` at flat `index` of parameter `param` (see
 /// [`crate::GradientCanary`]). Its row goes through the same total norm, clip factor and
@@ -283,7 +265,7 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
     let mut sq: Vec<Option<Tensor>> = vec![None; n];
     let (b, t) = (batch.bsz, batch.t);
     let zero_norm = || Tensor::zeros(b, dtype, dev);
-    sq[0] = Some(if is_frozen(0) { zero_norm()? } else { embedding_sq_norm(&g_emb, &batch)? });
+    sq[0] = Some(if is_frozen(0) { zero_norm()? } else { path::embedding_sq_norms(kernels, &g_emb, &batch.ids_host)? });
     sq[1] = Some(if is_frozen(1) { zero_norm()? } else { g_emb.sqr()?.sum((1, 2))? });
     let mut layers = Vec::with_capacity(hooked.len());
     let mut keep_budget = KEEP_PER_EXAMPLE_ELEMENTS;

@@ -8,7 +8,9 @@
 use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
 
-use super::{float_dtype, gemm_raw, lane_dot, linear_weight_grads, tensor_from, with_values, Real};
+use std::mem::MaybeUninit;
+
+use super::{float_dtype, gemm_raw, lane_dot, linear_weight_grads, multiversion, tensor_from, vec_written_by, with_values, Real};
 
 /// Rows and columns of one Gram-matrix block.
 const BLOCK: usize = 32;
@@ -94,6 +96,18 @@ pub(crate) fn per_example_weight_grads(a: &Tensor, g: &Tensor) -> Result<Tensor>
     }
 }
 
+#[inline(always)]
+fn scale_body<T: Real>(v: &[T], c: &[f64], per: usize, out: &mut [MaybeUninit<T>]) {
+    for ((src, dst), &f) in v.chunks_exact(per).zip(out.chunks_exact_mut(per)).zip(c) {
+        let f = T::from_f64(f);
+        for (d, &x) in dst.iter_mut().zip(src) {
+            d.write(x * f);
+        }
+    }
+}
+// Example i's `per` values times c_i: one vectorised pass (an iterator chain here was ~2 % of a DP step).
+multiversion!(fn scale_examples<T>(v: &[T], c: &[f64], per: usize, out: &mut [MaybeUninit<T>]) => scale_body);
+
 /// Σ_b c_b G_bᵀA_b (dout, din) for factors c (B, 1, 1): the factors scale the narrower operand's
 /// rows, then one product over all B·T rows.
 pub(crate) fn clipped_weight_sum(a: &Tensor, g: &Tensor, c: &Tensor) -> Result<Tensor> {
@@ -103,7 +117,8 @@ pub(crate) fn clipped_weight_sum(a: &Tensor, g: &Tensor, c: &Tensor) -> Result<T
         return Err(candle_core::Error::Msg(format!("clipped weight sum: {} factors for {b} examples", c.len())));
     }
     fn run<T: Real>(a: &Tensor, g: &Tensor, c: &[f64], (b, t, din, dout): (usize, usize, usize, usize)) -> Result<Tensor> {
-        let scaled = |v: &[T], w: usize| -> Vec<T> { v.chunks_exact(t * w).zip(c).flat_map(|(ex, &f)| ex.iter().map(move |&x| x * T::from_f64(f))).collect() };
+        // SAFETY: scale_examples writes all b·t·w elements (v holds b examples of t·w, c one factor each).
+        let scaled = |v: &[T], w: usize| -> Vec<T> { unsafe { vec_written_by(v.len(), |out| scale_examples(v, c, t * w, out)) } };
         with_values::<T, _>(a, |av| {
             with_values::<T, _>(g, |gv| {
                 let dw = if dout <= din { linear_weight_grads(&scaled(gv, dout), av, b * t, din, dout, false).0 } else { linear_weight_grads(gv, &scaled(av, din), b * t, din, dout, false).0 };

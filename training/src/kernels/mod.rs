@@ -27,7 +27,7 @@ pub(crate) use layer_norm::{ln_backward, ln_forward, LayerNorm, LnNormalize};
 pub(crate) use linear::{linear_forward, linear_input_grad, linear_weight_grads, Linear};
 use linear::gemm_raw;
 pub(crate) use ghost::{clipped_weight_sum, ghost_sq_norms, per_example_weight_grads};
-pub(crate) use per_example::per_example_sums;
+pub(crate) use per_example::{embedding_sq_norms, per_example_sums};
 pub use path::KernelPath;
 
 use std::mem::MaybeUninit;

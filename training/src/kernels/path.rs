@@ -107,6 +107,15 @@ pub(crate) fn per_example_weight_grads(path: KernelPath, a: &Tensor, g: &Tensor)
     }
 }
 
+/// ‖per-example token-embedding gradient‖² (B) from dL/d(embedding output) g (B, T, d) and the
+/// token ids (B·T).
+pub(crate) fn embedding_sq_norms(path: KernelPath, g: &Tensor, ids: &[u32]) -> Result<Tensor> {
+    match path {
+        KernelPath::Fused => super::embedding_sq_norms(g, ids),
+        KernelPath::Portable => portable::embedding_sq_norms(g, ids),
+    }
+}
+
 /// A linear layer's clipped weight-gradient sum Σ_b c_b G_bᵀA_b (dout, din), factors c (B, 1, 1).
 pub(crate) fn clipped_weight_sum(path: KernelPath, a: &Tensor, g: &Tensor, c: &Tensor) -> Result<Tensor> {
     match path {

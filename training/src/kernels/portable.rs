@@ -121,3 +121,24 @@ pub(crate) fn clipped_weight_sum(a: &Tensor, g: &Tensor, c: &Tensor) -> Result<T
     let (gc, ac) = if dout <= din { (g.broadcast_mul(c)?, a.clone()) } else { (g.clone(), a.broadcast_mul(c)?) };
     gc.reshape((b * t, dout))?.t()?.matmul(&ac.reshape((b * t, din))?)
 }
+
+/// Σ_{t,t'} [x_t = x_t'] g_t·g_t' per example from the T×T Gram matrix of g (B, T, d) masked to
+/// equal token ids (the fused `embedding_sq_norms`).
+pub(crate) fn embedding_sq_norms(g: &Tensor, ids: &[u32]) -> Result<Tensor> {
+    let (b, t, _) = g.dims3()?;
+    if ids.len() != b * t {
+        return Err(candle_core::Error::Msg(format!("embedding norms: {} token ids for gradients {:?}", ids.len(), g.dims())));
+    }
+    let mut eq = vec![0f32; b * t * t];
+    for (i, row) in ids.chunks_exact(t).enumerate() {
+        for (p, x) in row.iter().enumerate() {
+            for (q, y) in row.iter().enumerate() {
+                if x == y {
+                    eq[(i * t + p) * t + q] = 1.0;
+                }
+            }
+        }
+    }
+    let eq = Tensor::from_vec(eq, (b, t, t), &Device::Cpu)?.to_dtype(g.dtype())?.to_device(g.device())?;
+    (g.matmul(&g.t()?)? * eq)?.sum((1, 2))
+}

@@ -184,3 +184,29 @@ fn per_example_weight_gradient_kernels_match_the_portable_ops() {
         }
     }
 }
+
+#[test]
+fn embedding_norms_match_the_masked_gram_and_the_gradient_they_stand_for() {
+    // A vocabulary of 5 over T = 37: most tokens repeat, so rows of one token id must add up.
+    for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+        let (b, t, d, vocab) = (3, 37, 20, 5);
+        let g = random(&[b, t, d], -1.0, 1.0, 31, dtype);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(32);
+        let ids: Vec<u32> = (0..b * t).map(|_| rng.random_range(0..vocab as u32)).collect();
+        let fused = super::embedding_sq_norms(&g, &ids).unwrap();
+        let e = rel_err(&fused, &portable::embedding_sq_norms(&g, &ids).unwrap());
+        assert!(e <= tol, "embedding norms ({dtype:?}): relative error {e:e}");
+        // Directly: each example's (vocab, d) gradient by index_add, then its squared norm.
+        let direct: Vec<Tensor> = (0..b)
+            .map(|i| {
+                let idx = Tensor::from_vec(ids[i * t..(i + 1) * t].to_vec(), t, &Device::Cpu).unwrap();
+                let rows = g.get(i).unwrap();
+                let grad = Tensor::zeros((vocab, d), dtype, &Device::Cpu).unwrap().index_add(&idx, &rows, 0).unwrap();
+                grad.sqr().unwrap().sum_all().unwrap()
+            })
+            .collect();
+        let e = rel_err(&fused, &Tensor::stack(&direct, 0).unwrap());
+        assert!(e <= tol * 10.0, "embedding norms vs the gradient ({dtype:?}): relative error {e:e}");
+        assert!(super::embedding_sq_norms(&g, &ids[1..]).is_err(), "a wrong number of ids is refused");
+    }
+}
