@@ -12,17 +12,23 @@
 //! as (n₁+n₂+n₃+n₄)/2 with nᵢ ~ N(0, s²), the mitigation of Opacus's secure mode.
 
 use candle_core::{DType, Device, Tensor};
-use rand::{Rng, SeedableRng, TryRngCore};
+use rand::{Rng, RngCore, SeedableRng, TryRngCore};
 use rand_chacha::ChaCha20Rng;
 use rand_distr::{Distribution, StandardNormal};
 use sha2::{Digest, Sha256};
 
+use super::chacha::WideChaCha20Rng;
 use crate::kernels::with_values;
 use crate::{Error, Result};
 
 /// Stream ids: each step gets its own sampling and noise stream (resume needs no RNG state).
 const SAMPLING_STREAM: u64 = 0;
 const NOISE_STREAM: u64 = 1;
+
+/// The ChaCha20 stream id of step `step`'s `purpose`.
+fn stream_id(step: u64, purpose: u64) -> u64 {
+    step.wrapping_mul(2).wrapping_add(purpose)
+}
 
 /// The key behind DP-SGD's sampling and noise. Its `Debug` never shows the key.
 #[derive(Clone)]
@@ -65,7 +71,7 @@ impl DpRandomness {
 
     fn stream(&self, step: u64, purpose: u64) -> ChaCha20Rng {
         let mut rng = ChaCha20Rng::from_seed(self.key);
-        rng.set_stream(step.wrapping_mul(2).wrapping_add(purpose));
+        rng.set_stream(stream_id(step, purpose));
         rng
     }
 
@@ -74,9 +80,10 @@ impl DpRandomness {
         self.stream(step, SAMPLING_STREAM)
     }
 
-    /// The generator for step `step`'s Gaussian noise.
-    pub fn noise_rng(&self, step: u64) -> ChaCha20Rng {
-        self.stream(step, NOISE_STREAM)
+    /// The generator for step `step`'s Gaussian noise: the same stream as `rand_chacha` would
+    /// give, computed sixteen blocks at a time.
+    pub fn noise_rng(&self, step: u64) -> WideChaCha20Rng {
+        WideChaCha20Rng::new(self.key, stream_id(step, NOISE_STREAM))
     }
 }
 
@@ -101,7 +108,7 @@ pub fn poisson_sample(rng: &mut ChaCha20Rng, n: usize, q: f64, max_batch: Option
 
 /// Adds N(0, std²) per coordinate to `t` (drawn in f64 on the host, then moved to `t`'s device),
 /// or the 4-sample sum when `secure`.
-pub fn add_gaussian(t: &Tensor, std: f64, rng: &mut ChaCha20Rng, secure: bool) -> Result<Tensor> {
+pub fn add_gaussian<R: RngCore>(t: &Tensor, std: f64, rng: &mut R, secure: bool) -> Result<Tensor> {
     if std == 0.0 {
         return Ok(t.clone());
     }
@@ -135,6 +142,19 @@ pub fn seeded_rng(seed: u64) -> ChaCha20Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn noise_stream_is_the_rand_chacha_stream_it_always_was() {
+        // Seeded runs give the noise they gave before the sixteen-block generator.
+        let randomness = DpRandomness::insecure(5);
+        let mut wide = randomness.noise_rng(11);
+        let mut reference = ChaCha20Rng::from_seed(randomness.key);
+        reference.set_stream(2 * 11 + 1);
+        for i in 0..5000 {
+            assert_eq!(wide.next_u64(), reference.next_u64(), "word pair {i}");
+        }
+        assert_ne!(randomness.noise_rng(12).next_u64(), randomness.noise_rng(11).next_u64(), "steps have their own streams");
+    }
 
     #[test]
     fn f32_noise_is_each_f64_draw_rounded_then_added() {
