@@ -132,6 +132,7 @@ fn has_avx512() -> bool {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn sixteen_blocks_avx512(key: &[u32; 8], counter: u64, stream: u64, out: &mut [u32; WORDS]) {
+    use crate::kernels::transpose_16x16;
     use std::arch::x86_64::*;
     // Lane j is block counter + j; the 64-bit counter carries into word 13.
     let lo: [u32; 16] = std::array::from_fn(|j| counter.wrapping_add(j as u64) as u32);
@@ -181,37 +182,11 @@ unsafe fn sixteen_blocks_avx512(key: &[u32; 8], counter: u64, stream: u64, out: 
     for (xi, ii) in x.iter_mut().zip(init) {
         *xi = _mm512_add_epi32(*xi, ii);
     }
-    // Transpose: x[i] lane j is word i of block j. Per group of four words, unpacking gives
-    // s[k] whose 128-bit lane L holds those four words of block 4L + k.
-    let mut s = [[_mm512_setzero_si512(); 4]; 4];
-    for g in 0..4 {
-        let (a, b, c, d) = (x[4 * g], x[4 * g + 1], x[4 * g + 2], x[4 * g + 3]);
-        let ab_lo = _mm512_unpacklo_epi32(a, b);
-        let ab_hi = _mm512_unpackhi_epi32(a, b);
-        let cd_lo = _mm512_unpacklo_epi32(c, d);
-        let cd_hi = _mm512_unpackhi_epi32(c, d);
-        s[g][0] = _mm512_unpacklo_epi64(ab_lo, cd_lo);
-        s[g][1] = _mm512_unpackhi_epi64(ab_lo, cd_lo);
-        s[g][2] = _mm512_unpacklo_epi64(ab_hi, cd_hi);
-        s[g][3] = _mm512_unpackhi_epi64(ab_hi, cd_hi);
-    }
-    // Then a 4×4 transpose of 128-bit lanes across the groups: block 4L + k whole.
+    // x[i] lane j is word i of block j: transposed, row j is block j.
     let dst = out.as_mut_ptr();
-    for k in 0..4 {
-        let p0 = _mm512_shuffle_i32x4::<0x44>(s[0][k], s[1][k]);
-        let p1 = _mm512_shuffle_i32x4::<0xEE>(s[0][k], s[1][k]);
-        let p2 = _mm512_shuffle_i32x4::<0x44>(s[2][k], s[3][k]);
-        let p3 = _mm512_shuffle_i32x4::<0xEE>(s[2][k], s[3][k]);
-        let blocks = [
-            _mm512_shuffle_i32x4::<0x88>(p0, p2),
-            _mm512_shuffle_i32x4::<0xDD>(p0, p2),
-            _mm512_shuffle_i32x4::<0x88>(p1, p3),
-            _mm512_shuffle_i32x4::<0xDD>(p1, p3),
-        ];
-        for (l, block) in blocks.into_iter().enumerate() {
-            // SAFETY: block 4l + k < 16 lies inside `out`'s 256 words.
-            _mm512_storeu_si512(dst.add((4 * l + k) * 16).cast(), block);
-        }
+    for (j, block) in transpose_16x16(x).into_iter().enumerate() {
+        // SAFETY: block j < 16 lies inside `out`'s 256 words.
+        _mm512_storeu_si512(dst.add(16 * j).cast(), block);
     }
 }
 

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use std::mem::MaybeUninit;
 
-use super::{float_dtype, gemm_raw, lane_dot, linear_weight_grads, multiversion, tensor_from, vec_written_by, with_values, Real};
+use super::{float_dtype, gemm_raw, lane_dot, linear_weight_grads, multiversion, tensor_from, transpose_into, vec_written_by, with_values, Real};
 
 /// Rows and columns of one Gram-matrix block.
 const BLOCK: usize = 32;
@@ -37,22 +37,34 @@ fn per_example<T: Send>(out: &mut [T], per: usize, f: impl Fn(usize, &mut [T]) +
 /// Σ_{t,t'} (a_t·a_t')(g_t·g_t') of one example: per block column j0 of both Gram matrices, the
 /// rows from j0 on (one product each), the diagonal block once and the blocks below it twice.
 fn ghost_one<T: Real>(a: &[T], g: &[T], t: usize, din: usize, dout: usize) -> T {
-    let zero = T::from_f64(0.0);
-    let (mut aa, mut gg) = (vec![zero; t * BLOCK], vec![zero; t * BLOCK]);
+    // Each operand transposed once, so the Gram's right factor (columns of a) packs by contiguous
+    // copies; read in place it was a strided gather per element (~3 % of a DP step).
+    let (at, gt) = (transposed(a, t, din), transposed(g, t, dout));
+    let (mut aa, mut gg) = (Vec::<T>::with_capacity(t * BLOCK), Vec::<T>::with_capacity(t * BLOCK));
     let mut total = 0f64;
     for j0 in (0..t).step_by(BLOCK) {
         let (rows, cols) = (t - j0, BLOCK.min(t - j0));
-        // SAFETY: aa and gg hold t·BLOCK ≥ rows·cols elements at row stride cols and are distinct
-        // from a and g; rows j0.. of a (stride din) and of g (stride dout) lie within the example.
+        // SAFETY: aa and gg have capacity t·BLOCK ≥ rows·cols at row stride cols and are distinct
+        // from the operands; rows j0.. of a (stride din) and of g (stride dout), and columns
+        // j0..j0+cols of their transposes (stride t), lie within the example. Without accumulation
+        // the product writes all rows·cols elements, so the lengths set after it are initialised.
         unsafe {
-            gemm_raw(rows, cols, din, aa.as_mut_ptr(), cols, false, &a[j0 * din..], (din, 1), &a[j0 * din..], (1, din), false);
-            gemm_raw(rows, cols, dout, gg.as_mut_ptr(), cols, false, &g[j0 * dout..], (dout, 1), &g[j0 * dout..], (1, dout), false);
+            gemm_raw(rows, cols, din, aa.as_mut_ptr(), cols, false, &a[j0 * din..], (din, 1), &at[j0..], (t, 1), false);
+            gemm_raw(rows, cols, dout, gg.as_mut_ptr(), cols, false, &g[j0 * dout..], (dout, 1), &gt[j0..], (t, 1), false);
+            aa.set_len(rows * cols);
+            gg.set_len(rows * cols);
         }
         let (diag, below) = (cols * cols, rows * cols);
         let dot = |r: std::ops::Range<usize>| lane_dot(&aa[r.clone()], &gg[r]).to_f64();
         total += dot(0..diag) + 2.0 * dot(diag..below);
     }
     T::from_f64(total)
+}
+
+/// `x` (rows × cols) transposed, (cols × rows).
+fn transposed<T: Real>(x: &[T], rows: usize, cols: usize) -> Vec<T> {
+    // SAFETY: transpose_into writes all rows·cols elements.
+    unsafe { vec_written_by(rows * cols, |out| transpose_into(x, rows, cols, out)) }
 }
 
 /// ‖G_bᵀA_b‖² (B) per example by the ghost form.

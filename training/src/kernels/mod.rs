@@ -18,6 +18,7 @@ mod per_example;
 pub(crate) mod path;
 pub(crate) mod portable;
 mod sgemm;
+mod transpose;
 
 pub(crate) use adamw::{adamw_update, AdamWStep};
 pub(crate) use attention::{attention_backward, attention_forward, CausalAttention};
@@ -28,6 +29,9 @@ pub(crate) use linear::{linear_forward, linear_input_grad, linear_weight_grads, 
 use linear::gemm_raw;
 pub(crate) use ghost::{clipped_weight_sum, ghost_sq_norms, per_example_weight_grads};
 pub(crate) use per_example::{embedding_sq_norms, per_example_sums};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use transpose::transpose_16x16;
+use transpose::transpose_into;
 pub use path::KernelPath;
 
 use std::mem::MaybeUninit;

@@ -164,7 +164,7 @@ fn per_example_sums_match_the_portable_sum_over_positions() {
 fn per_example_weight_gradient_kernels_match_the_portable_ops() {
     // T = 45 and 70: Gram blocks of 32 with a ragged last block, off-diagonal blocks counted twice.
     for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
-        for (t, din, dout) in [(45, 24, 40), (70, 16, 9)] {
+        for (t, din, dout) in [(45, 24, 40), (70, 16, 9), (64, 48, 32)] {
             let a = random(&[3, t, din], -1.0, 1.0, 21, dtype);
             let g = random(&[3, t, dout], -1.0, 1.0, 22, dtype);
             let c = Tensor::new(&[0.25f64, 1.0, 0.0], &Device::Cpu).unwrap().to_dtype(dtype).unwrap().reshape((3, 1, 1)).unwrap();
@@ -208,5 +208,21 @@ fn embedding_norms_match_the_masked_gram_and_the_gradient_they_stand_for() {
         let e = rel_err(&fused, &Tensor::stack(&direct, 0).unwrap());
         assert!(e <= tol * 10.0, "embedding norms vs the gradient ({dtype:?}): relative error {e:e}");
         assert!(super::embedding_sq_norms(&g, &ids[1..]).is_err(), "a wrong number of ids is refused");
+    }
+}
+
+#[test]
+fn transpose_matches_the_element_by_element_definition() {
+    // Whole 16×16 blocks, ragged rows and columns, a single row, a single column, nothing.
+    for (rows, cols) in [(64, 128), (37, 50), (16, 16), (1, 17), (33, 1), (0, 5), (5, 0)] {
+        let x32: Vec<f32> = (0..rows * cols).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let x64: Vec<f64> = x32.iter().map(|&v| f64::from(v) + 1e-12).collect();
+        let want32: Vec<f32> = (0..cols * rows).map(|k| x32[(k % rows.max(1)) * cols + k / rows.max(1)]).collect();
+        let want64: Vec<f64> = (0..cols * rows).map(|k| x64[(k % rows.max(1)) * cols + k / rows.max(1)]).collect();
+        // SAFETY: transpose_into writes every element.
+        let got32: Vec<f32> = unsafe { super::vec_written_by(rows * cols, |o| super::transpose_into(&x32, rows, cols, o)) };
+        let got64: Vec<f64> = unsafe { super::vec_written_by(rows * cols, |o| super::transpose_into(&x64, rows, cols, o)) };
+        assert_eq!(got32, want32, "f32 {rows}×{cols}");
+        assert_eq!(got64, want64, "f64 {rows}×{cols}");
     }
 }
