@@ -45,13 +45,8 @@ fn linear_sq_norm(a: &Tensor, g: &Tensor, kernels: KernelPath) -> Result<(Tensor
         Ok((path::ghost_sq_norms(kernels, a, g)?, None))
     } else {
         let per_example = path::per_example_weight_grads(kernels, a, g)?;
-        Ok((per_example.sqr()?.sum((1, 2))?, Some(per_example)))
+        Ok((path::per_example_sq_norms(kernels, &per_example)?, Some(per_example)))
     }
-}
-
-/// ‖s_b‖² per example for per-example sums s (B, d).
-fn sq_norm_rows(s: &Tensor) -> Result<Tensor> {
-    Ok(s.sqr()?.sum(1)?)
 }
 
 /// Σ_b c_b s_b (d) for per-example sums s (B, d) and factors c (B, 1, 1).
@@ -263,10 +258,10 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
     let (loss_sum, g_emb, hooked) = hooked_pass(model, &batch)?;
     let n = model.params().len();
     let mut sq: Vec<Option<Tensor>> = vec![None; n];
-    let (b, t) = (batch.bsz, batch.t);
+    let b = batch.bsz;
     let zero_norm = || Tensor::zeros(b, dtype, dev);
     sq[0] = Some(if is_frozen(0) { zero_norm()? } else { path::embedding_sq_norms(kernels, &g_emb, &batch.ids_host)? });
-    sq[1] = Some(if is_frozen(1) { zero_norm()? } else { g_emb.sqr()?.sum((1, 2))? });
+    sq[1] = Some(if is_frozen(1) { zero_norm()? } else { path::per_example_sq_norms(kernels, &g_emb)? });
     let mut layers = Vec::with_capacity(hooked.len());
     let mut keep_budget = KEEP_PER_EXAMPLE_ELEMENTS;
     for rec in hooked {
@@ -280,7 +275,7 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
                         sq[bi] = Some(zero_norm()?);
                     } else {
                         let s = per_example_sums(kernels, &layer.g, None)?;
-                        sq[bi] = Some(sq_norm_rows(&s)?);
+                        sq[bi] = Some(path::per_example_sq_norms(kernels, &s)?);
                         layer.sum_g = Some(s);
                     }
                 }
@@ -296,14 +291,14 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
                     sq[gamma] = Some(zero_norm()?);
                 } else {
                     let sga = per_example_sums(kernels, &layer.g, Some(&layer.a))?;
-                    sq[gamma] = Some(sq_norm_rows(&sga)?);
+                    sq[gamma] = Some(path::per_example_sq_norms(kernels, &sga)?);
                     layer.sum_ga = Some(sga);
                 }
                 if is_frozen(beta) {
                     sq[beta] = Some(zero_norm()?);
                 } else {
                     let sg = per_example_sums(kernels, &layer.g, None)?;
-                    sq[beta] = Some(sq_norm_rows(&sg)?);
+                    sq[beta] = Some(path::per_example_sq_norms(kernels, &sg)?);
                     layer.sum_g = Some(sg);
                 }
             }
@@ -324,19 +319,12 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
     let mut sums: Vec<Option<Tensor>> =
         model.params().iter().enumerate().map(|(i, p)| if is_frozen(i) { p.as_tensor().zeros_like().map(Some) } else { Ok(None) }).collect::<candle_core::Result<_>>()?;
     let cfg = model.config();
-    if sums[0].is_none() {
-        let ge = g_emb.broadcast_mul(factor_for(0))?.reshape((b * t, cfg.n_embd))?;
-        let ids = Tensor::from_vec(batch.ids_host.clone(), b * t, dev)?;
-        sums[0] = Some(Tensor::zeros((cfg.vocab_size, cfg.n_embd), dtype, dev)?.index_add(&ids, &ge, 0)?);
-    }
-    if sums[1].is_none() {
-        let gp = g_emb.broadcast_mul(factor_for(1))?.sum(0)?;
-        sums[1] = Some(if t < cfg.context_length {
-            Tensor::cat(&[&gp, &Tensor::zeros((cfg.context_length - t, cfg.n_embd), dtype, dev)?], 0)?
-        } else {
-            gp
-        });
-    }
+    // Token and position embeddings: one pass over dL/d(embedding output) for both clipped sums.
+    let token = sums[0].is_none().then(|| (cfg.vocab_size, factor_for(0)));
+    let position = sums[1].is_none().then(|| (cfg.context_length, factor_for(1)));
+    let (wte, wpe) = path::clipped_embedding_sums(kernels, &g_emb, &batch.ids_host, token, position)?;
+    sums[0] = sums[0].take().or(wte);
+    sums[1] = sums[1].take().or(wpe);
     let kept = |s: &Option<Tensor>| s.clone().ok_or_else(|| Error::param("clipped sum", "layer", "per-example sums missing"));
     for LayerGrads { kind, a, g, per_example, sum_g, sum_ga } in &layers {
         match *kind {

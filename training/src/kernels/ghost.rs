@@ -91,14 +91,20 @@ pub(crate) fn per_example_weight_grads(a: &Tensor, g: &Tensor) -> Result<Tensor>
     fn run<T: Real>(a: &Tensor, g: &Tensor, (b, t, din, dout): (usize, usize, usize, usize)) -> Result<Tensor> {
         with_values::<T, _>(a, |av| {
             with_values::<T, _>(g, |gv| {
-                let mut out = vec![T::from_f64(0.0); b * dout * din];
-                per_example(&mut out, dout * din, |i, o| {
-                    let (ai, gi) = (&av[i * t * din..(i + 1) * t * din], &gv[i * t * dout..(i + 1) * t * dout]);
-                    // SAFETY: o holds dout·din elements at row stride din, distinct from the operands;
-                    // gᵀ (dout, t) reads g at (1, dout) and a (t, din) at (din, 1), both within the example.
-                    unsafe { gemm_raw(dout, din, t, o.as_mut_ptr(), din, false, gi, (1, dout), ai, (din, 1), false) }
-                });
-                tensor_from(out, (b, dout, din))
+                if t == 0 {
+                    return tensor_from(vec![T::from_f64(0.0); b * dout * din], (b, dout, din));
+                }
+                let fill = |out: &mut [MaybeUninit<T>]| {
+                    per_example(out, dout * din, |i, o| {
+                        let (ai, gi) = (&av[i * t * din..(i + 1) * t * din], &gv[i * t * dout..(i + 1) * t * dout]);
+                        // SAFETY: o holds dout·din elements at row stride din, distinct from the operands;
+                        // gᵀ (dout, t) reads g at (1, dout) and a (t, din) at (din, 1), both within the
+                        // example; with t > 0 and no accumulation the product writes all of o.
+                        unsafe { gemm_raw(dout, din, t, o.as_mut_ptr().cast::<T>(), din, false, gi, (1, dout), ai, (din, 1), false) }
+                    })
+                };
+                // SAFETY: every example's chunk is written in full by its product (above).
+                tensor_from(unsafe { vec_written_by(b * dout * din, fill) }, (b, dout, din))
             })
         })
     }

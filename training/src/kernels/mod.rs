@@ -28,7 +28,7 @@ pub(crate) use layer_norm::{ln_backward, ln_forward, LayerNorm, LnNormalize};
 pub(crate) use linear::{linear_forward, linear_input_grad, linear_weight_grads, Linear};
 use linear::gemm_raw;
 pub(crate) use ghost::{clipped_weight_sum, ghost_sq_norms, per_example_weight_grads};
-pub(crate) use per_example::{embedding_sq_norms, per_example_sums};
+pub(crate) use per_example::{clipped_embedding_sums, embedding_sq_norms, per_example_sq_norms, per_example_sums};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use transpose::transpose_16x16;
 use transpose::transpose_into;

@@ -123,3 +123,25 @@ pub(crate) fn clipped_weight_sum(path: KernelPath, a: &Tensor, g: &Tensor, c: &T
         KernelPath::Portable => portable::clipped_weight_sum(a, g, c),
     }
 }
+
+/// ‖x_b‖² (B) per example of x (B, …).
+pub(crate) fn per_example_sq_norms(path: KernelPath, x: &Tensor) -> Result<Tensor> {
+    match path {
+        KernelPath::Fused => super::per_example_sq_norms(x),
+        KernelPath::Portable => portable::per_example_sq_norms(x),
+    }
+}
+
+/// The embeddings' clipped sums from g = dL/d(embedding output) (B, T, d) and the token ids (B·T):
+/// Σ_b c_b ∇wte_b (vocab, d) when `token` gives (vocab, c) and Σ_b c'_b ∇wpe_b (context, d) when
+/// `position` gives (context, c'), factors (B, 1, 1).
+pub(crate) fn clipped_embedding_sums(path: KernelPath, g: &Tensor, ids: &[u32], token: Option<(usize, &Tensor)>, position: Option<(usize, &Tensor)>) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    match path {
+        KernelPath::Fused => {
+            let host = |c: &Tensor| -> Result<Vec<f64>> { c.flatten_all()?.to_dtype(candle_core::DType::F64)?.to_vec1() };
+            let (ct, cp) = (token.map(|(_, c)| host(c)).transpose()?, position.map(|(_, c)| host(c)).transpose()?);
+            super::clipped_embedding_sums(g, ids, token.map(|(v, _)| v).zip(ct.as_deref()), position.map(|(n, _)| n).zip(cp.as_deref()))
+        }
+        KernelPath::Portable => portable::clipped_embedding_sums(g, ids, token, position),
+    }
+}

@@ -2,6 +2,7 @@
 //! the per-example gradients of a bias (v = dL/dy) or of a LayerNorm gain (v⊙w = dL/dy⊙x̂), from
 //! which the DP step takes both the per-example norms and the clipped sums. candle's `sum(1)`
 //! over the middle dim of (B, T, d) walks strided indices and was the DP step's largest cost.
+//! Also the embeddings' per-example norms and clipped sums, and squared norms per example.
 
 use candle_core::{DType, Result, Tensor};
 
@@ -95,3 +96,79 @@ pub(crate) fn per_example_sums(v: &Tensor, w: Option<&Tensor>) -> Result<Tensor>
         _ => run::<f64>(v, w, (b, t, d)),
     }
 }
+
+/// ‖x_b‖² (B) for each example b of x (B, …): its elements past the first dim, squared and summed.
+pub(crate) fn per_example_sq_norms(x: &Tensor) -> Result<Tensor> {
+    let b = x.dim(0)?;
+    let per = x.elem_count() / b.max(1);
+    fn run<T: Real>(x: &Tensor, b: usize, per: usize) -> Result<Tensor> {
+        with_values::<T, _>(x, |v| tensor_from(v.chunks_exact(per.max(1)).take(b).map(|e| lane_dot(e, e)).chain(std::iter::repeat(T::from_f64(0.0))).take(b).collect(), b))
+    }
+    match float_dtype(x.dtype(), "per-example norms")? {
+        DType::F32 => run::<f32>(x, b, per),
+        _ => run::<f64>(x, b, per),
+    }
+}
+
+/// The clipped sums of the two embeddings from g = dL/d(embedding output) (B, T, d) and the
+/// token ids (B·T), in one pass over g: Σ_b c_b ∇wte_b (vocab, d), row x_{b,t} gaining c_b·g_{b,t},
+/// when `token` gives (vocab, c); Σ_b c'_b ∇wpe_b (context, d), row t gaining c'_b·g_{b,t}, when
+/// `position` gives (context, c').
+pub(crate) fn clipped_embedding_sums(g: &Tensor, ids: &[u32], token: Option<(usize, &[f64])>, position: Option<(usize, &[f64])>) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let (b, t, d) = g.dims3()?;
+    if ids.len() != b * t {
+        return Err(candle_core::Error::Msg(format!("embedding sums: {} token ids for gradients {:?}", ids.len(), g.dims())));
+    }
+    for (what, rows, c) in [("vocabulary", token.map(|x| x.0), token.map(|x| x.1)), ("context", position.map(|x| x.0), position.map(|x| x.1))] {
+        if let (Some(rows), Some(c)) = (rows, c) {
+            if c.len() != b {
+                return Err(candle_core::Error::Msg(format!("embedding sums: {} factors for {b} examples", c.len())));
+            }
+            let largest = if what == "vocabulary" { ids.iter().map(|&x| x as usize + 1).max().unwrap_or(0) } else { t };
+            if largest > rows {
+                return Err(candle_core::Error::Msg(format!("embedding sums: row {} outside the {what} of {rows}", largest - 1)));
+            }
+        }
+    }
+    fn run<T: Real>(g: &Tensor, ids: &[u32], token: Option<(usize, &[f64])>, position: Option<(usize, &[f64])>, (b, t, d): (usize, usize, usize)) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        with_values::<T, _>(g, |gv| {
+            let mut tok = token.map(|(v, _)| vec![T::from_f64(0.0); v * d]);
+            let mut pos = position.map(|(n, _)| vec![T::from_f64(0.0); n * d]);
+            for i in 0..b {
+                // The factor rounded to the gradient's dtype first, as a broadcast multiply would.
+                let (ct, cp) = (token.map(|(_, c)| T::from_f64(c[i])), position.map(|(_, c)| T::from_f64(c[i])));
+                for p in 0..t {
+                    let row = &gv[(i * t + p) * d..(i * t + p + 1) * d];
+                    if let (Some(acc), Some(c)) = (tok.as_mut(), ct) {
+                        let x = ids[i * t + p] as usize;
+                        add_scaled(&mut acc[x * d..(x + 1) * d], row, c);
+                    }
+                    if let (Some(acc), Some(c)) = (pos.as_mut(), cp) {
+                        add_scaled(&mut acc[p * d..(p + 1) * d], row, c);
+                    }
+                }
+            }
+            let tok = match (tok, token) {
+                (Some(v), Some((rows, _))) => Some(tensor_from(v, (rows, d))?),
+                _ => None,
+            };
+            let pos = match (pos, position) {
+                (Some(v), Some((rows, _))) => Some(tensor_from(v, (rows, d))?),
+                _ => None,
+            };
+            Ok((tok, pos))
+        })
+    }
+    match float_dtype(g.dtype(), "embedding sums")? {
+        DType::F32 => run::<f32>(g, ids, token, position, (b, t, d)),
+        _ => run::<f64>(g, ids, token, position, (b, t, d)),
+    }
+}
+
+#[inline(always)]
+fn add_scaled_body<T: Real>(acc: &mut [T], row: &[T], c: T) {
+    for (a, &x) in acc.iter_mut().zip(row) {
+        *a += x * c;
+    }
+}
+multiversion!(fn add_scaled<T>(acc: &mut [T], row: &[T], c: T) => add_scaled_body);

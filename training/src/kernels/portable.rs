@@ -142,3 +142,31 @@ pub(crate) fn embedding_sq_norms(g: &Tensor, ids: &[u32]) -> Result<Tensor> {
     let eq = Tensor::from_vec(eq, (b, t, t), &Device::Cpu)?.to_dtype(g.dtype())?.to_device(g.device())?;
     (g.matmul(&g.t()?)? * eq)?.sum((1, 2))
 }
+
+/// ‖x_b‖² (B) per example of x (B, …) (the fused `per_example_sq_norms`).
+pub(crate) fn per_example_sq_norms(x: &Tensor) -> Result<Tensor> {
+    let b = x.dim(0)?;
+    x.reshape((b, ()))?.sqr()?.sum(1)
+}
+
+/// The embeddings' clipped sums by a broadcast multiply, `index_add` and a sum over the batch (the
+/// fused `clipped_embedding_sums`).
+pub(crate) fn clipped_embedding_sums(g: &Tensor, ids: &[u32], token: Option<(usize, &Tensor)>, position: Option<(usize, &Tensor)>) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let (b, t, d) = g.dims3()?;
+    let tok = match token {
+        Some((vocab, c)) => {
+            let ge = g.broadcast_mul(c)?.reshape((b * t, d))?;
+            let ids = Tensor::from_vec(ids.to_vec(), b * t, g.device())?;
+            Some(Tensor::zeros((vocab, d), g.dtype(), g.device())?.index_add(&ids, &ge, 0)?)
+        }
+        None => None,
+    };
+    let pos = match position {
+        Some((context, c)) => {
+            let gp = g.broadcast_mul(c)?.sum(0)?;
+            Some(if t < context { Tensor::cat(&[&gp, &Tensor::zeros((context - t, d), g.dtype(), g.device())?], 0)? } else { gp })
+        }
+        None => None,
+    };
+    Ok((tok, pos))
+}

@@ -226,3 +226,50 @@ fn transpose_matches_the_element_by_element_definition() {
         assert_eq!(got64, want64, "f64 {rows}×{cols}");
     }
 }
+
+#[test]
+fn embedding_sums_and_per_example_norms_match_the_portable_ops() {
+    // Vocabulary 7 over T = 23 (repeated tokens add up), context 30 > T (rows past T stay zero),
+    // one factor zero; each sum alone and both together.
+    for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+        let (b, t, d, vocab, context) = (3, 23, 18, 7, 30);
+        let g = random(&[b, t, d], -1.0, 1.0, 41, dtype);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+        let ids: Vec<u32> = (0..b * t).map(|_| rng.random_range(0..vocab as u32)).collect();
+        let c = Tensor::new(&[0.5f64, 0.0, 1.0], &Device::Cpu).unwrap().to_dtype(dtype).unwrap().reshape((b, 1, 1)).unwrap();
+        let c2 = Tensor::new(&[1.0f64, 0.25, 0.75], &Device::Cpu).unwrap().to_dtype(dtype).unwrap().reshape((b, 1, 1)).unwrap();
+        let reference = portable::clipped_embedding_sums(&g, &ids, Some((vocab, &c)), Some((context, &c2))).unwrap();
+        for (token, position) in [(true, true), (true, false), (false, true)] {
+            let got = super::path::clipped_embedding_sums(super::KernelPath::Fused, &g, &ids, token.then_some((vocab, &c)), position.then_some((context, &c2))).unwrap();
+            assert_eq!((got.0.is_some(), got.1.is_some()), (token, position));
+            for (name, fused, want) in [("token", got.0, &reference.0), ("position", got.1, &reference.1)] {
+                if let Some(fused) = fused {
+                    let want = want.as_ref().unwrap();
+                    assert_eq!(fused.dims(), want.dims(), "{name}");
+                    let e = rel_err(&fused, want);
+                    assert!(e <= tol, "{name} embedding sum ({dtype:?}): relative error {e:e}");
+                }
+            }
+        }
+        // Row 2 of the position sum is Σ_b c'_b g[b, 2, :], written out.
+        let pos = reference.1.unwrap();
+        let by_hand = (0..b).map(|i| (g.get(i).unwrap().get(2).unwrap() * [1.0, 0.25, 0.75][i]).unwrap()).reduce(|x, y| (x + y).unwrap()).unwrap();
+        assert!(rel_err(&pos.get(2).unwrap(), &by_hand) <= tol);
+        assert_eq!(pos.get(t).unwrap().abs().unwrap().sum_all().unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap(), 0.0);
+        // A token id outside the vocabulary, a wrong number of ids or factors: refused.
+        let fused = |ids: &[u32], vocab: usize, c: &[f64]| super::clipped_embedding_sums(&g, ids, Some((vocab, c)), None);
+        assert!(ids.contains(&(vocab as u32 - 1)) && fused(&ids, vocab - 1, &[1.0; 3]).is_err());
+        assert!(fused(&ids[1..], vocab, &[1.0; 3]).is_err());
+        assert!(fused(&ids, vocab, &[1.0; 2]).is_err());
+        assert!(super::clipped_embedding_sums(&g, &ids, None, Some((t - 1, &[1.0; 3]))).is_err(), "a context shorter than T");
+
+        // Squared norms per example of a (B, 4, 5) tensor and of one of (B, 1).
+        for x in [random(&[b, 4, 5], -1.0, 1.0, 43, dtype), random(&[b, 1], -1.0, 1.0, 44, dtype)] {
+            let e = rel_err(&super::per_example_sq_norms(&x).unwrap(), &portable::per_example_sq_norms(&x).unwrap());
+            assert!(e <= tol, "per-example norms ({dtype:?}): relative error {e:e}");
+        }
+        let x = Tensor::new(&[[3.0f64, 4.0], [0.0, -2.0]], &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+        let got: Vec<f64> = super::per_example_sq_norms(&x).unwrap().to_dtype(DType::F64).unwrap().to_vec1().unwrap();
+        assert_eq!(got, vec![25.0, 4.0]);
+    }
+}
