@@ -13,8 +13,8 @@ use std::borrow::Cow;
 use candle_core::{DType, Storage, Tensor};
 
 use crate::batch::{row_weights, Batch};
-use crate::hooks::{affine, HookKind};
-use crate::kernels::{attention_backward, attention_forward, ce_backward, ce_forward, gelu_bwd, gelu_fwd, linear_forward, linear_input_grad, linear_weight_grads, ln_backward, ln_forward, slice_of, tensor_from, Real};
+use crate::hooks::HookKind;
+use crate::kernels::{attention_backward, attention_forward, ce_backward, ce_forward, gelu_bwd, gelu_fwd, linear_forward, linear_input_grad, linear_weight_grads, ln_backward, ln_backward_per_example, ln_forward, slice_of, tensor_from, Real};
 use crate::model::{Gpt, PER_BLOCK};
 use crate::{Error, Result};
 
@@ -27,14 +27,22 @@ pub(crate) enum PassProduct {
     Hooks,
 }
 
-/// One hooked layer after the backward: its input a (B, T, din) and dL/d(output) g (B, T, dout).
+/// What the backward recorded of one hooked layer.
+pub(crate) enum Recorded {
+    /// The layer's input a (B, T, din) (for a LayerNorm affine, the normalised x̂) and the
+    /// gradient g (B, T, dout) of the loss sum with respect to its output.
+    Activations { input: Tensor, grad: Tensor },
+    /// A LayerNorm affine's per-example gradients (B, d), summed in its backward: Σ_t g⊙x̂ for the
+    /// gain and Σ_t g for the bias.
+    LnExampleGrads { gamma: Tensor, beta: Tensor },
+}
+
+/// One hooked layer after the backward.
 pub(crate) struct HookedLayer {
     /// Which parameters the layer owns.
     pub kind: HookKind,
-    /// The layer's input (for a LayerNorm affine, the normalised x̂).
-    pub input: Tensor,
-    /// The gradient of the loss sum with respect to the layer's output.
-    pub grad: Tensor,
+    /// What its clipping needs.
+    pub recorded: Recorded,
 }
 
 /// The result of one whole pass.
@@ -49,16 +57,14 @@ pub(crate) struct WholePass {
     pub layers: Vec<HookedLayer>,
 }
 
-/// One block's activations kept for its backward (the x̂ only for the hooks).
+/// One block's activations kept for its backward.
 struct BlockActs<T> {
     x_in: Vec<T>,
-    xhat1: Vec<T>,
     h1: Vec<T>,
     qkv: Vec<T>,
     probs: Vec<T>,
     y: Vec<T>,
     x_mid: Vec<T>,
-    xhat2: Vec<T>,
     h2: Vec<T>,
     f: Vec<T>,
     u: Vec<T>,
@@ -80,18 +86,6 @@ pub(crate) fn run(model: &Gpt, batch: &Batch, product: PassProduct) -> Result<Wh
         rayon::scope(|_| pass())
     } else {
         pass()
-    }
-}
-
-/// LayerNorm forward: (x̂, x̂⊙γ + β). x̂ is kept only where the hooks record it (else empty, and
-/// the output comes from one fused pass: the same arithmetic, so the same values).
-fn layer_norm<T: Real>(x: &[T], gamma: &[T], beta: &[T], d: usize, eps: f64, keep_xhat: bool) -> (Vec<T>, Vec<T>) {
-    if keep_xhat {
-        let xhat = ln_forward(x, &[], &[], d, eps);
-        let h = affine(&xhat, gamma, beta);
-        (xhat, h)
-    } else {
-        (Vec::new(), ln_forward(x, gamma, beta, d, eps))
     }
 }
 
@@ -132,22 +126,27 @@ impl Sink {
         }
     }
 
-    /// A LayerNorm affine (width d) with normalised input `xhat` and output gradient `g`; `dg`,
-    /// `db` are its parameter gradients from the LayerNorm backward.
-    fn ln_affine<T: Real>(&mut self, (gamma, beta): (usize, usize), xhat: Vec<T>, g: Vec<T>, (dg, db): (Vec<T>, Vec<T>), d: usize) -> Result<()> {
+    /// A LayerNorm affine (width d) with its gradients from the LayerNorm backward: summed over
+    /// the batch (d each), or per example ((B, d) each) for the hooks.
+    fn ln_affine<T: Real>(&mut self, (gamma, beta): (usize, usize), (dg, db): (Vec<T>, Vec<T>), d: usize) -> Result<()> {
         match self.product {
             PassProduct::ParamGrads => {
                 self.grads[gamma] = Some(tensor_from(dg, d)?);
                 self.grads[beta] = Some(tensor_from(db, d)?);
-                Ok(())
             }
-            PassProduct::Hooks => self.record(HookKind::LnAffine { gamma, beta }, xhat, g, d, d),
+            PassProduct::Hooks => {
+                let b = self.shape.0;
+                let recorded = Recorded::LnExampleGrads { gamma: tensor_from(dg, (b, d))?, beta: tensor_from(db, (b, d))? };
+                self.layers.push(HookedLayer { kind: HookKind::LnAffine { gamma, beta }, recorded });
+            }
         }
+        Ok(())
     }
 
     fn record<T: Real>(&mut self, kind: HookKind, a: Vec<T>, g: Vec<T>, din: usize, dout: usize) -> Result<()> {
         let (b, t) = self.shape;
-        self.layers.push(HookedLayer { kind, input: tensor_from(a, (b, t, din))?, grad: tensor_from(g, (b, t, dout))? });
+        let recorded = Recorded::Activations { input: tensor_from(a, (b, t, din))?, grad: tensor_from(g, (b, t, dout))? };
+        self.layers.push(HookedLayer { kind, recorded });
         Ok(())
     }
 }
@@ -185,20 +184,20 @@ fn run_typed<T: Real>(model: &Gpt, batch: &Batch, product: PassProduct) -> Resul
     let mut blocks = Vec::with_capacity(nl);
     for l in 0..nl {
         let base = 2 + PER_BLOCK * l;
-        let (xhat1, h1) = layer_norm(&x, w[base], w[base + 1], d, eps, hooks);
+        let h1 = ln_forward(&x, w[base], w[base + 1], d, eps);
         let qkv = linear_forward(&h1, w[base + 2], Some(w[base + 3]), n, d, 3 * d);
         let (y, probs) = attention_forward(&qkv, b, t, d, nh);
         let proj = linear_forward(&y, w[base + 4], Some(w[base + 5]), n, d, d);
         let x_mid = sum(&x, &proj);
-        let (xhat2, h2) = layer_norm(&x_mid, w[base + 6], w[base + 7], d, eps, hooks);
+        let h2 = ln_forward(&x_mid, w[base + 6], w[base + 7], d, eps);
         let f = linear_forward(&h2, w[base + 8], Some(w[base + 9]), n, d, m);
         let u = gelu_fwd(&f);
         let out = linear_forward(&u, w[base + 10], Some(w[base + 11]), n, m, d);
         let x_out = sum(&x_mid, &out);
-        blocks.push(BlockActs { x_in: std::mem::replace(&mut x, x_out), xhat1, h1, qkv, probs, y, x_mid, xhat2, h2, f, u });
+        blocks.push(BlockActs { x_in: std::mem::replace(&mut x, x_out), h1, qkv, probs, y, x_mid, h2, f, u });
     }
     let fb = 2 + PER_BLOCK * nl;
-    let (xhatf, hf) = layer_norm(&x, w[fb], w[fb + 1], d, eps, hooks);
+    let hf = ln_forward(&x, w[fb], w[fb + 1], d, eps);
     let logits = linear_forward(&hf, w[fb + 2], None, n, d, v);
     let weights = row_weights(batch);
     let (row_loss, lse) = ce_forward(&logits, &batch.targets_host, &weights, v)?;
@@ -211,8 +210,10 @@ fn run_typed<T: Real>(model: &Gpt, batch: &Batch, product: PassProduct) -> Resul
     drop(logits);
     let dhf = linear_input_grad(&dlogits, w[fb + 2], n, d, v);
     sink.linear((fb + 2, None), hf, Cow::Owned(dlogits), d, v)?;
-    let (mut dx, dg, db) = ln_backward(&x, &dhf, w[fb], d, eps);
-    sink.ln_affine((fb, fb + 1), xhatf, dhf, (dg, db), d)?;
+    // The LayerNorm backward sums the affine's gradients over the batch, or per example for the hooks.
+    let ln_back = |x: &[T], dh: &[T], gamma: &[T]| if hooks { ln_backward_per_example(x, dh, gamma, d, eps, t) } else { ln_backward(x, dh, gamma, d, eps) };
+    let (mut dx, dg, db) = ln_back(&x, &dhf, w[fb]);
+    sink.ln_affine((fb, fb + 1), (dg, db), d)?;
     for (l, a) in blocks.into_iter().enumerate().rev() {
         let base = 2 + PER_BLOCK * l;
         let du = linear_input_grad(&dx, w[base + 10], n, m, d);
@@ -220,16 +221,16 @@ fn run_typed<T: Real>(model: &Gpt, batch: &Batch, product: PassProduct) -> Resul
         let df = gelu_bwd(&a.f, &du);
         let dh2 = linear_input_grad(&df, w[base + 8], n, d, m);
         sink.linear((base + 8, Some(base + 9)), a.h2, Cow::Owned(df), d, m)?;
-        let (dx2, dg, db) = ln_backward(&a.x_mid, &dh2, w[base + 6], d, eps);
-        sink.ln_affine((base + 6, base + 7), a.xhat2, dh2, (dg, db), d)?;
+        let (dx2, dg, db) = ln_back(&a.x_mid, &dh2, w[base + 6]);
+        sink.ln_affine((base + 6, base + 7), (dg, db), d)?;
         add_into(&mut dx, &dx2);
         let dy = linear_input_grad(&dx, w[base + 4], n, d, d);
         sink.linear((base + 4, Some(base + 5)), a.y, Cow::Borrowed(&dx), d, d)?;
         let dqkv = attention_backward(&a.qkv, &a.probs, &dy, b, t, d, nh);
         let dh1 = linear_input_grad(&dqkv, w[base + 2], n, d, 3 * d);
         sink.linear((base + 2, Some(base + 3)), a.h1, Cow::Owned(dqkv), d, 3 * d)?;
-        let (dx1, dg, db) = ln_backward(&a.x_in, &dh1, w[base], d, eps);
-        sink.ln_affine((base, base + 1), a.xhat1, dh1, (dg, db), d)?;
+        let (dx1, dg, db) = ln_back(&a.x_in, &dh1, w[base]);
+        sink.ln_affine((base, base + 1), (dg, db), d)?;
         add_into(&mut dx, &dx1);
     }
 

@@ -11,7 +11,7 @@ use crate::hooks::{HookKind, HookTape};
 use crate::kernels::path::{self, per_example_sums};
 use crate::kernels::KernelPath;
 use crate::model::{Gpt, Mode};
-use crate::whole_pass::{self, HookedLayer, PassProduct};
+use crate::whole_pass::{self, HookedLayer, PassProduct, Recorded};
 use crate::{Error, Result};
 
 /// Sum over a micro-batch (or several) of clipped per-example gradients, one tensor per parameter.
@@ -59,8 +59,8 @@ fn weighted_rows(c: &Tensor, s: &Tensor) -> Result<Tensor> {
 /// for the clipped sum (per-example weight gradients; Σ_t g and Σ_t g⊙a per example).
 struct LayerGrads {
     kind: HookKind,
-    a: Tensor,
-    g: Tensor,
+    /// A linear layer's input and output gradient (None for a LayerNorm affine).
+    acts: Option<(Tensor, Tensor)>,
     per_example: Option<Tensor>,
     sum_g: Option<Tensor>,
     sum_ga: Option<Tensor>,
@@ -198,7 +198,7 @@ fn hooked_pass(model: &Gpt, batch: &Batch) -> Result<(f64, Tensor, Vec<HookedLay
             // A layer no loss depends on (cannot happen in this model) contributes zero.
             None => rec.input.zeros_like()?,
         };
-        layers.push(HookedLayer { kind: rec.kind, input: rec.input, grad });
+        layers.push(HookedLayer { kind: rec.kind, recorded: Recorded::Activations { input: rec.input, grad } });
     }
     Ok((loss_sum, g_emb, layers))
 }
@@ -264,17 +264,17 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
     sq[1] = Some(if is_frozen(1) { zero_norm()? } else { path::per_example_sq_norms(kernels, &g_emb)? });
     let mut layers = Vec::with_capacity(hooked.len());
     let mut keep_budget = KEEP_PER_EXAMPLE_ELEMENTS;
-    for rec in hooked {
-        let mut layer = LayerGrads { kind: rec.kind, a: rec.input, g: rec.grad, per_example: None, sum_g: None, sum_ga: None };
-        match rec.kind {
-            HookKind::Linear { weight, bias } => {
-                let (norm, per_example) = if is_frozen(weight) { (zero_norm()?, None) } else { linear_sq_norm(&layer.a, &layer.g, kernels)? };
+    for HookedLayer { kind, recorded } in hooked {
+        let mut layer = LayerGrads { kind, acts: None, per_example: None, sum_g: None, sum_ga: None };
+        match (kind, recorded) {
+            (HookKind::Linear { weight, bias }, Recorded::Activations { input: a, grad: g }) => {
+                let (norm, per_example) = if is_frozen(weight) { (zero_norm()?, None) } else { linear_sq_norm(&a, &g, kernels)? };
                 sq[weight] = Some(norm);
                 if let Some(bi) = bias {
                     if is_frozen(bi) {
                         sq[bi] = Some(zero_norm()?);
                     } else {
-                        let s = per_example_sums(kernels, &layer.g, None)?;
+                        let s = per_example_sums(kernels, &g, None)?;
                         sq[bi] = Some(path::per_example_sq_norms(kernels, &s)?);
                         layer.sum_g = Some(s);
                     }
@@ -285,22 +285,21 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
                         layer.per_example = Some(pe);
                     }
                 }
+                layer.acts = Some((a, g));
             }
-            HookKind::LnAffine { gamma, beta } => {
-                if is_frozen(gamma) {
-                    sq[gamma] = Some(zero_norm()?);
-                } else {
-                    let sga = per_example_sums(kernels, &layer.g, Some(&layer.a))?;
-                    sq[gamma] = Some(path::per_example_sq_norms(kernels, &sga)?);
-                    layer.sum_ga = Some(sga);
-                }
-                if is_frozen(beta) {
-                    sq[beta] = Some(zero_norm()?);
-                } else {
-                    let sg = per_example_sums(kernels, &layer.g, None)?;
-                    sq[beta] = Some(path::per_example_sq_norms(kernels, &sg)?);
-                    layer.sum_g = Some(sg);
-                }
+            (HookKind::LnAffine { gamma, beta }, recorded) => {
+                // Per-example gradients (B, d) of the gain and the bias: from the backward where it
+                // summed them, else from the recorded x̂ and output gradient.
+                let (sga, sg) = match recorded {
+                    Recorded::LnExampleGrads { gamma, beta } => (gamma, beta),
+                    Recorded::Activations { input, grad } => (per_example_sums(kernels, &grad, Some(&input))?, per_example_sums(kernels, &grad, None)?),
+                };
+                sq[gamma] = Some(if is_frozen(gamma) { zero_norm()? } else { path::per_example_sq_norms(kernels, &sga)? });
+                sq[beta] = Some(if is_frozen(beta) { zero_norm()? } else { path::per_example_sq_norms(kernels, &sg)? });
+                (layer.sum_ga, layer.sum_g) = (Some(sga), Some(sg));
+            }
+            (HookKind::Linear { .. }, Recorded::LnExampleGrads { .. }) => {
+                return Err(Error::param("hooked layer", "linear", "recorded as a LayerNorm affine"));
             }
         }
         layers.push(layer);
@@ -326,18 +325,19 @@ pub fn clip_and_accumulate_planned(model: &Gpt, seqs: &[&[u32]], clip_norm: f64,
     sums[0] = sums[0].take().or(wte);
     sums[1] = sums[1].take().or(wpe);
     let kept = |s: &Option<Tensor>| s.clone().ok_or_else(|| Error::param("clipped sum", "layer", "per-example sums missing"));
-    for LayerGrads { kind, a, g, per_example, sum_g, sum_ga } in &layers {
+    for LayerGrads { kind, acts, per_example, sum_g, sum_ga } in &layers {
         match *kind {
             HookKind::Linear { weight, bias } => {
                 if sums[weight].is_none() {
-                    sums[weight] = Some(match per_example {
+                    sums[weight] = Some(match (per_example, acts) {
                     // Σ_i c_i G_i from the kept per-example gradients: B·dout·din work, no matmul.
-                    Some(pe) => {
+                    (Some(pe), _) => {
                         let (_, dout, din) = pe.dims3()?;
                         factor_for(weight).reshape((1, b))?.matmul(&pe.reshape((b, dout * din))?)?.reshape((dout, din))?
                     }
                     // (c⊙g)ᵀ·a = gᵀ·(c⊙a): the factors go on the narrower of the two.
-                    None => path::clipped_weight_sum(kernels, a, g, factor_for(weight))?,
+                    (None, Some((a, g))) => path::clipped_weight_sum(kernels, a, g, factor_for(weight))?,
+                    (None, None) => return Err(Error::param("clipped sum", "linear layer", "no recorded input and gradient")),
                     });
                 }
                 if let Some(bi) = bias.filter(|&bi| sums[bi].is_none()) {

@@ -167,6 +167,28 @@ pub(crate) fn ln_backward<T: Real>(x: &[T], dy: &[T], gamma: &[T], d: usize, eps
     (dx, dg, db)
 }
 
+/// dx, and one (dγ, dβ) row per example of `t` rows, (B, d) each: the LayerNorm gain's and
+/// bias's per-example gradients that DP-SGD clips, summed in the pass that already reads every
+/// row (a separate pass over the recorded x̂ and output gradient was ~1 % of a DP step).
+pub(crate) fn ln_backward_per_example<T: Real>(x: &[T], dy: &[T], gamma: &[T], d: usize, eps: f64, t: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
+    use rayon::prelude::*;
+    assert!(!gamma.is_empty() && t > 0 && x.len() % (t * d) == 0 && dy.len() == x.len(), "per-example LayerNorm backward: {} values, rows of {d}, {t} per example", x.len());
+    let (eps, zero, b) = (T::from_f64(eps), T::from_f64(0.0), x.len() / (t * d));
+    let (mut dg, mut db) = (vec![zero; b * d], vec![zero; b * d]);
+    let mut dx = Vec::with_capacity(x.len());
+    let dxs = &mut dx.spare_capacity_mut()[..x.len()];
+    let ex = t * d;
+    let run = |(((dxc, (xc, gc)), dgc), dbc): (((&mut [MaybeUninit<T>], (&[T], &[T])), &mut [T]), &mut [T])| backward_rows::<T>(xc, gc, dxc, gamma, dgc, dbc, d, eps);
+    if rayon::current_num_threads() == 1 || b == 1 {
+        dxs.chunks_mut(ex).zip(x.chunks(ex).zip(dy.chunks(ex))).zip(dg.chunks_mut(d)).zip(db.chunks_mut(d)).for_each(run);
+    } else {
+        dxs.par_chunks_mut(ex).zip(x.par_chunks(ex).zip(dy.par_chunks(ex))).zip(dg.par_chunks_mut(d)).zip(db.par_chunks_mut(d)).for_each(run);
+    }
+    // SAFETY: `backward_rows` wrote every element of every example's rows of dx.
+    unsafe { dx.set_len(x.len()) };
+    (dx, dg, db)
+}
+
 fn unsupported(op: &str, s: &CpuStorage) -> candle_core::Error {
     candle_core::Error::Msg(format!("{op}: f32 and f64 only, got {:?}", s.dtype()))
 }

@@ -24,7 +24,7 @@ pub(crate) use adamw::{adamw_update, AdamWStep};
 pub(crate) use attention::{attention_backward, attention_forward, CausalAttention};
 pub(crate) use cross_entropy::{ce_backward, ce_forward, SoftmaxCrossEntropy};
 pub(crate) use gelu::{gelu_bwd, gelu_fwd, Gelu};
-pub(crate) use layer_norm::{ln_backward, ln_forward, LayerNorm, LnNormalize};
+pub(crate) use layer_norm::{ln_backward, ln_backward_per_example, ln_forward, LayerNorm, LnNormalize};
 pub(crate) use linear::{linear_forward, linear_input_grad, linear_weight_grads, Linear};
 use linear::gemm_raw;
 pub(crate) use ghost::{clipped_weight_sum, ghost_sq_norms, per_example_weight_grads};
