@@ -137,24 +137,14 @@ unsafe fn sixteen_blocks_avx512(key: &[u32; 8], counter: u64, stream: u64, out: 
     // Lane j is block counter + j; the 64-bit counter carries into word 13.
     let lo: [u32; 16] = std::array::from_fn(|j| counter.wrapping_add(j as u64) as u32);
     let hi: [u32; 16] = std::array::from_fn(|j| (counter.wrapping_add(j as u64) >> 32) as u32);
-    let init: [__m512i; 16] = [
-        _mm512_set1_epi32(SIGMA[0] as i32),
-        _mm512_set1_epi32(SIGMA[1] as i32),
-        _mm512_set1_epi32(SIGMA[2] as i32),
-        _mm512_set1_epi32(SIGMA[3] as i32),
-        _mm512_set1_epi32(key[0] as i32),
-        _mm512_set1_epi32(key[1] as i32),
-        _mm512_set1_epi32(key[2] as i32),
-        _mm512_set1_epi32(key[3] as i32),
-        _mm512_set1_epi32(key[4] as i32),
-        _mm512_set1_epi32(key[5] as i32),
-        _mm512_set1_epi32(key[6] as i32),
-        _mm512_set1_epi32(key[7] as i32),
-        _mm512_loadu_si512(lo.as_ptr().cast()),
-        _mm512_loadu_si512(hi.as_ptr().cast()),
-        _mm512_set1_epi32(stream as u32 as i32),
-        _mm512_set1_epi32((stream >> 32) as u32 as i32),
-    ];
+    // The state words every block shares (RFC 7539 §2.3), each broadcast to all lanes, and the
+    // per-lane counter words.
+    let shared: [u32; 16] = [SIGMA[0], SIGMA[1], SIGMA[2], SIGMA[3], key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7], 0, 0, stream as u32, (stream >> 32) as u32];
+    let init: [__m512i; 16] = std::array::from_fn(|i| match i {
+        12 => _mm512_loadu_si512(lo.as_ptr().cast()),
+        13 => _mm512_loadu_si512(hi.as_ptr().cast()),
+        _ => _mm512_set1_epi32(shared[i] as i32),
+    });
     let mut x = init;
     macro_rules! quarter {
         ($a:literal, $b:literal, $c:literal, $d:literal) => {

@@ -172,17 +172,18 @@ pub(crate) fn ln_backward<T: Real>(x: &[T], dy: &[T], gamma: &[T], d: usize, eps
 /// row (a separate pass over the recorded x̂ and output gradient was ~1 % of a DP step).
 pub(crate) fn ln_backward_per_example<T: Real>(x: &[T], dy: &[T], gamma: &[T], d: usize, eps: f64, t: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
     use rayon::prelude::*;
-    assert!(!gamma.is_empty() && t > 0 && x.len() % (t * d) == 0 && dy.len() == x.len(), "per-example LayerNorm backward: {} values, rows of {d}, {t} per example", x.len());
+    assert!(!gamma.is_empty() && t > 0 && x.len().is_multiple_of(t * d) && dy.len() == x.len(), "per-example LayerNorm backward: {} values, rows of {d}, {t} per example", x.len());
     let (eps, zero, b) = (T::from_f64(eps), T::from_f64(0.0), x.len() / (t * d));
     let (mut dg, mut db) = (vec![zero; b * d], vec![zero; b * d]);
     let mut dx = Vec::with_capacity(x.len());
     let dxs = &mut dx.spare_capacity_mut()[..x.len()];
     let ex = t * d;
-    let run = |(((dxc, (xc, gc)), dgc), dbc): (((&mut [MaybeUninit<T>], (&[T], &[T])), &mut [T]), &mut [T])| backward_rows::<T>(xc, gc, dxc, gamma, dgc, dbc, d, eps);
+    // Example i: its rows of dx, and its rows d·i.. of dγ and dβ.
+    let run = |i: usize, dxc: &mut [MaybeUninit<T>], dgc: &mut [T], dbc: &mut [T]| backward_rows::<T>(&x[i * ex..(i + 1) * ex], &dy[i * ex..(i + 1) * ex], dxc, gamma, dgc, dbc, d, eps);
     if rayon::current_num_threads() == 1 || b == 1 {
-        dxs.chunks_mut(ex).zip(x.chunks(ex).zip(dy.chunks(ex))).zip(dg.chunks_mut(d)).zip(db.chunks_mut(d)).for_each(run);
+        dxs.chunks_mut(ex).zip(dg.chunks_mut(d).zip(db.chunks_mut(d))).enumerate().for_each(|(i, (dxc, (dgc, dbc)))| run(i, dxc, dgc, dbc));
     } else {
-        dxs.par_chunks_mut(ex).zip(x.par_chunks(ex).zip(dy.par_chunks(ex))).zip(dg.par_chunks_mut(d)).zip(db.par_chunks_mut(d)).for_each(run);
+        dxs.par_chunks_mut(ex).zip(dg.par_chunks_mut(d).zip(db.par_chunks_mut(d))).enumerate().for_each(|(i, (dxc, (dgc, dbc)))| run(i, dxc, dgc, dbc));
     }
     // SAFETY: `backward_rows` wrote every element of every example's rows of dx.
     unsafe { dx.set_len(x.len()) };
