@@ -97,7 +97,19 @@ pub struct WideChaCha20Rng(BlockRng<WideChaCha20Core>);
 impl WideChaCha20Rng {
     /// The generator for `seed` on stream `stream`, at the stream's start.
     pub fn new(seed: [u8; 32], stream: u64) -> Self {
-        WideChaCha20Rng(BlockRng::new(WideChaCha20Core::at_block(seed, stream, 0, has_avx512())))
+        Self::at_block(seed, stream, 0)
+    }
+
+    /// The generator for `seed` on stream `stream` from 64-byte block `block` on (the same
+    /// words as `rand_chacha` after `set_word_pos(16 · block)`).
+    pub fn at_block(seed: [u8; 32], stream: u64, block: u64) -> Self {
+        WideChaCha20Rng(BlockRng::new(WideChaCha20Core::at_block(seed, stream, block, has_avx512())))
+    }
+
+    /// The block the next refill computes: blocks before it have been used (in part, for the
+    /// current one).
+    pub fn next_block(&self) -> u64 {
+        self.0.core.counter
     }
 }
 

@@ -3,6 +3,7 @@
 //! add_noise → observe → scale_grad.
 
 use candle_core::Tensor;
+use rayon::prelude::*;
 
 use super::clip::{clip_and_accumulate_planned, CanaryRow, ClipPlan};
 use super::noise::{add_gaussian, poisson_sample, DpRandomness};
@@ -289,13 +290,24 @@ impl DpSgd {
         }
         // Stage 4: Gaussian noise N(0, σ²C²) per coordinate.
         let std = self.noise_multiplier * self.clip_norm * self.faults.noise_scale;
-        let mut rng = self.randomness.noise_rng(step);
-        for (i, s) in sums.iter_mut().enumerate() {
+        // Each tensor from its own segment of the step's noise stream: over the rayon threads,
+        // the same values on any number of them.
+        let (randomness, frozen, secure) = (&self.randomness, &self.frozen, self.secure_noise);
+        let noise_one = |(i, s): (usize, Tensor)| -> Result<Tensor> {
             // Frozen parameters release nothing, so they get no noise.
-            if skip_noise != Some(i) && !self.frozen.get(i).copied().unwrap_or(false) {
-                *s = add_gaussian(s, std, &mut rng, self.secure_noise)?;
+            if skip_noise == Some(i) || frozen.get(i).copied().unwrap_or(false) {
+                return Ok(s);
             }
-        }
+            let mut segment = randomness.noise_rng(step, i);
+            let noised = add_gaussian(&s, std, &mut segment.rng, secure)?;
+            segment.check()?;
+            Ok(noised)
+        };
+        let sums: Vec<Tensor> = if rayon::current_num_threads() > 1 {
+            sums.into_par_iter().enumerate().map(noise_one).collect::<Result<_>>()?
+        } else {
+            sums.into_iter().enumerate().map(noise_one).collect::<Result<_>>()?
+        };
         // Stage 5: observer.
         if let Some(obs) = self.observer.as_mut() {
             obs(&StepView { step, batch_size: seqs.len(), names: &names, summed: &sums })?;

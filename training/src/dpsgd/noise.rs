@@ -80,10 +80,35 @@ impl DpRandomness {
         self.stream(step, SAMPLING_STREAM)
     }
 
-    /// The generator for step `step`'s Gaussian noise: the same stream as `rand_chacha` would
-    /// give, computed sixteen blocks at a time.
-    pub fn noise_rng(&self, step: u64) -> WideChaCha20Rng {
-        WideChaCha20Rng::new(self.key, stream_id(step, NOISE_STREAM))
+    /// The generator for the Gaussian noise of parameter tensor `tensor` at step `step`: its own
+    /// segment of [`NOISE_SEGMENT_BLOCKS`] blocks of the step's noise stream, so tensors draw in
+    /// parallel, the same values on any number of threads. [`NoiseSegment::check`] refuses a draw
+    /// that ran past its segment (which would reuse another tensor's keystream).
+    pub fn noise_rng(&self, step: u64, tensor: usize) -> NoiseSegment {
+        let first = (tensor as u64).checked_mul(NOISE_SEGMENT_BLOCKS).expect("fewer than 2^32 parameter tensors");
+        NoiseSegment { rng: WideChaCha20Rng::at_block(self.key, stream_id(step, NOISE_STREAM), first), end: first + NOISE_SEGMENT_BLOCKS }
+    }
+}
+
+/// Blocks of keystream per parameter tensor and step: 2^32 blocks of 64 bytes, 2^35 u64 draws, room
+/// for ~8·10^9 Gaussians (or a quarter of that with secure noise) per tensor.
+pub const NOISE_SEGMENT_BLOCKS: u64 = 1 << 32;
+
+/// One parameter tensor's noise generator: ChaCha20 from the first block of its segment.
+pub struct NoiseSegment {
+    /// The generator; draw from it with [`add_gaussian`].
+    pub rng: WideChaCha20Rng,
+    end: u64,
+}
+
+impl NoiseSegment {
+    /// Refuses a segment whose draws ran into the next tensor's keystream.
+    pub fn check(&self) -> Result<()> {
+        // The core has computed the blocks before `next_block`; all of them must be this segment's.
+        if self.rng.next_block() > self.end {
+            return Err(Error::privacy("noise", "keystream", format!("a parameter tensor's noise needed more than {NOISE_SEGMENT_BLOCKS} ChaCha20 blocks; its noise would repeat another tensor's")));
+        }
+        Ok(())
     }
 }
 
@@ -144,22 +169,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn noise_stream_is_the_rand_chacha_stream_it_always_was() {
-        // Seeded runs give the noise they gave before the sixteen-block generator.
+    fn each_tensor_draws_its_own_segment_of_the_steps_noise_stream() {
+        // Tensor i of step s: rand_chacha's stream 2s + 1 from word 16 · 2^32 · i on.
         let randomness = DpRandomness::insecure(5);
-        let mut wide = randomness.noise_rng(11);
-        let mut reference = ChaCha20Rng::from_seed(randomness.key);
-        reference.set_stream(2 * 11 + 1);
-        for i in 0..5000 {
-            assert_eq!(wide.next_u64(), reference.next_u64(), "word pair {i}");
+        for tensor in [0usize, 1, 3] {
+            let mut wide = randomness.noise_rng(11, tensor).rng;
+            let mut reference = ChaCha20Rng::from_seed(randomness.key);
+            reference.set_stream(2 * 11 + 1);
+            reference.set_word_pos(u128::from(NOISE_SEGMENT_BLOCKS) * 16 * tensor as u128);
+            for i in 0..5000 {
+                assert_eq!(wide.next_u64(), reference.next_u64(), "tensor {tensor}, word pair {i}");
+            }
         }
-        assert_ne!(randomness.noise_rng(12).next_u64(), randomness.noise_rng(11).next_u64(), "steps have their own streams");
+        let first = |step, tensor| randomness.noise_rng(step, tensor).rng.next_u64();
+        assert_ne!(first(12, 0), first(11, 0), "steps have their own streams");
+        assert_ne!(first(11, 1), first(11, 0), "tensors have their own segments");
+    }
+
+    #[test]
+    fn a_draw_past_its_segment_is_refused() {
+        // A segment 16 blocks from its end: 256 words fit, one more runs into the next tensor's.
+        let randomness = DpRandomness::insecure(5);
+        let mut segment = NoiseSegment { rng: WideChaCha20Rng::at_block(randomness.key, 1, NOISE_SEGMENT_BLOCKS - 16), end: NOISE_SEGMENT_BLOCKS };
+        for _ in 0..256 {
+            segment.rng.next_u32();
+        }
+        assert!(segment.check().is_ok());
+        segment.rng.next_u32();
+        let err = segment.check().unwrap_err().to_string();
+        assert!(err.contains("repeat another tensor"), "{err}");
     }
 
     #[test]
     fn f32_noise_is_each_f64_draw_rounded_then_added() {
         let t = Tensor::from_vec((0..1000).map(|i| i as f32 * 0.01 - 5.0).collect::<Vec<f32>>(), (10, 100), &Device::Cpu).unwrap();
-        let rng = || DpRandomness::insecure(3).noise_rng(7);
+        let rng = || DpRandomness::insecure(3).noise_rng(7, 2).rng;
         for secure in [false, true] {
             let got: Vec<f32> = add_gaussian(&t, 0.7, &mut rng(), secure).unwrap().flatten_all().unwrap().to_vec1().unwrap();
             let mut r = rng();
