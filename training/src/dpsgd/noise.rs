@@ -21,7 +21,8 @@ use super::chacha::WideChaCha20Rng;
 use crate::kernels::with_values;
 use crate::{Error, Result};
 
-/// Stream ids: each step gets its own sampling and noise stream (resume needs no RNG state).
+/// Stream ids: each step gets its own sampling and noise stream (resume needs no RNG state); in
+/// the noise stream each parameter tensor has its own segment (see [`DpRandomness::noise_rng`]).
 const SAMPLING_STREAM: u64 = 0;
 const NOISE_STREAM: u64 = 1;
 
