@@ -4,9 +4,10 @@
 //! upstream: huggingface/candle PRs #3578 and #3822), ~20 % of a non-private step at the
 //! issue's shape (13.8 % add, 5.9 % zero-fill); here each gradient is written once, where it is used.
 //! It yields either the parameter gradients of Σ_i loss_i (the non-private step) or, for DP-SGD,
-//! every hooked layer's input and output gradient plus dL/d(embedding output) — the same book-
-//! keeping the hook ops leave behind (`hooks.rs`), from which `dpsgd::clip` takes per-example
-//! norms and clipped sums. Checked against the autograd path in `tests` (f64: 1e-10, f32: 1e-5).
+//! every linear layer's input and output gradient, each LayerNorm's per-example gain and bias
+//! gradients (summed in its backward), and dL/d(embedding output) — the book-keeping the hook ops
+//! leave behind (`hooks.rs`), from which `dpsgd::clip` takes per-example norms and clipped sums.
+//! Checked against the autograd path in `tests` (f64: 1e-10, f32: 1e-5).
 
 use std::borrow::Cow;
 
