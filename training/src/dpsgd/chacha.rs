@@ -4,12 +4,15 @@
 //! `rand_chacha` computes four blocks per call with 128-bit vectors; with AVX-512 one register
 //! holds one state word of sixteen blocks, which is about twice as fast. The stream is the same
 //! one (RFC 7539's block function with `rand_chacha`'s layout: a 64-bit block counter in words
-//! 12–13 and the 64-bit stream id in words 14–15), so a seed gives the noise it always gave.
+//! 12–13 and the 64-bit stream id in words 14–15): the same words for the same key, stream and
+//! position.
 //! Without AVX-512 the blocks come from `rand_chacha` itself.
 
 use rand::rand_core::block::{BlockRng, BlockRngCore, CryptoBlockRng};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+
+use crate::kernels::has_avx512f;
 
 /// Words per refill: sixteen 64-byte blocks.
 const WORDS: usize = 256;
@@ -54,7 +57,7 @@ impl WideChaCha20Core {
     /// The state at block `block` of (`seed`, `stream`); `rand_chacha` computes it unless
     /// `wide` (which needs AVX-512F).
     fn at_block(seed: [u8; 32], stream: u64, block: u64, wide: bool) -> Self {
-        assert!(!wide || has_avx512(), "sixteen-block ChaCha20 needs AVX-512F");
+        assert!(!wide || has_avx512f(), "sixteen-block ChaCha20 needs AVX-512F");
         let key = std::array::from_fn(|i| u32::from_le_bytes(seed[4 * i..4 * i + 4].try_into().expect("4 bytes")));
         let fallback = (!wide).then(|| {
             let mut rng = ChaCha20Rng::from_seed(seed);
@@ -103,7 +106,7 @@ impl WideChaCha20Rng {
     /// The generator for `seed` on stream `stream` from 64-byte block `block` on (the same
     /// words as `rand_chacha` after `set_word_pos(16 · block)`).
     pub fn at_block(seed: [u8; 32], stream: u64, block: u64) -> Self {
-        WideChaCha20Rng(BlockRng::new(WideChaCha20Core::at_block(seed, stream, block, has_avx512())))
+        WideChaCha20Rng(BlockRng::new(WideChaCha20Core::at_block(seed, stream, block, has_avx512f())))
     }
 
     /// The block the next refill computes: blocks before it have been used (in part, for the
@@ -129,16 +132,6 @@ impl RngCore for WideChaCha20Rng {
 }
 
 impl rand::CryptoRng for WideChaCha20Rng {}
-
-#[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn has_avx512() -> bool {
-    false
-}
 
 /// Blocks `counter .. counter + 16` of (`key`, `stream`) into `out`, block after block.
 #[cfg(target_arch = "x86_64")]
@@ -199,7 +192,7 @@ mod tests {
 
     /// Both ways of computing the blocks this machine has: sixteen at a time, and rand_chacha's.
     fn paths() -> Vec<bool> {
-        if has_avx512() { vec![true, false] } else { vec![false] }
+        if has_avx512f() { vec![true, false] } else { vec![false] }
     }
 
     fn pair(seed: [u8; 32], stream: u64, wide: bool) -> (BlockRng<WideChaCha20Core>, ChaCha20Rng) {

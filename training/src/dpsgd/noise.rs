@@ -86,8 +86,10 @@ impl DpRandomness {
     /// parallel, the same values on any number of threads. [`NoiseSegment::check`] refuses a draw
     /// that ran past its segment (which would reuse another tensor's keystream).
     pub fn noise_rng(&self, step: u64, tensor: usize) -> NoiseSegment {
-        let first = (tensor as u64).checked_mul(NOISE_SEGMENT_BLOCKS).expect("fewer than 2^32 parameter tensors");
-        NoiseSegment { rng: WideChaCha20Rng::at_block(self.key, stream_id(step, NOISE_STREAM), first), end: first + NOISE_SEGMENT_BLOCKS }
+        // Segment i is blocks [i, i + 1) · 2^32; the last one must end within the 64-bit counter.
+        let end = (tensor as u64 + 1).checked_mul(NOISE_SEGMENT_BLOCKS).expect("fewer than 2^32 − 1 parameter tensors");
+        let first = end - NOISE_SEGMENT_BLOCKS;
+        NoiseSegment { rng: WideChaCha20Rng::at_block(self.key, stream_id(step, NOISE_STREAM), first), end }
     }
 }
 

@@ -20,6 +20,9 @@ pub(crate) mod portable;
 mod sgemm;
 mod transpose;
 
+/// Whether the CPU has AVX-512F (the f32 product, the register transpose, ChaCha20's wide blocks).
+pub(crate) use sgemm::available as has_avx512f;
+
 pub(crate) use adamw::{adamw_update, AdamWStep};
 pub(crate) use attention::{attention_backward, attention_forward, CausalAttention};
 pub(crate) use cross_entropy::{ce_backward, ce_forward, SoftmaxCrossEntropy};

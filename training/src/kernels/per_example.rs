@@ -102,7 +102,7 @@ pub(crate) fn per_example_sq_norms(x: &Tensor) -> Result<Tensor> {
     let b = x.dim(0)?;
     let per = x.elem_count() / b.max(1);
     fn run<T: Real>(x: &Tensor, b: usize, per: usize) -> Result<Tensor> {
-        with_values::<T, _>(x, |v| tensor_from(v.chunks_exact(per.max(1)).take(b).map(|e| lane_dot(e, e)).chain(std::iter::repeat(T::from_f64(0.0))).take(b).collect(), b))
+        with_values::<T, _>(x, |v| tensor_from((0..b).map(|i| lane_dot(&v[i * per..(i + 1) * per], &v[i * per..(i + 1) * per])).collect(), b))
     }
     match float_dtype(x.dtype(), "per-example norms")? {
         DType::F32 => run::<f32>(x, b, per),
@@ -119,16 +119,21 @@ pub(crate) fn clipped_embedding_sums(g: &Tensor, ids: &[u32], token: Option<(usi
     if ids.len() != b * t {
         return Err(candle_core::Error::Msg(format!("embedding sums: {} token ids for gradients {:?}", ids.len(), g.dims())));
     }
-    for (what, rows, c) in [("vocabulary", token.map(|x| x.0), token.map(|x| x.1)), ("context", position.map(|x| x.0), position.map(|x| x.1))] {
-        if let (Some(rows), Some(c)) = (rows, c) {
-            if c.len() != b {
-                return Err(candle_core::Error::Msg(format!("embedding sums: {} factors for {b} examples", c.len())));
-            }
-            let largest = if what == "vocabulary" { ids.iter().map(|&x| x as usize + 1).max().unwrap_or(0) } else { t };
-            if largest > rows {
-                return Err(candle_core::Error::Msg(format!("embedding sums: row {} outside the {what} of {rows}", largest - 1)));
-            }
+    // Each sum: one factor per example, and every row it adds to (a token id, a position) inside it.
+    let check = |what: &str, (rows, c): (usize, &[f64]), needed: usize| -> Result<()> {
+        if c.len() != b {
+            return Err(candle_core::Error::Msg(format!("embedding sums: {} factors for {b} examples", c.len())));
         }
+        if needed > rows {
+            return Err(candle_core::Error::Msg(format!("embedding sums: row {} outside the {what} of {rows}", needed - 1)));
+        }
+        Ok(())
+    };
+    if let Some(tok) = token {
+        check("vocabulary", tok, ids.iter().map(|&x| x as usize + 1).max().unwrap_or(0))?;
+    }
+    if let Some(pos) = position {
+        check("context", pos, t)?;
     }
     fn run<T: Real>(g: &Tensor, ids: &[u32], token: Option<(usize, &[f64])>, position: Option<(usize, &[f64])>, (b, t, d): (usize, usize, usize)) -> Result<(Option<Tensor>, Option<Tensor>)> {
         with_values::<T, _>(g, |gv| {
@@ -148,15 +153,8 @@ pub(crate) fn clipped_embedding_sums(g: &Tensor, ids: &[u32], token: Option<(usi
                     }
                 }
             }
-            let tok = match (tok, token) {
-                (Some(v), Some((rows, _))) => Some(tensor_from(v, (rows, d))?),
-                _ => None,
-            };
-            let pos = match (pos, position) {
-                (Some(v), Some((rows, _))) => Some(tensor_from(v, (rows, d))?),
-                _ => None,
-            };
-            Ok((tok, pos))
+            let shaped = |v: Option<Vec<T>>, rows: Option<usize>| v.zip(rows).map(|(v, rows)| tensor_from(v, (rows, d))).transpose();
+            Ok((shaped(tok, token.map(|x| x.0))?, shaped(pos, position.map(|x| x.0))?))
         })
     }
     match float_dtype(g.dtype(), "embedding sums")? {

@@ -13,7 +13,7 @@ use std::arch::x86_64::*;
 
 /// Rows `r[0..16]` (sixteen 32-bit lanes each) to columns: lane j of output i is lane i of
 /// `r[j]`. Unpacking within 128-bit lanes transposes 4×4 words; a 4×4 shuffle of 128-bit lanes
-/// finishes it (96 shuffles, no memory round trip).
+/// finishes it (64 shuffles, no memory round trip).
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
@@ -54,7 +54,7 @@ pub(crate) unsafe fn transpose_16x16(r: [__m512i; 16]) -> [__m512i; 16] {
 pub(crate) fn transpose_into<T: Real>(x: &[T], rows: usize, cols: usize, out: &mut [MaybeUninit<T>]) {
     assert!(x.len() >= rows * cols && out.len() >= rows * cols, "transpose: {rows}×{cols} does not fit");
     #[cfg(target_arch = "x86_64")]
-    if T::DTYPE == DType::F32 && std::arch::is_x86_feature_detected!("avx512f") {
+    if T::DTYPE == DType::F32 && super::has_avx512f() {
         // SAFETY: T is f32 (its DTYPE says so); the sizes were checked above and AVX-512F is present.
         unsafe { transpose_f32_avx512(x.as_ptr().cast(), rows, cols, out.as_mut_ptr().cast()) };
         return;
